@@ -1,0 +1,3 @@
+"""im_backend_torch."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""im_backend_trt."""
+
+__all__: list[str] = []

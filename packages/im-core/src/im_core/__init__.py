@@ -1,0 +1,143 @@
+"""im-core: load computer-vision models and run them fast on whatever hardware is found.
+
+``import im_core`` is cheap: names are imported on first use (PEP 562), and nothing heavy (torch, onnxruntime,
+tensorrt, cv2) is ever imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # loading
+    "AutoModel": "im_core._auto",
+    "NegotiationReport": "im_core._negotiation",
+    "describe_compute_environment": "im_core._describe",
+    # results
+    "Classification": "im_core._results",
+    "Detections": "im_core._results",
+    "Embeddings": "im_core._results",
+    "Gaze": "im_core._results",
+    "RLEMask": "im_core._results",
+    "TextLine": "im_core._results",
+    "TextRecognition": "im_core._results",
+    # metadata
+    "BatchSpec": "im_core._metadata",
+    "FileSpec": "im_core._metadata",
+    "ModelDependency": "im_core._metadata",
+    "ModelMetadata": "im_core._metadata",
+    "ModelPackage": "im_core._metadata",
+    "OnnxRequirements": "im_core._metadata",
+    "RecommendedParameters": "im_core._metadata",
+    "TorchRequirements": "im_core._metadata",
+    "TrtRequirements": "im_core._metadata",
+    # protocols and sessions
+    "BackendPlugin": "im_core._protocols",
+    "BackendProbe": "im_core._protocols",
+    "BatchLimits": "im_core._protocols",
+    "Session": "im_core._protocols",
+    "TensorSpec": "im_core._protocols",
+    "Verdict": "im_core._protocols",
+    "WeightsProvider": "im_core._protocols",
+    "BaseSession": "im_core._session",
+    # tasks and inputs
+    "ClassificationModel": "im_core._tasks",
+    "EmbeddingModel": "im_core._tasks",
+    "GazeModel": "im_core._tasks",
+    "InstanceSegmentationModel": "im_core._tasks",
+    "KeypointDetectionModel": "im_core._tasks",
+    "LoadedModelInfo": "im_core._tasks",
+    "Model": "im_core._tasks",
+    "MultiLabelClassificationModel": "im_core._tasks",
+    "ObjectDetectionModel": "im_core._tasks",
+    "TextDetectionModel": "im_core._tasks",
+    "TextRecognitionModel": "im_core._tasks",
+    "Image": "im_core._images",
+    "to_images": "im_core._images",
+    "PackageContext": "im_core._context",
+    # plugins and configuration
+    "BackendManifest": "im_core._plugins",
+    "ModelEntry": "im_core._plugins",
+    "ModelsManifest": "im_core._plugins",
+    "PipelineEntry": "im_core._plugins",
+    "PipelinesManifest": "im_core._plugins",
+    "ProviderManifest": "im_core._plugins",
+    "register": "im_core._plugins",
+    "registry": "im_core._plugins",
+    "Settings": "im_core._config",
+    "settings": "im_core._config",
+    "reload_settings": "im_core._config",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'im_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from im_core._auto import AutoModel
+    from im_core._config import Settings, reload_settings, settings
+    from im_core._context import PackageContext
+    from im_core._describe import describe_compute_environment
+    from im_core._images import Image, to_images
+    from im_core._metadata import (
+        BatchSpec,
+        FileSpec,
+        ModelDependency,
+        ModelMetadata,
+        ModelPackage,
+        OnnxRequirements,
+        RecommendedParameters,
+        TorchRequirements,
+        TrtRequirements,
+    )
+    from im_core._negotiation import NegotiationReport
+    from im_core._plugins import (
+        BackendManifest,
+        ModelEntry,
+        ModelsManifest,
+        PipelineEntry,
+        PipelinesManifest,
+        ProviderManifest,
+        register,
+        registry,
+    )
+    from im_core._protocols import (
+        BackendPlugin,
+        BackendProbe,
+        BatchLimits,
+        Session,
+        TensorSpec,
+        Verdict,
+        WeightsProvider,
+    )
+    from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
+    from im_core._session import BaseSession
+    from im_core._tasks import (
+        ClassificationModel,
+        EmbeddingModel,
+        GazeModel,
+        InstanceSegmentationModel,
+        KeypointDetectionModel,
+        LoadedModelInfo,
+        Model,
+        MultiLabelClassificationModel,
+        ObjectDetectionModel,
+        TextDetectionModel,
+        TextRecognitionModel,
+    )

@@ -1,0 +1,100 @@
+"""What a model family receives when it is built from a package folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from im_core._metadata import ModelMetadata, ModelPackage, validate_relative_path
+from im_core._protocols import Session
+from im_core._tasks import LoadedModelInfo
+from im_core.errors import CorruptedModelPackageError
+
+__all__ = ["PackageContext"]
+
+
+@dataclass
+class PackageContext:
+    """A package on disk, the backend and device chosen for it, and the models it depends on.
+
+    Attributes:
+        model_id: the id the user asked for (or the folder/file path for local loads).
+        directory: folder holding the package's files.
+        package: the package description (backend, batch, quantization, features, files).
+        metadata: the model's metadata (architecture, task, class names, recommended parameters).
+        backend: backend chosen by negotiation (``onnx``, ``torch``, ``trt``).
+        device: device to run on (``cpu``, ``cuda``, ``cuda:1``).
+        dependencies: already-loaded models this model depends on, by dependency name.
+        options: extra keyword arguments from ``from_pretrained(**model_kwargs)``.
+        session_options: backend options (``onnx_execution_providers``, threads...), passed to ``load``.
+        weights_file: for a bare model file, its name inside ``directory``.
+    """
+
+    model_id: str
+    directory: Path
+    package: ModelPackage
+    metadata: ModelMetadata
+    backend: str
+    device: str = "cpu"
+    dependencies: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    session_options: dict[str, Any] = field(default_factory=dict)
+    weights_file: str | None = None
+
+    def path(self, name: str) -> Path:
+        """Absolute path of a package file; raises ``CorruptedModelPackageError`` if it is missing."""
+        p = self.directory / validate_relative_path(name)
+        if not p.is_file():
+            raise CorruptedModelPackageError(
+                f"Package {self.package.package_id!r} of {self.model_id!r} has no file {name!r} in {self.directory}."
+            )
+        return p
+
+    def has(self, name: str) -> bool:
+        return (self.directory / validate_relative_path(name)).is_file()
+
+    def read_json(self, name: str) -> Any:
+        try:
+            return json.loads(self.path(name).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptedModelPackageError(
+                f"{name} of package {self.package.package_id!r} is not JSON: {exc}"
+            ) from exc
+
+    def read_lines(self, name: str) -> list[str]:
+        """Non-blank, stripped lines of a text file (``class_names.txt``)."""
+        text = self.path(name).read_text(encoding="utf-8")
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def first_existing(self, *names: str) -> str | None:
+        return next((n for n in names if self.has(n)), None)
+
+    def load_session(self, name: str, **options: Any) -> Session:
+        """Load one model file with the negotiated backend on the chosen device.
+
+        ``options`` are merged over ``session_options`` (e.g. ``module=`` for torch state-dict packages).
+        """
+        from im_core._plugins import registry
+
+        backend = registry().backend(self.backend)
+        merged = {**self.session_options, **options}
+        return backend.load(self.path(name), device=self.device, package=self.package, **merged)
+
+    def info(self, class_names: tuple[str, ...] | list[str] | None = None, **extra: Any) -> LoadedModelInfo:
+        """The ``model.metadata`` for the model being built."""
+        names = tuple(class_names if class_names is not None else self.metadata.class_names)
+        return LoadedModelInfo(
+            model_id=self.model_id,
+            architecture=self.metadata.architecture,
+            task=self.metadata.task,
+            class_names=names,
+            package_id=self.package.package_id,
+            backend=self.backend,
+            device=self.device,
+            quantization=self.package.quantization,
+            provider=self.metadata.provider,
+            source=str(self.directory),
+            extra=extra,
+        )

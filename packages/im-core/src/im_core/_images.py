@@ -1,0 +1,190 @@
+"""Input normalisation: whatever the user passes becomes :class:`Image` objects (HWC uint8, 3 channels).
+
+Accepted: numpy arrays (HW, HW1, HW3, HW4; uint8, uint16, bool-free floats in [0, 1] or [0, 255]), PIL images,
+file paths (``str`` / ``os.PathLike``), encoded bytes, and torch tensors (CHW or BCHW, RGB). The colour order is
+kept as given and recorded, so a family flips channels on the small resized image, not on the full frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from im_core.errors import MissingDependencyError, ModelInputError
+
+__all__ = ["ColorFormat", "Image", "is_batch", "to_images"]
+
+ColorFormat = Literal["bgr", "rgb"]
+ACCEPTED = "numpy arrays (H,W[,C]) uint8/uint16/float, PIL images, file paths, encoded bytes, torch tensors (C,H,W)"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image ready for pre-processing.
+
+    Attributes:
+        pixels: uint8 (H, W, 3) array, C-contiguous or a channel-reversed view of one.
+        color: channel order of ``pixels``.
+    """
+
+    pixels: np.ndarray
+    color: ColorFormat
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    def to(self, color: ColorFormat) -> np.ndarray:
+        """The pixels in ``color`` order (a view when the order must be reversed)."""
+        return self.pixels if color == self.color else self.pixels[..., ::-1]
+
+
+def is_batch(images: Any) -> bool:
+    """Whether ``images`` is a list/tuple of images (or a 4-D batch tensor) rather than one image."""
+    if isinstance(images, (list, tuple)):
+        return True
+    if _is_torch_tensor(images):
+        return images.ndim == 4
+    return isinstance(images, np.ndarray) and images.ndim == 4
+
+
+def to_images(images: Any, color_format: ColorFormat = "bgr") -> list[Image]:
+    """Normalise one image or a batch into a list of :class:`Image`.
+
+    Args:
+        images: one image or a list of images in any accepted form.
+        color_format: channel order of numpy inputs (``"bgr"``, the OpenCV convention, unless told otherwise).
+
+    Raises:
+        ModelInputError: for an unsupported type, an empty image, or an unreadable file/bytes.
+    """
+    if color_format not in ("bgr", "rgb"):
+        raise ModelInputError(f"color_format must be 'bgr' or 'rgb', got {color_format!r}.")
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ModelInputError("Got an empty list of images; pass at least one image.")
+        return [_one(x, color_format, i) for i, x in enumerate(images)]
+    if _is_torch_tensor(images) and images.ndim == 4:
+        return [_one(t, color_format, i) for i, t in enumerate(images)]
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return [_one(a, color_format, i) for i, a in enumerate(images)]
+    return [_one(images, color_format, None)]
+
+
+def _where(index: int | None) -> str:
+    return "" if index is None else f" (item {index} of the list)"
+
+
+def _one(x: Any, color_format: ColorFormat, index: int | None) -> Image:
+    if isinstance(x, np.ndarray):
+        return Image(_from_array(x, index), color_format)
+    if isinstance(x, (str, os.PathLike)):
+        return _decode_file(os.fspath(x), index)
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return _decode_bytes(bytes(x), index, "bytes")
+    if _is_pil(x):
+        return Image(_from_array(np.asarray(x.convert("RGB")), index), "rgb")
+    if _is_torch_tensor(x):
+        return _from_tensor(x, index)
+    raise ModelInputError(f"Cannot use an input of type {type(x).__name__}{_where(index)}. Accepted: {ACCEPTED}.")
+
+
+def _from_array(a: np.ndarray, index: int | None) -> np.ndarray:
+    if a.size == 0 or a.ndim < 2 or min(a.shape[:2]) == 0:
+        raise ModelInputError(f"Image{_where(index)} is empty (shape {a.shape}); it needs height and width > 0.")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ModelInputError(
+            f"Image{_where(index)} has shape {a.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)."
+        )
+    a = _to_uint8(a, index)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[:, :, :3]
+    return a
+
+
+def _to_uint8(a: np.ndarray, index: int | None) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16:
+        return (a >> 8).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ModelInputError(f"Image{_where(index)} contains NaN or infinite values.")
+        scale = 255.0 if float(a.max(initial=0.0)) <= 1.0 else 1.0
+        return np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
+    if a.dtype in (np.int16, np.int32, np.int64, np.uint32):
+        return np.clip(a, 0, 255).astype(np.uint8)
+    raise ModelInputError(f"Image{_where(index)} has dtype {a.dtype}; use uint8, uint16 or float.")
+
+
+def _decode_file(path: str, index: int | None) -> Image:
+    if not os.path.isfile(path):
+        raise ModelInputError(f"Image path {path!r}{_where(index)} does not exist or is not a file.")
+    with open(path, "rb") as f:
+        data = f.read()
+    return _decode_bytes(data, index, f"file {path!r}")
+
+
+def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
+    if not data:
+        raise ModelInputError(f"Image {what}{_where(index)} is empty.")
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if cv2 is not None:
+        buf = np.frombuffer(data, np.uint8)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if decoded is None:
+            raise ModelInputError(f"Image {what}{_where(index)} could not be decoded (not a supported image format).")
+        if decoded.ndim == 3 and decoded.shape[2] == 4:
+            decoded = decoded[:, :, :3]
+        return Image(_from_array(decoded, index), "bgr")
+    try:
+        import io
+
+        from PIL import Image as PILImage
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "Decoding image files needs OpenCV or Pillow: pip install opencv-python-headless (or pillow)."
+        ) from exc
+    try:
+        with PILImage.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise ModelInputError(f"Image {what}{_where(index)} could not be decoded: {exc}") from exc
+    return Image(_from_array(arr, index), "rgb")
+
+
+def _from_tensor(t: Any, index: int | None) -> Image:
+    arr = t.detach().to("cpu").numpy()
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))
+    elif arr.ndim == 3 and arr.shape[0] in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))  # ambiguous (e.g. 3x3x3): torch convention is CHW
+    return Image(_from_array(np.ascontiguousarray(arr), index), "rgb")
+
+
+def _is_pil(x: Any) -> bool:
+    return type(x).__module__.startswith("PIL.") and hasattr(x, "convert")
+
+
+def _is_torch_tensor(x: Any) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def batch_shapes(images: Sequence[Image]) -> list[tuple[int, int]]:
+    """``(height, width)`` of each image."""
+    return [(im.height, im.width) for im in images]

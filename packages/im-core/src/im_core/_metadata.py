@@ -1,0 +1,223 @@
+"""Model metadata, packages, file specs and backend requirements (pydantic; DESIGN.md §3).
+
+These are im's own shapes (snake_case). The Roboflow ``modelMetadata`` wire document is parsed into them by one
+parser in ``im_providers``; a self-hosted registry serves that same wire document.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Backend",
+    "BatchSpec",
+    "FileSpec",
+    "ModelDependency",
+    "ModelMetadata",
+    "ModelPackage",
+    "OnnxRequirements",
+    "Quantization",
+    "RecommendedParameters",
+    "TorchRequirements",
+    "TrtRequirements",
+    "validate_relative_path",
+]
+
+#: Backends im knows how to negotiate (plugins may add more names).
+Backend = str
+BACKEND_ALIASES = {"torch-script": "torch", "torchscript": "torch", "tensorrt": "trt", "onnxruntime": "onnx"}
+Quantization = Literal["fp32", "fp16", "bf16", "int8", "unknown"]
+
+
+def validate_relative_path(name: str) -> str:
+    """Return ``name`` if it is a safe relative POSIX path inside a folder, else raise ``UnsafePathError``."""
+    from im_core.errors import UnsafePathError
+
+    if not name or "\\" in name or "\x00" in name:
+        raise UnsafePathError(f"File name {name!r} is empty or contains a backslash or NUL.")
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part in ("..", "") for part in path.parts) or name.startswith("~"):
+        raise UnsafePathError(f"File name {name!r} is absolute or leaves its package folder; refusing it.")
+    return str(path)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class FileSpec(_Model):
+    """One file of a package.
+
+    Attributes:
+        name: relative path inside the package folder (``weights.onnx``, ``sub/vocab.txt``).
+        url: where to fetch it (absolute URL, or a path relative to the metadata document); ``None`` for local files.
+        size: bytes, when known.
+        sha256 / md5: lower-case hex digests; at least one is needed to download (unless explicitly allowed).
+    """
+
+    name: str
+    url: str | None = None
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        return validate_relative_path(value)
+
+    @field_validator("sha256", "md5", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class BatchSpec(_Model):
+    """Batch sizes a package accepts: static ``N`` (``min == max``, ``dynamic=False``) or a dynamic range."""
+
+    dynamic: bool = False
+    min: int = Field(default=1, ge=1)
+    max: int | None = Field(default=1, ge=1)
+    opt: int | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BatchSpec:
+        if not self.dynamic and self.max != self.min:
+            raise ValueError(f"a static batch needs min == max, got {self.min}..{self.max}")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"batch max {self.max} < min {self.min}")
+        return self
+
+    @classmethod
+    def static(cls, n: int) -> BatchSpec:
+        return cls(dynamic=False, min=n, max=n)
+
+    def describe(self) -> str:
+        if not self.dynamic:
+            return str(self.min)
+        return f"{self.min}..{self.max if self.max is not None else '∞'}"
+
+
+class OnnxRequirements(_Model):
+    """What an ONNX package needs from ONNX Runtime."""
+
+    opset: int | None = None
+    incompatible_providers: tuple[str, ...] = ()
+
+
+class TorchRequirements(_Model):
+    """What a torch package needs: minimum versions and device types (``cpu``, ``cuda``, ``mps``)."""
+
+    format: Literal["torchscript", "exported-program", "state-dict"] = "torchscript"
+    torch_version: str | None = None
+    device_types: tuple[str, ...] = ()
+
+
+class TrtRequirements(_Model):
+    """What a TensorRT engine needs: the TensorRT version and the GPU it was built for."""
+
+    trt_version: str | None = None
+    compute_capability: str | None = None  # "8.6"
+    device_name: str | None = None
+    same_cc_compatible: bool = False
+    forward_compatible: bool = False
+    lean_runtime_excluded: bool = False
+    cuda_version: str | None = None
+    driver_version: str | None = None
+    machine_type: Literal["gpu-server", "jetson"] | None = None
+    l4t_version: str | None = None
+
+
+class RecommendedParameters(_Model):
+    """Thresholds the model's author recommends."""
+
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    per_class_confidence: dict[str, float] = Field(default_factory=dict)
+    iou_threshold: float | None = Field(default=None, ge=0, le=1)
+    max_detections: int | None = Field(default=None, ge=1)
+
+
+class ModelPackage(_Model):
+    """One way to run a model: backend × quantization × batch × input size, with its files.
+
+    Attributes:
+        package_id: unique within the model; safe as a folder name.
+        backend: ``onnx``, ``torch`` or ``trt`` (or a plugin's name).
+        quantization: numeric precision of the weights.
+        batch: accepted batch sizes.
+        input_size: ``(height, width)`` the package was exported for, when fixed.
+        files: the package's files.
+        trusted: whether the source vouches for the files (untrusted ones load only when allowed).
+        features: model features such as ``{"nms_fused": {...}}``.
+        onnx / torch / trt: backend requirements (only the one matching ``backend`` is used).
+    """
+
+    package_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    backend: Backend
+    quantization: Quantization = "unknown"
+    batch: BatchSpec = Field(default_factory=BatchSpec)
+    input_size: tuple[int, int] | None = None
+    files: tuple[FileSpec, ...] = ()
+    trusted: bool = True
+    features: dict[str, Any] = Field(default_factory=dict)
+    recommended_parameters: RecommendedParameters | None = None
+    onnx: OnnxRequirements | None = None
+    torch: TorchRequirements | None = None
+    trt: TrtRequirements | None = None
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return BACKEND_ALIASES.get(value, value)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_files(self) -> ModelPackage:
+        names = [f.name for f in self.files]
+        if len(names) != len(set(names)):
+            raise ValueError(f"package {self.package_id!r} lists a file twice: {sorted(names)}")
+        return self
+
+    def file(self, name: str) -> FileSpec | None:
+        return next((f for f in self.files if f.name == name), None)
+
+
+class ModelDependency(_Model):
+    """Another model this model needs, loaded first and handed to its constructor under ``name``."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    model_id: str
+    package_id: str | None = None
+
+
+class ModelMetadata(_Model):
+    """Everything a provider knows about a model."""
+
+    model_id: str
+    architecture: str
+    task: str
+    variant: str | None = None
+    class_names: tuple[str, ...] = ()
+    packages: tuple[ModelPackage, ...] = ()
+    dependencies: tuple[ModelDependency, ...] = ()
+    recommended_parameters: RecommendedParameters | None = None
+    provider: str | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> ModelMetadata:
+        ids = [p.package_id for p in self.packages]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"model {self.model_id!r} has duplicate package ids: {dupes}")
+        deps = [d.name for d in self.dependencies]
+        if len(deps) != len(set(deps)):
+            raise ValueError(f"model {self.model_id!r} declares a dependency name twice")
+        return self
+
+    def package(self, package_id: str) -> ModelPackage | None:
+        return next((p for p in self.packages if p.package_id == package_id), None)

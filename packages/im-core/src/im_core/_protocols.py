@@ -1,0 +1,161 @@
+"""Protocols between layers: weights providers, backends and their sessions (DESIGN.md §6).
+
+A backend plugin reports what it can do (:meth:`BackendPlugin.probe`), judges packages (:meth:`BackendPlugin.check`)
+and turns a package file into a :class:`Session`. Model families only ever talk to a ``Session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from im_core._metadata import ModelMetadata, ModelPackage
+
+__all__ = [
+    "BackendPlugin",
+    "BackendProbe",
+    "BatchLimits",
+    "Session",
+    "TensorSpec",
+    "Verdict",
+    "WeightsProvider",
+]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named input or output of a session.
+
+    Attributes:
+        name: tensor name in the graph.
+        shape: one entry per axis; an ``int`` is fixed, ``None`` or a string (symbolic name) is dynamic.
+        dtype: numpy dtype name (``"float32"``, ``"float16"``, ``"int64"``, ``"uint8"``...).
+    """
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str
+
+    @property
+    def dynamic_axes(self) -> tuple[int, ...]:
+        return tuple(i for i, d in enumerate(self.shape) if not isinstance(d, int) or d < 0)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return bool(self.dynamic_axes)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Batch sizes one ``run`` call may pass to the backend.
+
+    Attributes:
+        min: smallest batch the graph accepts.
+        max: largest (``None`` = unbounded).
+        static: the graph takes exactly ``min`` (== ``max``) items: smaller batches are zero-padded.
+    """
+
+    min: int = 1
+    max: int | None = None
+    static: bool = False
+
+    @classmethod
+    def fixed(cls, n: int) -> BatchLimits:
+        return cls(min=n, max=n, static=True)
+
+
+@runtime_checkable
+class Session(Protocol):
+    """A loaded network, ready to run.
+
+    ``run`` takes a mapping of input name → array whose axis 0 is the batch (any size: the session splits and
+    pads to its :class:`BatchLimits`) and returns output name → array, in the order of ``outputs``. Arrays are
+    numpy on the CPU, or torch tensors where the session keeps data on a GPU (``outputs_on_device``).
+    """
+
+    backend: str
+    device: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    batch_limits: BatchLimits
+    #: how concurrent ``run`` calls are handled: "lock" (serialised), "per-thread" (one context per thread)
+    #: or "native" (the runtime itself is thread-safe).
+    thread_safety: str
+
+    def run(self, feeds: Mapping[str, Any], output_names: Sequence[str] | None = None) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendProbe:
+    """What a backend found on this machine.
+
+    Attributes:
+        name: backend name (``onnx``, ``torch``, ``trt``).
+        available: whether the backend can load packages here.
+        version: version of the runtime library (``onnxruntime``, ``torch``, ``tensorrt``).
+        devices: devices it can run on, e.g. ``("cpu",)`` or ``("cpu", "cuda:0")``.
+        details: backend-specific facts (execution providers, max opset, compute capabilities, lean runtime...).
+        reason: why it is unavailable, in words, with the fix.
+    """
+
+    name: str
+    available: bool
+    version: str | None = None
+    devices: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A backend's judgement of one package on this machine: ``ok``, or rejected with ``reason`` in words.
+
+    ``rank`` holds backend-specific ranking hints (larger is better), compared after the generic keys.
+    """
+
+    ok: bool
+    reason: str = ""
+    rank: tuple[float, ...] = ()
+
+    @classmethod
+    def accept(cls, *rank: float) -> Verdict:
+        return cls(True, "", tuple(rank))
+
+    @classmethod
+    def reject(cls, reason: str) -> Verdict:
+        return cls(False, reason)
+
+
+@runtime_checkable
+class BackendPlugin(Protocol):
+    """Implementation side of an ``im.backends`` plugin."""
+
+    name: str
+
+    def probe(self) -> BackendProbe:
+        """Inspect the runtime (cheap after the first call; never crashes without a GPU)."""
+        ...
+
+    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+        """Can this package run here on ``device``? Reasons are shown to users verbatim."""
+        ...
+
+    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> Session:
+        """Load one model file (``weights.onnx``, ``engine.plan``...) into a session on ``device``."""
+        ...
+
+
+@runtime_checkable
+class WeightsProvider(Protocol):
+    """Implementation side of an ``im.weights_providers`` plugin.
+
+    File URLs in the returned metadata are absolute (``http(s)://`` or ``file://``): the cache fetches them.
+    """
+
+    name: str
+
+    def get_model_metadata(self, model_id: str, *, api_key: str | None = None) -> ModelMetadata: ...

@@ -1,0 +1,165 @@
+"""Task base classes: ``pre_process`` → ``forward`` → ``post_process``, one image in → one result out.
+
+A model family subclasses the task base that matches its output and implements four methods::
+
+    class MyDetector(ObjectDetectionModel):
+        @classmethod
+        def from_package(cls, ctx: PackageContext) -> MyDetector: ...      # read config, ctx.load_session(...)
+        def pre_process(self, images: list[Image], **params) -> Prepared: ...
+        def forward(self, prepared: Prepared) -> Raw: ...                 # session.run(...)
+        def post_process(self, raw: Raw, prepared: Prepared, **params) -> list[Detections]: ...
+
+``model(image)`` returns one result; ``model([a, b])`` returns a list.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from im_core._images import ColorFormat, Image, is_batch, to_images
+from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
+
+if TYPE_CHECKING:
+    from im_core._context import PackageContext
+
+__all__ = [
+    "ClassificationModel",
+    "EmbeddingModel",
+    "GazeModel",
+    "InstanceSegmentationModel",
+    "KeypointDetectionModel",
+    "LoadedModelInfo",
+    "Model",
+    "MultiLabelClassificationModel",
+    "ObjectDetectionModel",
+    "TextDetectionModel",
+    "TextRecognitionModel",
+]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class LoadedModelInfo:
+    """What a loaded model is and where it came from (``model.metadata``)."""
+
+    model_id: str
+    architecture: str
+    task: str
+    class_names: tuple[str, ...] = ()
+    package_id: str | None = None
+    backend: str | None = None
+    device: str | None = None
+    quantization: str | None = None
+    provider: str | None = None
+    source: str | None = None  # folder the package was loaded from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Model(ABC, Generic[R]):
+    """Base of every model family. Subclasses set ``task`` and implement the four abstract methods."""
+
+    task: ClassVar[str] = ""
+    metadata: LoadedModelInfo
+
+    @classmethod
+    @abstractmethod
+    def from_package(cls, ctx: PackageContext) -> Model[R]:
+        """Build the model from a package folder (see :class:`im_core.PackageContext`)."""
+
+    @abstractmethod
+    def pre_process(self, images: list[Image], **params: Any) -> Any:
+        """Turn images into the network's input tensors (plus whatever post-processing needs)."""
+
+    @abstractmethod
+    def forward(self, prepared: Any) -> Any:
+        """Run the network."""
+
+    @abstractmethod
+    def post_process(self, raw: Any, prepared: Any, **params: Any) -> list[R]:
+        """Turn raw outputs into one result per image."""
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.metadata.class_names
+
+    def infer(self, images: Any, *, color_format: ColorFormat = "bgr", **params: Any) -> R | list[R]:
+        """Run the model on one image (→ one result) or a list of images (→ a list of results).
+
+        Args:
+            images: numpy HWC uint8 (BGR unless ``color_format="rgb"``), PIL images, paths, bytes, torch tensors.
+            color_format: channel order of numpy inputs.
+            **params: family parameters (``confidence``, ``iou_threshold``, ``max_detections``...).
+        """
+        batch = is_batch(images)
+        normalized = to_images(images, color_format)
+        results = self.run_images(normalized, **params)
+        return results if batch else results[0]
+
+    def run_images(self, images: Sequence[Image], **params: Any) -> list[R]:
+        """The three stages on already-normalised images."""
+        prepared = self.pre_process(list(images), **params)
+        raw = self.forward(prepared)
+        return self.post_process(raw, prepared, **params)
+
+    def __call__(self, images: Any, **params: Any) -> R | list[R]:
+        return self.infer(images, **params)
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        names = f"{len(m.class_names)} classes" if m.class_names else "no class names"
+        return (
+            f"<{type(self).__name__} {m.model_id!r} {m.architecture}/{m.task} package={m.package_id} "
+            f"backend={m.backend} device={m.device} {m.quantization or ''} ({names})>"
+        )
+
+
+class ObjectDetectionModel(Model[Detections]):
+    task = "object-detection"
+
+
+class InstanceSegmentationModel(Model[Detections]):
+    task = "instance-segmentation"
+
+
+class KeypointDetectionModel(Model[Detections]):
+    task = "keypoint-detection"
+
+
+class ClassificationModel(Model[Classification]):
+    task = "classification"
+
+
+class MultiLabelClassificationModel(Model[Classification]):
+    task = "multi-label-classification"
+
+
+class EmbeddingModel(Model[Embeddings]):
+    """Image embeddings: each image gives an :class:`Embeddings` with one row."""
+
+    task = "embedding"
+
+    def embed(self, images: Any, **params: Any) -> Embeddings:
+        """Embed one image or a list into one (N, D) :class:`Embeddings`."""
+        import numpy as np
+
+        results = self.infer(images if is_batch(images) else [images], **params)
+        assert isinstance(results, list)
+        return Embeddings(np.concatenate([r.vectors for r in results]), all(r.normalized for r in results))
+
+
+class TextDetectionModel(Model[Detections]):
+    """Text detection: boxes with their polygons in ``Detections.data["polygon"]``."""
+
+    task = "text-detection"
+
+
+class TextRecognitionModel(Model[TextRecognition]):
+    task = "text-recognition"
+
+
+class GazeModel(Model[Gaze]):
+    task = "gaze-estimation"

@@ -1,0 +1,3 @@
+"""im_models."""
+
+__all__: list[str] = []

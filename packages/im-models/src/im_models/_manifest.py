@@ -1,0 +1,50 @@
+"""Entry-point manifest of the built-in model families: strings only, nothing is imported here.
+
+Each entry maps ``(architectures, task)`` to the family class that implements it once, for every backend.
+"""
+
+from im_core import ModelEntry, ModelsManifest
+
+_ULTRALYTICS = ("yolov8", "yolo11", "yolov11", "yolo12", "yolov12", "ultralytics")
+
+ENTRIES = (
+    # YOLO family, Ultralytics export layout (issue: model families I)
+    ModelEntry(
+        _ULTRALYTICS, "object-detection", "im_models.yolo._detection:YOLODetection", features=frozenset({"nms_fused"})
+    ),
+    ModelEntry(_ULTRALYTICS, "instance-segmentation", "im_models.yolo._segmentation:YOLOSegmentation"),
+    ModelEntry(_ULTRALYTICS, "keypoint-detection", "im_models.yolo._pose:YOLOPose"),
+    ModelEntry(_ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification"),
+    ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection"),
+    ModelEntry(("yolov10", "yolo26"), "object-detection", "im_models.yolo._end_to_end:YOLOEndToEndDetection"),
+    ModelEntry(("rfdetr", "rf-detr", "detr"), "object-detection", "im_models.detr._detection:DETRDetection"),
+    # Model families II: faces, OCR, classification, embeddings, gaze
+    ModelEntry(
+        ("mediapipe-face-detector", "blazeface"), "object-detection", "im_models.faces._blazeface:BlazeFaceDetector"
+    ),
+    ModelEntry(("centerface",), "object-detection", "im_models.faces._centerface:CenterFaceDetector"),
+    ModelEntry(("pp-ocr-det", "db-text-detector"), "text-detection", "im_models.ocr._detection:DBTextDetector"),
+    ModelEntry(
+        ("pp-ocr-rec", "ctc-text-recognizer"), "text-recognition", "im_models.ocr._recognition:CTCTextRecognizer"
+    ),
+    ModelEntry(("pp-ocr-cls", "text-angle-classifier"), "classification", "im_models.ocr._angle:TextAngleClassifier"),
+    ModelEntry(
+        ("image-classifier", "resnet", "mobilenet", "pp-lcnet", "vit"),
+        "classification",
+        "im_models.classification._classifier:ImageClassifier",
+    ),
+    ModelEntry(
+        ("image-classifier", "resnet", "mobilenet", "pp-lcnet", "vit"),
+        "multi-label-classification",
+        "im_models.classification._classifier:MultiLabelImageClassifier",
+    ),
+    ModelEntry(
+        ("image-embedder", "mobilenetv2-backbone", "resnet-backbone"),
+        "embedding",
+        "im_models.embeddings._image:ImageEmbedder",
+    ),
+    ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
+    ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
+)
+
+MANIFEST = ModelsManifest(entries=ENTRIES, distribution="im-models")

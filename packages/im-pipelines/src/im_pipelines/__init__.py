@@ -1,0 +1,3 @@
+"""im_pipelines."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""im_providers."""
+
+__all__: list[str] = []
