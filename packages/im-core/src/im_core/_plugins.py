@@ -123,8 +123,16 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class ModelsManifest:
+    """Model families of one distribution.
+
+    ``sniffers`` name functions ``(file_metadata: dict[str, str], path: Path) -> dict | None`` that recognise a bare
+    model file from the metadata embedded in it (e.g. an Ultralytics ONNX export) and return
+    ``{"architecture", "task", "class_names", "input_size", "features"}`` (only what they know), or ``None``.
+    """
+
     entries: tuple[ModelEntry, ...]
     distribution: str
+    sniffers: tuple[str, ...] = ()
     api_version: int = PLUGIN_API_VERSION
 
 
@@ -160,6 +168,7 @@ class PluginRegistry:
     backends: dict[str, BackendManifest] = field(default_factory=dict)
     providers: dict[str, ProviderManifest] = field(default_factory=dict)
     models: list[ModelEntry] = field(default_factory=list)
+    sniffers: list[str] = field(default_factory=list)
     pipelines: dict[str, PipelineEntry] = field(default_factory=dict)
     broken: list[_Broken] = field(default_factory=list)
     _instances: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -205,6 +214,7 @@ class PluginRegistry:
                 self._put(self.providers, manifest.name, manifest, replace)
             elif isinstance(manifest, ModelsManifest):
                 self.models.extend(manifest.entries)
+                self.sniffers.extend(manifest.sniffers)
             elif isinstance(manifest, PipelinesManifest):
                 for entry in manifest.entries:
                     self._put(self.pipelines, entry.name, entry, replace)

@@ -145,7 +145,18 @@ class BackendPlugin(Protocol):
         ...
 
     def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> Session:
-        """Load one model file (``weights.onnx``, ``engine.plan``...) into a session on ``device``."""
+        """Load one model file (``weights.onnx``, ``engine.plan``...) into a session on ``device``.
+
+        ``options`` are backend-specific (e.g. ``onnx_execution_providers`` for ONNX, ``module`` for torch
+        state dicts); an option the backend does not know raises ``InvalidParameterError``.
+        """
+        ...
+
+    def inspect(self, path: Path) -> dict[str, str]:
+        """Metadata embedded in a model file (ONNX metadata props, TorchScript extra files...), cheaply.
+
+        Used to recognise bare model files; return ``{}`` when there is none.
+        """
         ...
 
 

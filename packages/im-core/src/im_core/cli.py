@@ -13,6 +13,14 @@ __all__ = ["main"]
 #: subcommand name -> (help, "module:function" that adds its arguments and returns the handler)
 _COMMANDS: dict[str, tuple[str, str]] = {
     "describe-env": ("Describe this machine: OS, CPU, GPUs and installed backends.", "im_core.cli:_describe_env"),
+    "describe-model": ("Describe a model and its packages.", "im_core._auto_cli:describe_model_command"),
+    "describe-package": ("Describe one package of a model.", "im_core._auto_cli:describe_package_command"),
+    "negotiate": ("Show which package would be loaded here, and why each other one was not.",
+                  "im_core._auto_cli:negotiate_command"),
+    "predict": ("Run a model on images and print the results.", "im_core._auto_cli:predict_command"),
+    "cache": ("Inspect and maintain the model cache (list, verify, prune).", "im_core._cache._cli:configure"),
+    "registry": ("Build a self-hosted model registry (add).", "im_providers._cli:configure"),
+    "trt": ("TensorRT tools (build an engine from ONNX).", "im_backend_trt._cli:configure"),
 }
 
 
@@ -35,6 +43,14 @@ def add_command(name: str, help_text: str, target: str) -> None:
     _COMMANDS[name] = (help_text, target)
 
 
+def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], int]:
+    def run(_: argparse.Namespace) -> int:
+        print(f"error: `im {name}` is not available here: {exc}", file=sys.stderr)
+        return 2
+
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from im_core._plugins import load_target
     from im_core.errors import ImError
@@ -43,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Any] = {}
     for name, (help_text, target) in _COMMANDS.items():
-        handlers[name] = load_target(target)(sub.add_parser(name, help=help_text, description=help_text))
+        try:
+            configure = load_target(target)
+        except ImError as exc:  # the package providing this command is not installed
+            handlers[name] = _unavailable(name, exc)
+            sub.add_parser(name, help=f"(unavailable) {help_text}", add_help=False)
+            continue
+        handlers[name] = configure(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
     try:
         return int(handlers[args.command](args) or 0)
