@@ -63,3 +63,81 @@ def _short(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
+
+
+def _size(package: Any) -> str:
+    sizes = [f.size for f in package.files]
+    if not sizes:
+        return "—"
+    total = sum(s or 0 for s in sizes)
+    text = f"{total / 2**20:.1f} MiB"
+    return text if all(s is not None for s in sizes) else f"≥ {text} (some sizes unknown)"
+
+
+def print_model(metadata: Any, *, console: Any = None) -> None:
+    """Print a model's overview and a table of its packages."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    print_table(
+        "Model",
+        [
+            ("Model id", metadata.model_id),
+            ("Architecture", metadata.architecture),
+            ("Variant", metadata.variant),
+            ("Task", metadata.task),
+            ("Provider", metadata.provider),
+            (
+                "Classes",
+                f"{len(metadata.class_names)}: {', '.join(metadata.class_names[:8])}"
+                + (" …" if len(metadata.class_names) > 8 else "")
+                if metadata.class_names
+                else None,
+            ),
+            ("Dependencies", ", ".join(f"{d.name} → {d.model_id}" for d in metadata.dependencies)),
+            ("Packages", len(metadata.packages)),
+        ],
+        console=console,
+    )
+    table = Table(title="Packages", title_justify="left")
+    for col in ("package", "backend", "quantization", "batch", "files", "size", "trusted"):
+        table.add_column(col)
+    for p in sorted(metadata.packages, key=lambda p: p.package_id):
+        table.add_row(
+            p.package_id,
+            p.backend,
+            p.quantization,
+            p.batch.describe(),
+            str(len(p.files)),
+            _size(p),
+            "yes" if p.trusted else "no",
+        )
+    console.print(table)
+    console.print(
+        "Details of one package: im describe-package <model> <package>; what would load here: im negotiate <model>"
+    )
+
+
+def print_package(metadata: Any, package: Any, *, console: Any = None) -> None:
+    """Print one package's details: backend, batch, files and backend requirements."""
+    rows: list[tuple[str, Any]] = [
+        ("Model", metadata.model_id),
+        ("Package", package.package_id),
+        ("Backend", package.backend),
+        ("Quantization", package.quantization),
+        ("Batch", package.batch.describe() + (" (dynamic)" if package.batch.dynamic else " (static)")),
+        ("Input size", "x".join(map(str, package.input_size)) if package.input_size else None),
+        ("Trusted", "yes" if package.trusted else "no"),
+        ("Size", _size(package)),
+        ("Features", ", ".join(sorted(package.features))),
+    ]
+    for name in ("onnx", "torch", "trt"):
+        req = getattr(package, name)
+        if req is not None:
+            values = {k: v for k, v in req.model_dump().items() if v not in (None, (), False)}
+            rows.append((f"{name} requirements", ", ".join(f"{k}={v}" for k, v in values.items()) or "none"))
+    for f in package.files:
+        digest = f"sha256 {f.sha256[:12]}…" if f.sha256 else (f"md5 {f.md5[:12]}…" if f.md5 else "no hash")
+        rows.append((f"file {f.name}", f"{f.size if f.size is not None else '?'} bytes, {digest}"))
+    print_table("Model package", rows, console=console)

@@ -1,0 +1,329 @@
+"""Negotiation: which package of a model runs best here, and why every other one does not (DESIGN.md §4).
+
+Filter, then rank, and keep every reason. Filters, in order: the explicit package id, disabled backends, the
+requested backends, trust, batch size, quantization, an installed backend plugin that accepts the package on the
+device (its own runtime checks), and an installed model family for (architecture, task, backend, features).
+Ranking: CUDA before CPU; TensorRT > ONNX > torch on CUDA, ONNX > torch on CPU; quantization fit for the device;
+dynamic batch; the backend's own hints; ties broken by package id in sorted order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from im_core._config import settings
+from im_core._metadata import BACKEND_ALIASES, ModelMetadata, ModelPackage
+from im_core._plugins import PluginRegistry, registry
+from im_core.errors import ImError, InvalidParameterError
+
+__all__ = ["NegotiationReport", "PackageVerdict", "negotiate_packages", "normalize_device"]
+
+_BACKEND_PRIORITY = {"cuda": {"trt": 3, "onnx": 2, "torch": 1}, "cpu": {"onnx": 2, "torch": 1}}
+_QUANT_PRIORITY = {
+    "cuda": {"fp16": 4, "fp32": 3, "int8": 2, "bf16": 2, "unknown": 1},
+    "cpu": {"fp32": 4, "int8": 3, "bf16": 2, "unknown": 1},
+}
+_DEFAULT_QUANT = {"cuda": {"fp32", "fp16", "bf16", "int8", "unknown"}, "cpu": {"fp32", "bf16", "int8", "unknown"}}
+
+
+_VERDICT_FIELDS = ("package_id", "backend", "quantization", "batch", "device", "reason", "rank")
+
+
+@dataclass
+class PackageVerdict:
+    """The outcome for one package: selected/accepted with its rank, or rejected with the reason in words."""
+
+    package_id: str
+    backend: str
+    quantization: str
+    batch: str
+    device: str | None = None
+    reason: str | None = None
+    rank: int | None = None
+    key: tuple[Any, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class NegotiationReport:
+    """Every package of a model with its verdict, and the ranking of the accepted ones.
+
+    Attributes:
+        model_id: the model negotiated.
+        device: the device asked for (``None`` = best available).
+        verdicts: one per package, accepted ones first in rank order, then rejected ones by package id.
+        requested: the filters that were applied, for display.
+    """
+
+    model_id: str
+    device: str | None
+    verdicts: list[PackageVerdict] = field(default_factory=list)
+    requested: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ranked(self) -> list[PackageVerdict]:
+        return [v for v in self.verdicts if v.accepted]
+
+    @property
+    def selected(self) -> PackageVerdict | None:
+        ranked = self.ranked
+        return ranked[0] if ranked else None
+
+    def lines(self) -> list[str]:
+        """The report as plain text lines (used in error messages)."""
+        asked = ", ".join(f"{k}={v!r}" for k, v in self.requested.items() if v not in (None, False))
+        out = [f"Negotiation for {self.model_id!r} (device={self.device or 'auto'}{', ' + asked if asked else ''}):"]
+        if not self.verdicts:
+            out.append("  the model has no packages at all")
+        for v in self.verdicts:
+            head = f"  {v.package_id} [{v.backend}, {v.quantization}, batch {v.batch}]"
+            if v.accepted:
+                tag = "SELECTED" if v.rank == 1 else f"candidate #{v.rank}"
+                out.append(f"{head}: {tag} on {v.device}")
+            else:
+                out.append(f"{head}: rejected - {v.reason}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def print(self, console: Any = None) -> None:
+        """Print the report as a rich table."""
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"Negotiation for {self.model_id}", title_justify="left")
+        for col in ("package", "backend", "quantization", "batch", "verdict"):
+            table.add_column(col, overflow="fold")
+        for v in self.verdicts:
+            verdict = (
+                f"[green]{'selected' if v.rank == 1 else f'#{v.rank}'} on {v.device}[/]"
+                if v.accepted
+                else f"[red]rejected[/]: {v.reason}"
+            )
+            table.add_row(v.package_id, v.backend, v.quantization, v.batch, verdict)
+        (console or Console()).print(table)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "device": self.device,
+            "requested": self.requested,
+            "packages": [
+                {
+                    k: getattr(v, k)
+                    for k in ("package_id", "backend", "quantization", "batch", "device", "reason", "rank")
+                }
+                for v in self.verdicts
+            ],
+        }
+
+
+def normalize_device(device: Any) -> str | None:
+    """``None`` → ``None`` (auto); ``"cuda"`` → ``"cuda:0"``; torch devices → their string; validates the form."""
+    if device is None:
+        return None
+    text = str(device).strip().lower()
+    if text == "cuda":
+        return "cuda:0"
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise InvalidParameterError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+    return text
+
+
+def _as_set(value: str | Iterable[str] | None, name: str, aliases: dict[str, str] | None = None) -> set[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    if not items or not all(isinstance(i, str) for i in items):
+        raise InvalidParameterError(f"{name} must be a string or a non-empty list of strings, got {value!r}.")
+    out = {i.strip().lower() for i in items}
+    return {(aliases or {}).get(i, i) for i in out}
+
+
+def _batch_range(batch_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1:
+        return batch_size, batch_size
+    if (
+        isinstance(batch_size, (tuple, list))
+        and len(batch_size) == 2
+        and all(isinstance(b, int) and b >= 1 for b in batch_size)
+        and batch_size[0] <= batch_size[1]
+    ):
+        return int(batch_size[0]), int(batch_size[1])
+    raise InvalidParameterError(f"batch_size must be a positive int or a (min, max) tuple, got {batch_size!r}.")
+
+
+def _batch_reason(package: ModelPackage, wanted: tuple[int, int] | None) -> str | None:
+    if wanted is None:
+        return None
+    lo, hi = wanted
+    b = package.batch
+    if not b.dynamic:
+        if lo <= b.min <= hi:
+            return None
+        return f"static batch {b.min}, but batch_size {lo if lo == hi else (lo, hi)} was requested"
+    top = b.max if b.max is not None else float("inf")
+    if b.min <= lo and hi <= top:
+        return None
+    return f"dynamic batch {b.describe()} does not cover the requested batch_size {lo if lo == hi else (lo, hi)}"
+
+
+def negotiate_packages(
+    metadata: ModelMetadata,
+    *,
+    backend: str | Sequence[str] | None = None,
+    device: Any = None,
+    batch_size: int | tuple[int, int] | None = None,
+    quantization: str | Sequence[str] | None = None,
+    model_package_id: str | None = None,
+    allow_untrusted_packages: bool = False,
+    plugins: PluginRegistry | None = None,
+) -> NegotiationReport:
+    """Judge every package of ``metadata`` for this machine; see the module docstring for the rules."""
+    reg = plugins or registry()
+    wanted_device = normalize_device(device if device is not None else settings().default_device)
+    backends = _as_set(backend, "backend", BACKEND_ALIASES)
+    quants = _as_set(quantization, "quantization")
+    wanted_batch = _batch_range(batch_size)
+    disabled = settings().disabled_backends
+    report = NegotiationReport(
+        metadata.model_id,
+        wanted_device,
+        requested={
+            "backend": sorted(backends) if backends else None,
+            "batch_size": batch_size,
+            "quantization": sorted(quants) if quants else None,
+            "model_package_id": model_package_id,
+            "disabled_backends": sorted(disabled) or None,
+        },
+    )
+    if model_package_id is not None and metadata.package(model_package_id) is None:
+        ids = ", ".join(sorted(p.package_id for p in metadata.packages)) or "none"
+        report.verdicts = [
+            PackageVerdict(
+                p.package_id,
+                p.backend,
+                p.quantization,
+                p.batch.describe(),
+                reason=f"not the requested package {model_package_id!r}",
+            )
+            for p in sorted(metadata.packages, key=lambda p: p.package_id)
+        ]
+        report.requested["note"] = f"package {model_package_id!r} does not exist; packages: {ids}"
+        return report
+    probes: dict[str, Any] = {}
+    accepted: list[PackageVerdict] = []
+    rejected: list[PackageVerdict] = []
+    for package in metadata.packages:
+        verdict = PackageVerdict(package.package_id, package.backend, package.quantization, package.batch.describe())
+        verdict.reason = _static_reason(
+            package, model_package_id, disabled, backends, allow_untrusted_packages, wanted_batch
+        )
+        if verdict.reason is None:
+            _judge_on_devices(verdict, package, metadata, wanted_device, quants, reg, probes)
+        (accepted if verdict.accepted else rejected).append(verdict)
+    accepted.sort(key=lambda v: v.package_id)
+    accepted.sort(key=lambda v: v.key, reverse=True)  # stable: ties keep package-id order
+    for i, v in enumerate(accepted, 1):
+        v.rank = i
+    report.verdicts = accepted + sorted(rejected, key=lambda v: v.package_id)
+    return report
+
+
+def _static_reason(
+    package: ModelPackage,
+    package_id: str | None,
+    disabled: frozenset[str],
+    backends: set[str] | None,
+    allow_untrusted: bool,
+    wanted_batch: tuple[int, int] | None,
+) -> str | None:
+    if package_id is not None and package.package_id != package_id:
+        return f"not the requested package {package_id!r}"
+    if package.backend in disabled:
+        return f"backend {package.backend!r} is disabled by IM_DISABLED_BACKENDS"
+    if backends is not None and package.backend not in backends:
+        return f"backend {package.backend!r} is not among the requested {sorted(backends)}"
+    if not package.trusted and not allow_untrusted:
+        return "the package comes from an untrusted source (pass allow_untrusted_packages=True to allow it)"
+    return _batch_reason(package, wanted_batch)
+
+
+def _device_candidates(wanted: str | None) -> list[str]:
+    if wanted is not None:
+        return [wanted]
+    from im_core._runtime import detect_gpus
+
+    return (["cuda:0"] if detect_gpus()[0] else []) + ["cpu"]
+
+
+def _judge_on_devices(
+    verdict: PackageVerdict,
+    package: ModelPackage,
+    metadata: ModelMetadata,
+    wanted_device: str | None,
+    quants: set[str] | None,
+    reg: PluginRegistry,
+    probes: dict[str, Any],
+) -> None:
+    reasons: list[str] = []
+    for device in _device_candidates(wanted_device):
+        kind = device.split(":")[0]
+        reason, backend_rank = _judge(package, metadata, device, quants, reg, probes)
+        if reason is None:
+            verdict.device = device
+            verdict.key = (
+                kind == "cuda",
+                _BACKEND_PRIORITY.get(kind, {}).get(package.backend, 0),
+                _QUANT_PRIORITY.get(kind, {}).get(package.quantization, 0),
+                package.batch.dynamic,
+                *backend_rank,
+            )
+            return
+        reasons.append(reason if len(_device_candidates(wanted_device)) == 1 else f"on {device}: {reason}")
+    verdict.reason = "; ".join(reasons)
+
+
+def _judge(
+    package: ModelPackage,
+    metadata: ModelMetadata,
+    device: str,
+    quants: set[str] | None,
+    reg: PluginRegistry,
+    probes: dict[str, Any],
+) -> tuple[str | None, tuple[float, ...]]:
+    try:
+        plugin = reg.backend(package.backend)
+        if package.backend not in probes:
+            probes[package.backend] = plugin.probe()
+        probe = probes[package.backend]
+    except ImError as exc:
+        return f"backend {package.backend!r} is not usable here: {exc.message}", ()
+    if not probe.available:
+        return f"{package.backend} runtime unavailable: {probe.reason}", ()
+    judged = plugin.check(package, probe, device)
+    if not judged.ok:
+        return judged.reason, ()
+    kind = device.split(":")[0]
+    allowed = quants if quants is not None else _DEFAULT_QUANT.get(kind, _DEFAULT_QUANT["cpu"])
+    if package.quantization not in allowed:
+        why = "requested" if quants is not None else f"allowed by default on {kind}"
+        hint = "" if quants is not None else f" (pass quantization='{package.quantization}' to allow it)"
+        return f"quantization {package.quantization} is not {why} ({sorted(allowed)}){hint}", ()
+    try:
+        entry = reg.find_model(metadata.architecture, metadata.task, package.backend)
+    except ImError as exc:
+        return exc.message, ()
+    unsupported = sorted(set(package.features) - set(entry.features) - {"ultralytics"})
+    if unsupported:
+        return f"the {metadata.architecture} family does not support package features {unsupported}", ()
+    return None, judged.rank

@@ -1,0 +1,84 @@
+from types import SimpleNamespace
+
+import pytest
+
+from im_core import BackendManifest, ModelEntry, ModelsManifest, ProviderManifest, register, registry
+from im_core._plugins import PluginRegistry, load_target
+from im_core.errors import MissingDependencyError, ModelImplementationNotFoundError, PluginError
+
+
+def test_all_workspace_members_are_discovered_through_entry_points():
+    reg = registry(refresh=True)
+    assert {"onnx", "torch", "trt"} <= set(reg.backends)
+    assert {"roboflow", "local", "http"} <= set(reg.providers)
+    assert reg.find_model("yolov8", "object-detection", "onnx").target.startswith("im_models.")
+    assert reg.broken == []
+
+
+def _ep(name, group, value, dist="broken-dist"):
+    def load():
+        return load_target(value)
+
+    return SimpleNamespace(name=name, group=group, load=load, dist=SimpleNamespace(name=dist))
+
+
+def test_a_broken_plugin_warns_and_errors_only_when_used():
+    reg = PluginRegistry()
+    with pytest.warns(RuntimeWarning, match="broken-dist"):
+        reg.scan([_ep("ghost", "im.backends", "no_such_module_xyz:MANIFEST")])
+    assert [b.name for b in reg.broken] == ["ghost"]
+    with pytest.raises(PluginError, match=r"installed \(distribution broken-dist\) but failed to load"):
+        reg.backend("ghost")
+
+
+def test_a_broken_plugin_does_not_break_import_in_a_fresh_interpreter(tmp_path):
+    import subprocess
+    import sys
+
+    dist = tmp_path / "ghost_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ghost-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[im.backends]\nghost = ghost_missing_module:MANIFEST\n")
+    code = (
+        "import warnings, im_core\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    reg = im_core.registry()\n"
+        "print('WARNED', any('ghost-plugin' in str(x.message) for x in w))\n"
+        "try:\n    reg.backend('ghost')\nexcept im_core.errors.PluginError as e:\n    print('ERROR', 'ghost-plugin' in str(e))\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "WARNED True" in out.stdout and "ERROR True" in out.stdout
+
+
+def test_missing_module_names_the_distribution_and_extra():
+    with pytest.raises(MissingDependencyError, match=r"pip install 'im-backend-trt'.*im\[trt\]"):
+        load_target("im_backend_not_here:X", distribution="im-backend-trt", extra="trt")
+    with pytest.raises(PluginError, match="module:attribute"):
+        load_target("no-colon")
+
+
+def test_register_user_plugins_and_refuse_silent_replacement():
+    reg = registry()
+    manifest = ProviderManifest(name="user-test", target="json:loads", distribution="user")
+    register(manifest)
+    assert reg.providers["user-test"] is manifest
+    with pytest.raises(PluginError, match="already registered"):
+        register(ProviderManifest(name="user-test", target="json:dumps", distribution="user"))
+    register(ProviderManifest(name="user-test", target="json:dumps", distribution="user"), replace=True)
+    assert registry(refresh=True).providers["user-test"].target == "json:dumps"  # survives a rescan
+
+
+def test_api_version_mismatch_is_refused():
+    with pytest.raises(PluginError, match="plugin API 99"):
+        PluginRegistry().add(BackendManifest("x", "a:b", "d", api_version=99))
+
+
+def test_model_lookup_errors_say_what_exists():
+    reg = PluginRegistry()
+    reg.add(ModelsManifest((ModelEntry(("arch",), "object-detection", "m:C", backends=("onnx",)),), "d"))
+    with pytest.raises(ModelImplementationNotFoundError, match="does not support 'trt'"):
+        reg.find_model("arch", "object-detection", "trt")
+    with pytest.raises(ModelImplementationNotFoundError, match="Known: arch/object-detection"):
+        reg.find_model("other", "object-detection")
