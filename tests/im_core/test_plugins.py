@@ -45,7 +45,8 @@ def test_a_broken_plugin_does_not_break_import_in_a_fresh_interpreter(tmp_path):
         "    warnings.simplefilter('always')\n"
         "    reg = im_core.registry()\n"
         "print('WARNED', any('ghost-plugin' in str(x.message) for x in w))\n"
-        "try:\n    reg.backend('ghost')\nexcept im_core.errors.PluginError as e:\n    print('ERROR', 'ghost-plugin' in str(e))\n"
+        "try:\n    reg.backend('ghost')\n"
+        "except im_core.errors.PluginError as e:\n    print('ERROR', 'ghost-plugin' in str(e))\n"
     )
     env = {"PYTHONPATH": str(tmp_path), "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
