@@ -1,0 +1,92 @@
+"""Cross-process locks that wait as long as the holder is alive and making progress.
+
+A lock is ``locks/<key>.lock`` (``filelock``: the OS releases it when the holder dies, even on SIGKILL) plus a
+heartbeat file ``locks/<key>.beat`` whose mtime the holder bumps while it works (each MB downloaded, each retry).
+A waiter gives up with :class:`CacheLockTimeoutError` only after ``stale_s`` seconds with neither the lock nor a
+heartbeat: a slow download of a big file never times out a waiting process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from im_core.errors import CacheLockTimeoutError
+
+__all__ = ["Heartbeat", "progress_lock"]
+
+log = logging.getLogger("im.cache")
+
+_POLL_S = 0.2
+_ANNOUNCE_AFTER_S = 3.0
+
+
+class Heartbeat:
+    """The holder's side: ``beat()`` bumps the heartbeat file's mtime (cheap; at most every 0.25 s)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last = 0.0
+        path.write_text(f"{os.getpid()}\n")
+
+    def beat(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 0.25:
+            self._last = now
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+
+def _beat_state(path: Path) -> tuple[float, str]:
+    try:
+        st = path.stat()
+        return st.st_mtime, path.read_text().strip()
+    except OSError:
+        return 0.0, "?"
+
+
+@contextlib.contextmanager
+def progress_lock(locks_dir: Path, key: str, *, what: str, stale_s: float) -> Iterator[Heartbeat]:
+    """Hold the lock ``key``; yield a :class:`Heartbeat` the holder must bump while it works.
+
+    Args:
+        what: words for the waiting message and the timeout error ("weights.onnx of model 'x'").
+        stale_s: seconds without any heartbeat after which the holder is considered stuck.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(locks_dir / f"{key}.lock"), thread_local=False)
+    beat_path = locks_dir / f"{key}.beat"
+    started = time.monotonic()
+    last_change = time.time()
+    last_seen = -1.0
+    announced = False
+    while True:
+        try:
+            lock.acquire(timeout=_POLL_S)
+            break
+        except Timeout:
+            mtime, holder = _beat_state(beat_path)
+            now = time.time()
+            if mtime != last_seen:
+                last_seen = mtime
+                last_change = max(last_change, min(now, mtime)) if mtime else last_change
+            if not announced and time.monotonic() - started > _ANNOUNCE_AFTER_S:
+                announced = True
+                log.warning("Waiting for process %s, which is fetching %s.", holder, what)
+            if now - max(last_change, mtime) > stale_s:
+                raise CacheLockTimeoutError(
+                    f"Gave up waiting for {what}: process {holder} holds the cache lock {key!r} and showed no "
+                    f"progress for {stale_s:.0f} s. If no other im process is running, delete "
+                    f"{locks_dir / (key + '.lock')}; raise IM_LOCK_STALE to wait longer.",
+                    key=key,
+                ) from None
+    try:
+        heartbeat = Heartbeat(beat_path)
+        yield heartbeat
+    finally:
+        lock.release()

@@ -1,0 +1,192 @@
+"""``im cache verify`` (re-hash and repair) and ``im cache prune`` (LRU eviction by total size)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from im_core._cache._download import hash_file
+from im_core._cache._store import CachedPackage, ModelCache
+from im_core._config import settings
+from im_core.errors import ImError, InvalidParameterError
+
+__all__ = ["PruneReport", "VerifyReport", "parse_size", "prune", "verify"]
+
+log = logging.getLogger("im.cache")
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``"500MB"``, ``"2 GiB"``, ``"1000"`` (decimal units are powers of 10, ``*iB`` of 2)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text or "")
+    if not match or match.group(2).lower() not in _UNITS:
+        raise InvalidParameterError(f"Size {text!r} is not understood; use e.g. 500MB, 2GB or 1.5GiB.")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found: blob digests checked, corrupt ones, and packages repaired or left broken."""
+
+    checked: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+@dataclass
+class PruneReport:
+    """What ``prune`` removed; sizes in bytes."""
+
+    before_bytes: int = 0
+    after_bytes: int = 0
+    removed_packages: list[str] = field(default_factory=list)
+    removed_blobs: int = 0
+
+
+def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = None) -> VerifyReport:
+    """Re-hash every blob (and every package file that is a copy rather than a link).
+
+    A corrupt blob is deleted, the packages using it lose their completion marker and, when ``repair`` and online
+    and the metadata snapshot still has the file's URL, are materialized again.
+    """
+    offline = settings().offline if offline is None else offline
+    report = VerifyReport()
+    bad: set[str] = set()
+    for blob in sorted(cache.layout.blobs.glob("*")) if cache.layout.blobs.is_dir() else []:
+        if not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+            continue
+        report.checked += 1
+        sha, _, _ = hash_file(blob)
+        if sha != blob.name:
+            log.warning("blob %s is corrupt (its content hashes to %s); removing it", blob.name, sha)
+            report.corrupt.append(blob.name)
+            bad.add(blob.name)
+            with contextlib.suppress(OSError):
+                blob.unlink()
+    for pkg in cache.packages():
+        label = f"{pkg.model_id}@{pkg.package_id}"
+        damaged = False
+        for f in pkg.files:
+            path = pkg.path / f["name"]
+            if f.get("sha256") in bad:
+                damaged = True
+                continue
+            blob = cache.layout.blob(f["sha256"]) if f.get("blob") else None
+            with contextlib.suppress(OSError):
+                if blob is not None and os.path.samefile(blob, path):
+                    continue
+            report.checked += 1
+            try:
+                ok = hash_file(path)[0] == f.get("sha256")
+            except OSError:
+                ok = False
+            if not ok:
+                report.corrupt.append(f"{label}/{f['name']}")
+                damaged = True
+        if not damaged:
+            continue
+        with contextlib.suppress(OSError):
+            pkg.marker.unlink()
+        for f in pkg.files:  # hard links of a corrupt blob share its bytes: drop them too
+            if f.get("blob"):
+                with contextlib.suppress(OSError):
+                    (pkg.path / f["name"]).unlink()
+        if _refetch(cache, pkg.provider, pkg.model_id, pkg.package_id, repair=repair, offline=offline):
+            report.repaired.append(label)
+        else:
+            report.broken.append(label)
+    return report
+
+
+def _refetch(
+    cache: ModelCache, provider: str | None, model_id: str, package_id: str, *, repair: bool, offline: bool
+) -> bool:
+    if not repair or offline or provider is None:
+        return False
+    metadata = cache.load_metadata(provider, model_id)
+    package = metadata.package(package_id) if metadata is not None else None
+    if metadata is None or package is None:
+        log.warning("cannot repair %s@%s: no metadata snapshot lists it", model_id, package_id)
+        return False
+    try:
+        cache.materialize(metadata, package, offline=False, progress=False)
+    except ImError as exc:
+        log.warning("repairing %s@%s failed: %s", model_id, package_id, exc.message)
+        return False
+    return True
+
+
+def _disk_usage(paths: list[Path]) -> int:
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def _usage(cache: ModelCache, kept: list[CachedPackage]) -> int:
+    paths = [pkg.path / f["name"] for pkg in kept for f in pkg.files]
+    paths += [cache.layout.blob(f["sha256"]) for pkg in kept for f in pkg.files if f.get("blob")]
+    return _disk_usage(paths)
+
+
+def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> PruneReport:
+    """Evict least-recently-used packages until the packages kept (their files and blobs, hard links counted
+    once) fit in ``max_size_bytes``; then delete every blob no kept package uses.
+    """
+    blobs = [p for p in cache.layout.blobs.glob("*") if p.is_file()] if cache.layout.blobs.is_dir() else []
+    packages = cache.packages()  # least recently used first
+    report = PruneReport(before_bytes=_disk_usage(blobs + [p.path / f["name"] for p in packages for f in p.files]))
+    kept = list(packages)
+    while kept and _usage(cache, kept) > max_size_bytes:
+        pkg = kept.pop(0)
+        report.removed_packages.append(f"{pkg.model_id}@{pkg.package_id}")
+        if not dry_run:
+            with contextlib.suppress(OSError):
+                pkg.marker.unlink()
+            shutil.rmtree(pkg.path, ignore_errors=True)
+    used = {f.get("sha256") for p in kept for f in p.files if f.get("blob")}
+    for blob in blobs:
+        if blob.name not in used:
+            report.removed_blobs += 1
+            if not dry_run:
+                with contextlib.suppress(OSError):
+                    blob.unlink()
+    if not dry_run and cache.layout.index.is_dir():
+        for entry in cache.layout.index.glob("*"):
+            with contextlib.suppress(OSError):
+                if entry.read_text().strip() not in used:
+                    entry.unlink()
+    report.after_bytes = _usage(cache, kept)
+    return report

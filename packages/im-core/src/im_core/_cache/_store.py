@@ -1,0 +1,323 @@
+"""The model cache: verified content-addressed blobs, package folders built from them, metadata snapshots.
+
+See :mod:`im_core._cache._paths` for the layout. A package folder is complete when its marker exists and every
+file has the recorded size; that check needs no network and no hashing (``im cache verify`` re-hashes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from im_core._cache._download import fetch_to_file, hash_file, progress_enabled
+from im_core._cache._locks import progress_lock
+from im_core._cache._paths import CacheLayout, model_slug, redact_url, scrub, validate_model_id
+from im_core._config import settings
+from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
+from im_core.errors import CorruptedModelPackageError, DownloadError, OfflineModeError, UnsafePathError
+
+__all__ = ["CachedPackage", "ModelCache"]
+
+log = logging.getLogger("im.cache")
+
+MARKER_FORMAT = 1
+SNAPSHOT_FORMAT = 1
+#: query parameters that carry credentials; dropped from URLs before a snapshot is written.
+SECRET_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "password"})
+
+
+@dataclass(frozen=True)
+class CachedPackage:
+    """A complete package folder in the cache.
+
+    Attributes:
+        size_bytes: sum of its files' sizes (blobs shared with other packages are counted in each).
+        last_used: POSIX time (seconds) of the last ``materialize`` that returned it.
+    """
+
+    model_id: str
+    package_id: str
+    provider: str | None
+    path: Path
+    marker: Path
+    size_bytes: int
+    last_used: float
+    files: tuple[dict[str, Any], ...]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _clean_url(url: str | None, secrets: tuple[str | None, ...]) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_PARAMS]
+    cleaned = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, urlencode(query), ""))
+    return scrub(cleaned, secrets)
+
+
+class ModelCache:
+    """The cache under ``home`` (default ``settings().home``, i.e. ``IM_HOME``)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.root = Path(home) if home is not None else settings().home
+        self.layout = CacheLayout(self.root)
+
+    # -- packages ------------------------------------------------------------------------------------------
+    def materialize(
+        self,
+        metadata: ModelMetadata,
+        package: ModelPackage,
+        *,
+        offline: bool | None = None,
+        progress: bool | None = None,
+        allow_unhashed: bool = False,
+    ) -> Path:
+        """Make every file of ``package`` present and verified; return the package folder.
+
+        Files are named by ``FileSpec.name`` inside ``IM_HOME/packages/<slug>/<package_id>/`` (hard links to
+        ``blobs/sha256/<hex>``, copies where links are impossible). A complete folder is returned at once: no
+        network, no hashing. Offline, a missing file raises :class:`OfflineModeError`.
+
+        Raises:
+            OfflineModeError: offline and a file is not cached.
+            CorruptedModelPackageError: a local file (``url`` None) is missing or differs from its digest.
+            DownloadError (and subclasses), RetrievalError subclasses (401/403/404): fetching failed.
+        """
+        s = settings()
+        offline = s.offline if offline is None else offline
+        model_id = validate_model_id(metadata.model_id)
+        pkg_dir = self.layout.package_dir(model_id, package.package_id)
+        marker = self.layout.marker(model_id, package.package_id)
+        if self._is_complete(marker, pkg_dir, package):
+            with contextlib.suppress(OSError):
+                os.utime(marker)
+            return pkg_dir
+        self.layout.ensure()
+        show = progress_enabled(progress, s.progress)
+        what = f"model {model_id!r} package {package.package_id!r}"
+        entries: list[dict[str, Any]] = []
+        for spec in package.files:
+            if spec.url is None:
+                entries.append(self._local_entry(pkg_dir, spec, what))
+                continue
+            sha = self._ensure_blob(spec, what=what, offline=offline, progress=show, allow_unhashed=allow_unhashed)
+            size = self.layout.blob(sha).stat().st_size
+            entries.append({"name": spec.name, "size": size, "sha256": sha, "md5": spec.md5, "blob": True})
+        lock_key = f"pkg-{model_slug(model_id)}-{package.package_id}"
+        with progress_lock(self.layout.locks, lock_key, what=what, stale_s=s.lock_stale_s):
+            pkg_dir.mkdir(parents=True, exist_ok=True)
+            for entry in entries:
+                if entry["blob"]:
+                    self._link(self.layout.blob(entry["sha256"]), pkg_dir, entry["name"])
+            record = {
+                "format": MARKER_FORMAT,
+                "provider": metadata.provider,
+                "model_id": model_id,
+                "package_id": package.package_id,
+                "backend": package.backend,
+                "completed_at": time.time(),
+                "files": entries,
+            }
+            _atomic_write(marker, json.dumps(record, indent=1))
+        log.info("%s is ready in %s", what, pkg_dir)
+        return pkg_dir
+
+    def _is_complete(self, marker: Path, pkg_dir: Path, package: ModelPackage) -> bool:
+        try:
+            record = json.loads(marker.read_text())
+            files = {f["name"]: f for f in record["files"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if set(files) != {f.name for f in package.files}:
+            return False
+        for spec in package.files:
+            entry = files[spec.name]
+            if (spec.sha256 and entry.get("sha256") != spec.sha256) or (spec.md5 and entry.get("md5") != spec.md5):
+                return False
+            if spec.size is not None and entry.get("size") != spec.size:
+                return False
+            try:
+                if (pkg_dir / spec.name).stat().st_size != entry.get("size"):
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def _local_entry(self, pkg_dir: Path, spec: FileSpec, what: str) -> dict[str, Any]:
+        path = pkg_dir / spec.name
+        if not path.is_file():
+            raise CorruptedModelPackageError(
+                f"{spec.name} of {what} has no URL and is not in {pkg_dir}; the package is incomplete."
+            )
+        sha, md5, size = hash_file(path, md5=spec.md5 is not None)
+        if (
+            (spec.sha256 and sha != spec.sha256)
+            or (spec.md5 and md5 != spec.md5)
+            or (spec.size is not None and size != spec.size)
+        ):
+            raise CorruptedModelPackageError(f"{spec.name} of {what} differs from its declared size or digest.")
+        return {"name": spec.name, "size": size, "sha256": sha, "md5": spec.md5, "blob": False}
+
+    def _lookup(self, spec: FileSpec, index_key: str | None) -> str | None:
+        sha = spec.sha256
+        if sha is None and index_key is not None:
+            try:
+                sha = (self.layout.index / index_key).read_text().strip()
+                self.layout.blob(sha)
+            except (OSError, UnsafePathError):
+                return None
+        if sha is None:
+            return None
+        try:
+            size = self.layout.blob(sha).stat().st_size
+        except OSError:
+            return None
+        return sha if spec.size is None or size == spec.size else None
+
+    def _ensure_blob(self, spec: FileSpec, *, what: str, offline: bool, progress: bool, allow_unhashed: bool) -> str:
+        assert spec.url is not None
+        index_key = None
+        if spec.sha256 is None:
+            if spec.md5 is not None:
+                index_key = f"md5-{spec.md5}"
+            elif allow_unhashed:
+                index_key = f"url-{hashlib.sha256(spec.url.encode()).hexdigest()[:40]}"
+            else:
+                raise DownloadError(
+                    f"{spec.name} of {what} has no sha256 or md5 in its metadata, so it cannot be verified; pass "
+                    "allow_unhashed=True to accept it, or add checksums to the registry (im registry add does)."
+                )
+        sha = self._lookup(spec, index_key)
+        if sha is not None:
+            return sha
+        if offline:
+            raise OfflineModeError(
+                f"{spec.name} of {what} is not in the cache ({self.root}) and offline mode is on. Load the model once "
+                "with network access (unset IM_OFFLINE), then it will load offline."
+            )
+        s = settings()
+        key = spec.sha256 or index_key
+        assert key is not None
+        with progress_lock(self.layout.locks, key, what=f"{spec.name} of {what}", stale_s=s.lock_stale_s) as hb:
+            sha = self._lookup(spec, index_key)
+            if sha is not None:
+                return sha
+            for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
+            log.info("downloading %s of %s from %s", spec.name, what, redact_url(spec.url))
+            fetched = fetch_to_file(
+                spec.url,
+                tmp,
+                name=spec.name,
+                size=spec.size,
+                sha256=spec.sha256,
+                md5=spec.md5,
+                timeout_s=s.download_timeout_s,
+                retries=s.download_retries,
+                beat=hb.beat,
+                progress=progress,
+            )
+            try:
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, self.layout.blob(fetched.sha256))
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            if index_key is not None:
+                _atomic_write(self.layout.index / index_key, fetched.sha256)
+            return fetched.sha256
+
+    @staticmethod
+    def _link(blob: Path, pkg_dir: Path, name: str) -> None:
+        dest = pkg_dir / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.parent.resolve().is_relative_to(pkg_dir.resolve()):
+            raise UnsafePathError(f"{name!r} resolves outside the package folder {pkg_dir}; refusing it.")
+        with contextlib.suppress(OSError):
+            if not dest.is_symlink() and os.path.samefile(blob, dest):
+                return
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            try:
+                os.link(blob, tmp)
+            except OSError:
+                shutil.copyfile(blob, tmp)
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def packages(self) -> list[CachedPackage]:
+        """Every complete package in the cache, least recently used first."""
+        out: list[CachedPackage] = []
+        for marker in self.layout.packages.glob("*/.*.complete.json"):
+            try:
+                record = json.loads(marker.read_text())
+                files = tuple(record["files"])
+                out.append(
+                    CachedPackage(
+                        model_id=record["model_id"],
+                        package_id=record["package_id"],
+                        provider=record.get("provider"),
+                        path=marker.parent / record["package_id"],
+                        marker=marker,
+                        size_bytes=sum(int(f["size"]) for f in files),
+                        last_used=marker.stat().st_mtime,
+                        files=files,
+                    )
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring unreadable cache marker %s (%s)", marker, type(exc).__name__)
+        return sorted(out, key=lambda p: (p.last_used, p.model_id, p.package_id))
+
+    # -- metadata snapshots --------------------------------------------------------------------------------
+    def save_metadata(
+        self, provider: str, model_id: str, metadata: ModelMetadata, *, secrets: tuple[str | None, ...] = ()
+    ) -> None:
+        """Write a snapshot of ``metadata`` for offline use (credentials stripped from URLs; ``secrets`` scrubbed)."""
+        data = metadata.model_dump(mode="json")
+        for pkg in data.get("packages", []):
+            for f in pkg.get("files", []):
+                f["url"] = _clean_url(f.get("url"), secrets)
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "provider": provider,
+            "model_id": model_id,
+            "saved_at": time.time(),
+            "metadata": data,
+        }
+        _atomic_write(self.layout.snapshot(provider, model_id), scrub(json.dumps(doc, indent=1), secrets))
+
+    def load_metadata(self, provider: str, model_id: str) -> ModelMetadata | None:
+        """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
+        path = self.layout.snapshot(provider, model_id)
+        try:
+            doc = json.loads(path.read_text())
+            return ModelMetadata.model_validate(doc["metadata"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable metadata snapshot %s (%s)", path, type(exc).__name__)
+            return None

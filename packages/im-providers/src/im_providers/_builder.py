@@ -1,0 +1,192 @@
+"""Build a self-hosted registry: copy package files and write ``<model_id>/metadata.json`` (wire shape).
+
+The result can be served as is from a folder (``local`` provider), any static HTTP server or a bucket (``http``
+provider): file URLs are relative to ``metadata.json``, and every file carries ``sha256Hash``, ``md5Hash`` and
+``size`` (bytes) so the cache verifies what it downloads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from im_core._cache import validate_model_id
+from im_core._metadata import ModelDependency
+from im_core.errors import InvalidParameterError
+from im_providers._registry import METADATA_FILE
+from im_providers._wire import parse_model_metadata
+
+__all__ = ["add_to_registry"]
+
+_MANIFEST_TYPES = {
+    "onnx": "onnx-model-package-v1",
+    "trt": "trt-model-package-v1",
+    "torchscript": "torch-script-model-package-v1",
+    "torch": "torch-script-model-package-v1",
+    "state-dict": "torch-model-package-v1",
+}
+_PACKAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _digests(path: Path) -> tuple[str, str, int]:
+    from im_core._cache._download import hash_file
+
+    sha, md5, size = hash_file(path, md5=True)
+    assert md5 is not None
+    return sha, md5, size
+
+
+def _batch_fields(batch: int | tuple[int, int | None]) -> tuple[dict[str, Any], str]:
+    if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
+        return {"dynamicBatchSize": False, "staticBatchSize": batch}, f"b{batch}"
+    if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], int) and batch[0] >= 1:
+        lo, hi = batch
+        fields: dict[str, Any] = {"dynamicBatchSize": True, "minBatchSize": lo}
+        if hi is not None:
+            fields["maxBatchSize"] = hi
+        return fields, f"b{lo}-{hi if hi is not None else 'n'}"
+    raise InvalidParameterError(f"batch={batch!r}: give a static size (int >= 1) or a dynamic range (min, max|None).")
+
+
+def _dependency(dep: Any) -> dict[str, Any]:
+    if isinstance(dep, ModelDependency):
+        dep = dep.model_dump()
+    if isinstance(dep, (tuple, list)) and len(dep) in (2, 3):
+        dep = dict(zip(("name", "model_id", "package_id"), dep))
+    if not isinstance(dep, Mapping) or "name" not in dep or "model_id" not in dep:
+        raise InvalidParameterError(f"dependency {dep!r}: give (name, model_id[, package_id]) or a ModelDependency.")
+    out = {"type": "model-dependency-v1", "name": dep["name"], "modelId": dep["model_id"]}
+    if dep.get("package_id"):
+        out["modelPackageId"] = dep["package_id"]
+    return out
+
+
+def add_to_registry(
+    registry_dir: str | Path,
+    *,
+    model_id: str,
+    architecture: str,
+    task: str,
+    files: Sequence[str | Path],
+    backend: str = "onnx",
+    package_id: str | None = None,
+    quantization: str = "fp32",
+    batch: int | tuple[int, int | None] = 1,
+    class_names: Sequence[str] | None = None,
+    input_size: tuple[int, int] | None = None,
+    dependencies: Sequence[Any] = (),
+    variant: str | None = None,
+    opset: int | None = None,
+    trusted: bool = True,
+    features: Mapping[str, Any] | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Add (or replace) one package of ``model_id`` in the registry folder; return the ``metadata.json`` path.
+
+    Args:
+        files: package files; each is stored under its base name.
+        backend: ``onnx``, ``trt``, ``torch``/``torchscript`` (TorchScript) or ``state-dict`` (torch module).
+        package_id: default ``<backend>-<quantization>-b<batch>``; an existing package with that id is replaced.
+        batch: static batch size, or ``(min, max)`` for a dynamic batch (``max`` None = unbounded).
+        input_size: ``(height, width)`` in pixels, when the package is fixed to it.
+        dependencies: ``(name, model_id[, package_id])`` tuples or :class:`ModelDependency`.
+        opset: ONNX opset (ONNX packages).
+        manifest_extra: extra camelCase ``packageManifest`` fields, e.g. ``{"trtVersion": "10.3"}``.
+    """
+    validate_model_id(model_id)
+    kind = _MANIFEST_TYPES.get(backend.lower())
+    if kind is None:
+        raise InvalidParameterError(f"backend={backend!r}: use one of {sorted(_MANIFEST_TYPES)}.")
+    batch_fields, batch_label = _batch_fields(batch)
+    package_id = package_id or f"{backend.lower()}-{quantization}-{batch_label}"
+    if not _PACKAGE_ID.match(package_id):
+        raise InvalidParameterError(f"package_id={package_id!r}: use letters, digits, '.', '_' or '-'.")
+    sources = [Path(f) for f in files]
+    names = [p.name for p in sources]
+    if not sources or len(set(names)) != len(names):
+        raise InvalidParameterError(f"files={names}: give at least one file, with distinct base names.")
+    for src in sources:
+        if not src.is_file():
+            raise InvalidParameterError(f"{src} is not a file.")
+
+    entry_dir = Path(registry_dir) / model_id
+    pkg_dir = entry_dir / package_id
+    staging = entry_dir / f".{package_id}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir(parents=True)
+    package_files = []
+    try:
+        for src in sources:
+            shutil.copyfile(src, staging / src.name)
+            sha, md5, size = _digests(staging / src.name)
+            package_files.append(
+                {
+                    "fileHandle": src.name,
+                    "downloadUrl": f"{quote(package_id)}/{quote(src.name)}",
+                    "md5Hash": md5,
+                    "sha256Hash": sha,
+                    "size": size,
+                }
+            )
+        if pkg_dir.exists():
+            shutil.rmtree(pkg_dir)
+        os.replace(staging, pkg_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    manifest: dict[str, Any] = {
+        "type": kind,
+        "backendType": "trt" if backend == "trt" else backend.lower(),
+        "quantization": quantization,
+        **batch_fields,
+    }
+    if kind == "onnx-model-package-v1":
+        manifest["opset"] = opset
+    manifest.update(manifest_extra or {})
+    package: dict[str, Any] = {
+        "type": "external-model-package-v1",
+        "packageId": package_id,
+        "trustedSource": trusted,
+        "packageManifest": manifest,
+        "packageFiles": package_files,
+        "modelFeatures": dict(features or {}),
+    }
+    if input_size is not None:
+        package["inputSize"] = [int(input_size[0]), int(input_size[1])]
+
+    meta_path = entry_dir / METADATA_FILE
+    try:
+        document = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        document = {}
+    document.update(
+        {"type": "external-model-metadata-v1", "modelId": model_id, "modelArchitecture": architecture, "taskType": task}
+    )
+    if variant is not None:
+        document["modelVariant"] = variant
+    if class_names is not None:
+        document["classNames"] = list(class_names)
+    if dependencies:
+        document["modelDependencies"] = [_dependency(d) for d in dependencies]
+    others = [p for p in document.get("modelPackages") or () if p.get("packageId") != package_id]
+    document["modelPackages"] = [*others, package]
+    document["nextPage"] = None
+
+    parsed = parse_model_metadata(document, model_id=model_id, base_url=meta_path.resolve().as_uri())
+    if parsed.package(package_id) is None:
+        raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
+    tmp = meta_path.with_name(f".{METADATA_FILE}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, meta_path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return meta_path

@@ -1,0 +1,117 @@
+"""The Roboflow weights API: ``GET {host}/models/v1/external/weights?modelId=...`` with a bearer key.
+
+Pages are followed through ``nextPage`` → ``startAfter`` (at most :data:`MAX_PAGES`), and every page's
+``modelPackages`` are parsed by the one wire parser. 408/429/5xx and connection errors are retried with backoff;
+401/402/403/404/423 raise distinct errors at once. The key never appears in logs, errors or the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from im_core._cache import request_with_retries, scrub, validate_model_id
+from im_core._config import settings
+from im_core._metadata import ModelMetadata
+from im_core.errors import ImError, MalformedMetadataError
+from im_providers._wire import parse_model_metadata
+
+__all__ = ["MAX_PAGES", "RoboflowProvider"]
+
+log = logging.getLogger("im.providers")
+
+MAX_PAGES = 10
+WEIGHTS_PATH = "/models/v1/external/weights"
+
+
+class RoboflowProvider:
+    """Client of the Roboflow weights API.
+
+    Args:
+        api_host: base URL (default ``ROBOFLOW_API_HOST`` or ``https://api.roboflow.com``).
+        api_key: default key (else ``ROBOFLOW_API_KEY``); a per-call ``api_key`` wins.
+        page_size: ``pageSize`` query parameter, when set.
+        timeout_s: per-request timeout in seconds (default ``IM_DOWNLOAD_TIMEOUT``).
+        retries: attempts per page (default ``IM_DOWNLOAD_RETRIES``).
+    """
+
+    name = "roboflow"
+
+    def __init__(
+        self,
+        api_host: str | None = None,
+        api_key: str | None = None,
+        *,
+        page_size: int | None = None,
+        timeout_s: float | None = None,
+        retries: int | None = None,
+    ) -> None:
+        s = settings()
+        self.api_host = (api_host or s.roboflow_api_host).rstrip("/")
+        self._api_key = api_key
+        self.page_size = page_size
+        self.timeout_s = timeout_s if timeout_s is not None else s.download_timeout_s
+        self.retries = retries if retries is not None else s.download_retries
+
+    def __repr__(self) -> str:
+        return f"RoboflowProvider(api_host={self.api_host!r})"
+
+    def get_model_metadata(self, model_id: str, *, api_key: str | None = None) -> ModelMetadata:
+        """Every page of the model's metadata, parsed.
+
+        Raises:
+            UnauthorizedError (401), PaymentRequiredError (402), ForbiddenError (403), ModelNotFoundError (404),
+            UsagePausedError (423), ProviderUnavailableError (retries exhausted), MalformedMetadataError.
+        """
+        validate_model_id(model_id)
+        key = api_key or self._api_key or settings().roboflow_api_key
+        headers = {"Authorization": f"Bearer {key}"} if key and key != "local" else {}
+        url = self.api_host + WEIGHTS_PATH
+        first: dict[str, Any] | None = None
+        packages: list[Any] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"modelId": model_id}
+            if self.page_size:
+                params["pageSize"] = self.page_size
+            if cursor:
+                params["startAfter"] = cursor
+            page = self._page(url, params, headers, model_id, key)
+            first = first or page
+            packages.extend(page.get("modelPackages") or ())
+            cursor = page.get("nextPage")
+            if not cursor:
+                break
+        else:
+            log.warning("model %r: stopped after %d metadata pages", model_id, MAX_PAGES)
+        assert first is not None
+        document = {**first, "modelPackages": packages}
+        return parse_model_metadata(document, model_id=model_id, provider=self.name)
+
+    def _page(
+        self, url: str, params: dict[str, Any], headers: dict[str, str], model_id: str, key: str | None
+    ) -> dict[str, Any]:
+        try:
+            response = request_with_retries(
+                url,
+                what=f"Roboflow metadata of model {model_id!r}",
+                params=params,
+                headers=headers,
+                timeout_s=self.timeout_s,
+                retries=self.retries,
+                secrets=(key,),
+            )
+        except ImError as exc:  # belt and braces: no key in any message
+            exc.message = scrub(exc.message, (key,))
+            exc.args = (exc.message,)
+            raise
+        try:
+            body = response.json()
+        except ValueError:
+            raise MalformedMetadataError(f"Roboflow answered non-JSON for model {model_id!r}.") from None
+        finally:
+            response.close()
+        page = body.get("modelMetadata") if isinstance(body, dict) else None
+        if not isinstance(page, dict):
+            raise MalformedMetadataError(f"Roboflow's answer for model {model_id!r} has no 'modelMetadata' object.")
+        return page

@@ -1,0 +1,248 @@
+"""The one parser of the Roboflow ``modelMetadata`` wire document, shared by every provider.
+
+Wire shape (camelCase): ``modelId``, ``modelArchitecture``, ``taskType``, ``modelVariant``, ``modelDependencies``,
+``recommendedParameters``, ``nextPage`` and ``modelPackages``; each package has ``packageId``, ``trustedSource``,
+``modelFeatures``, ``packageFiles`` (``fileHandle``, ``downloadUrl``, ``md5Hash``) and a typed
+``packageManifest``. Our registries add, optionally: ``classNames`` (model), ``inputSize`` ``[h, w]`` (package),
+``sha256Hash`` and ``size`` (bytes, per file). Relative ``downloadUrl`` values are resolved against ``base_url``
+(the location of the metadata document).
+
+Unknown package types and packages that fail to parse are skipped with a logged reason; only a document that is
+not a model at all raises :class:`MalformedMetadataError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+from pydantic import ValidationError
+
+from im_core._metadata import (
+    BatchSpec,
+    FileSpec,
+    ModelDependency,
+    ModelMetadata,
+    ModelPackage,
+    OnnxRequirements,
+    RecommendedParameters,
+    TorchRequirements,
+    TrtRequirements,
+)
+from im_core.errors import ImError, MalformedMetadataError
+
+__all__ = ["KNOWN_SKIPPED_TYPES", "PACKAGE_PARSERS", "parse_model_metadata"]
+
+log = logging.getLogger("im.providers")
+
+_QUANT = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
+#: package types other runtimes use; skipped quietly (debug log) rather than with a warning.
+KNOWN_SKIPPED_TYPES = frozenset(
+    {
+        "hf-model-package-v1",
+        "ultralytics-model-package-v1",
+        "coreml-model-package-v1",
+        "oak-model-package-v1",
+        "tfjs-model-package-v1",
+        "mediapipe-model-package-v1",
+    }
+)
+
+
+class _Skip(Exception):
+    """This package cannot be used; the message says why."""
+
+
+def _batch(m: Mapping[str, Any]) -> BatchSpec:
+    if m.get("dynamicBatchSize"):
+        lo = int(m.get("minBatchSize") or 1)
+        hi = m.get("maxBatchSize")
+        opt = m.get("optBatchSize")
+        return BatchSpec(dynamic=True, min=lo, max=int(hi) if hi else None, opt=int(opt) if opt else None)
+    static = m.get("staticBatchSize")
+    if isinstance(static, int) and not isinstance(static, bool) and static > 0:
+        return BatchSpec.static(static)
+    raise _Skip("its manifest declares neither a dynamic batch nor a positive static batch size")
+
+
+def _onnx(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "backend": "onnx",
+        "onnx": OnnxRequirements(
+            opset=m.get("opset"), incompatible_providers=tuple(m.get("incompatibleProviders") or ())
+        ),
+    }
+
+
+def _trt(m: Mapping[str, Any]) -> dict[str, Any]:
+    specs = m.get("machineSpecs") or {}
+    return {
+        "backend": "trt",
+        "trt": TrtRequirements(
+            trt_version=m.get("trtVersion"),
+            compute_capability=m.get("cudaDeviceCC"),
+            device_name=m.get("cudaDeviceType") or specs.get("deviceName"),
+            same_cc_compatible=bool(m.get("sameCCCompatible", False)),
+            forward_compatible=bool(m.get("trtForwardCompatible", False)),
+            lean_runtime_excluded=bool(m.get("trtLeanRuntimeExcluded", False)),
+            cuda_version=m.get("cudaVersion"),
+            driver_version=specs.get("driverVersion"),
+            machine_type=m.get("machineType"),
+            l4t_version=specs.get("l4tVersion"),
+        ),
+    }
+
+
+def _torchscript(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "backend": "torch",
+        "torch": TorchRequirements(
+            format="torchscript",
+            torch_version=m.get("torchVersion"),
+            device_types=tuple(m.get("supportedDeviceTypes") or ()),
+        ),
+    }
+
+
+def _torch(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "backend": "torch",
+        "torch": TorchRequirements(
+            format="state-dict",
+            torch_version=m.get("torchVersion"),
+            device_types=tuple(m.get("supportedDeviceTypes") or ()),
+        ),
+    }
+
+
+#: manifest ``type`` -> function returning the backend-specific fields of a ModelPackage.
+PACKAGE_PARSERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "onnx-model-package-v1": _onnx,
+    "trt-model-package-v1": _trt,
+    "torch-script-model-package-v1": _torchscript,
+    "torch-model-package-v1": _torch,
+}
+
+
+def _recommended(raw: Any) -> RecommendedParameters | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return RecommendedParameters(
+        confidence=raw.get("confidence"),
+        per_class_confidence=raw.get("perClassConfidence") or {},
+        iou_threshold=raw.get("iouThreshold"),
+        max_detections=raw.get("maxDetections"),
+    )
+
+
+def _file(raw: Any, base_url: str | None) -> FileSpec:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("fileHandle"), str):
+        raise _Skip("a packageFiles entry has no fileHandle")
+    url = raw.get("downloadUrl")
+    if isinstance(url, str) and base_url is not None:
+        url = urljoin(base_url, url)
+    return FileSpec(
+        name=raw["fileHandle"], url=url, size=raw.get("size"), sha256=raw.get("sha256Hash"), md5=raw.get("md5Hash")
+    )
+
+
+def _package(raw: Any, base_url: str | None, default_trusted: bool) -> ModelPackage:
+    if not isinstance(raw, Mapping):
+        raise _Skip("it is not an object")
+    manifest = raw.get("packageManifest")
+    if not isinstance(manifest, Mapping):
+        raise _Skip("it has no packageManifest")
+    kind = manifest.get("type")
+    parser = PACKAGE_PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _Skip(f"its package type {kind!r} is not one im can run")
+    fields = parser(manifest)
+    size = raw.get("inputSize")
+    return ModelPackage(
+        package_id=raw.get("packageId"),
+        quantization=_QUANT.get(str(manifest.get("quantization", "")).lower(), "unknown"),
+        batch=_batch(manifest),
+        input_size=tuple(size) if isinstance(size, (list, tuple)) else None,
+        files=tuple(_file(f, base_url) for f in raw.get("packageFiles") or ()),
+        trusted=bool(raw.get("trustedSource", default_trusted)),
+        features=dict(raw.get("modelFeatures") or {}),
+        recommended_parameters=_recommended(raw.get("recommendedParameters")),
+        **fields,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ImError):
+        return exc.message
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def parse_model_metadata(
+    document: Mapping[str, Any],
+    *,
+    model_id: str | None = None,
+    base_url: str | None = None,
+    provider: str | None = None,
+    default_trusted: bool = False,
+) -> ModelMetadata:
+    """Turn a ``modelMetadata`` document (or ``{"modelMetadata": ...}``) into a :class:`ModelMetadata`.
+
+    Args:
+        model_id: the id that was asked for (used when the document has no ``modelId``).
+        base_url: where the document came from; relative ``downloadUrl`` values are resolved against it.
+        provider: name recorded in ``ModelMetadata.provider``.
+        default_trusted: ``trusted`` of packages without ``trustedSource``.
+
+    Raises:
+        MalformedMetadataError: not an object, or no ``modelArchitecture``/``taskType``, or invalid model fields.
+    """
+    if isinstance(document, Mapping) and isinstance(document.get("modelMetadata"), Mapping):
+        document = document["modelMetadata"]
+    if not isinstance(document, Mapping):
+        raise MalformedMetadataError(f"Model metadata must be a JSON object, got {type(document).__name__}.")
+    mid = document.get("modelId") or model_id
+    missing = [k for k in ("modelArchitecture", "taskType") if not isinstance(document.get(k), str)]
+    if not isinstance(mid, str) or missing:
+        raise MalformedMetadataError(
+            f"Metadata of model {mid!r} lacks {', '.join(missing) or 'modelId'}; the provider sent something that "
+            "is not a model description."
+        )
+    packages: list[ModelPackage] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document.get("modelPackages") or ()):
+        pid = raw.get("packageId") if isinstance(raw, Mapping) else None
+        try:
+            package = _package(raw, base_url, default_trusted)
+        except (_Skip, ValidationError, ImError, TypeError, ValueError) as exc:
+            reason = _reason(exc)
+            kind = (raw.get("packageManifest") or {}).get("type") if isinstance(raw, Mapping) else None
+            level = logging.DEBUG if kind in KNOWN_SKIPPED_TYPES else logging.WARNING
+            log.log(level, "model %r: skipping package %r (#%d): %s", mid, pid, index, reason)
+            continue
+        if package.package_id in seen:
+            log.warning("model %r: skipping package %r: its id appears twice", mid, package.package_id)
+            continue
+        seen.add(package.package_id)
+        packages.append(package)
+    try:
+        return ModelMetadata(
+            model_id=mid,
+            architecture=document["modelArchitecture"],
+            task=document["taskType"],
+            variant=document.get("modelVariant"),
+            class_names=tuple(document.get("classNames") or ()),
+            packages=tuple(packages),
+            dependencies=tuple(
+                ModelDependency(name=d["name"], model_id=d["modelId"], package_id=d.get("modelPackageId"))
+                for d in document.get("modelDependencies") or ()
+            ),
+            recommended_parameters=_recommended(document.get("recommendedParameters")),
+            provider=provider,
+        )
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise MalformedMetadataError(f"Metadata of model {mid!r} is invalid: {_reason(exc)}") from None

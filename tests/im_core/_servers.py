@@ -1,0 +1,159 @@
+"""Loopback HTTP servers for cache and provider tests (real sockets on 127.0.0.1, a thread each).
+
+:class:`LoopbackServer` serves a folder and can be told, per path, to fail with given statuses first, to cut the
+body short, to stream slowly, or to answer from a Python function (the Roboflow API). It records every request.
+
+pytest runs in importlib mode, so test modules load this file by path (see ``_load_servers`` in them).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+Route = Callable[["Request"], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+
+@dataclass
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (port chosen by the OS)."""
+
+    root: Path | None = None
+    requests: list[Request] = field(default_factory=list)
+    fail: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer first, in order
+    truncate: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing (full length declared)
+    truncate_times: dict[str, int] = field(default_factory=dict)  # path -> how many answers to cut (default: all)
+    slow: dict[str, float] = field(default_factory=dict)  # path -> seconds to sleep after each 64 KiB chunk
+    routes: dict[str, Route] = field(default_factory=dict)
+    chunk: int = 64 << 10
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                try:
+                    owner._handle(self)
+                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+                    self.close_connection = True
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r.path == path)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        path = unquote(parts.path)
+        req = Request(path=path, query=parse_qs(parts.query), headers={k.lower(): v for k, v in h.headers.items()})
+        with self._lock:
+            self.requests.append(req)
+            queue = self.fail.get(path)
+            status = queue.pop(0) if queue else None
+        if status is not None:
+            return self._send(h, status, {"Content-Type": "text/plain"}, f"status {status}\n".encode())
+        if path in self.routes:
+            status, headers, body = self.routes[path](req)
+            return self._send(h, status, headers, body)
+        target = (self.root / path.lstrip("/")).resolve() if self.root is not None else None
+        if target is None or not target.is_file() or not target.is_relative_to(self.root.resolve()):
+            return self._send(h, 404, {"Content-Type": "text/plain"}, b"not found\n")
+        size = target.stat().st_size
+        with self._lock:
+            limit = self.truncate.get(path, size)
+            if path in self.truncate_times:
+                self.truncate_times[path] -= 1
+                if self.truncate_times[path] <= 0:
+                    del self.truncate_times[path]
+                    self.truncate.pop(path, None)
+        delay = self.slow.get(path, 0.0)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Content-Length", str(size))
+        if limit < size:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        sent = 0
+        if limit == size and not delay:  # the plain case: zero-copy, so the server is never the bottleneck
+            with open(target, "rb") as f:
+                h.connection.sendfile(f)
+            return
+        with open(target, "rb") as f:
+            while sent < limit and (data := f.read(min(self.chunk, limit - sent))):
+                h.wfile.write(data)
+                sent += len(data)
+                if delay:
+                    h.wfile.flush()
+                    time.sleep(delay)
+        h.wfile.flush()
+        if limit < size:
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+def json_route(payload: Any, status: int = 200) -> Route:
+    body = json.dumps(payload).encode()
+    return lambda _req: (status, {"Content-Type": "application/json"}, body)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,160 @@
+"""Real processes: eight loads of one model download each file once; a downloader killed with SIGKILL does not
+block the next load; a lock holder that stops making progress times out waiters, a slow one does not."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from im_core._cache import ModelCache, resolve_metadata
+from im_core._cache._locks import progress_lock
+from im_core._config import reload_settings
+from im_core.errors import CacheLockTimeoutError
+from im_providers import add_to_registry
+
+
+def _load_servers():
+    name = "im_test_servers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+servers = _load_servers()
+MODEL = "acme/detector"
+PKG = "onnx-fp32-b1"
+
+WORKER = r"""
+import hashlib, json, os, sys, time
+from pathlib import Path
+from im_core._cache import ModelCache, resolve_metadata
+root, go = sys.argv[1], Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+md = resolve_metadata("http", "acme/detector", provider_options={"root": root})
+folder = ModelCache().materialize(md, md.packages[0])
+print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}), flush=True)
+"""
+
+
+def _registry(tmp_path: Path, sizes: dict[str, int]) -> dict[str, bytes]:
+    files = {}
+    for name, size in sizes.items():
+        files[name] = os.urandom(size)
+        (tmp_path / name).write_bytes(files[name])
+    add_to_registry(
+        tmp_path / "reg",
+        model_id=MODEL,
+        architecture="yolov8",
+        task="object-detection",
+        files=[tmp_path / n for n in sizes],
+    )
+    return files
+
+
+def _spawn(args: list[str], home: Path) -> subprocess.Popen:
+    env = {**os.environ, "IM_HOME": str(home), "IM_PROGRESS": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.slow
+def test_eight_processes_download_each_file_once(tmp_path: Path) -> None:
+    home = ModelCache().root
+    files = _registry(tmp_path, {"weights.onnx": 3 << 20, "labels.txt": 2000})
+    go = tmp_path / "go"
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        srv.slow[f"/{MODEL}/{PKG}/weights.onnx"] = 0.01  # ~0.5 s transfer: the others must wait, not re-download
+        procs = [_spawn([srv.url, str(go)], home) for _ in range(8)]
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        go.touch()
+        results = [p.communicate(timeout=60) for p in procs]
+        codes = [p.returncode for p in procs]
+        assert codes == [0] * 8, [err[-2000:] for _, err in results]
+        assert srv.count(f"/{MODEL}/{PKG}/weights.onnx") == 1
+        assert srv.count(f"/{MODEL}/{PKG}/labels.txt") == 1
+        assert srv.count(f"/{MODEL}/metadata.json") == 8
+    expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    for out, _ in results:
+        assert json.loads(out.strip().splitlines()[-1]) == expected
+
+
+@pytest.mark.slow
+def test_sigkill_mid_download_then_new_load(tmp_path: Path) -> None:
+    home = ModelCache().root
+    files = _registry(tmp_path, {"weights.onnx": 2 << 20})
+    go = tmp_path / "go"
+    go.touch()
+    path = f"/{MODEL}/{PKG}/weights.onnx"
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        srv.slow[path] = 0.05  # 32 chunks of 64 KiB: ~1.6 s
+        proc = _spawn([srv.url, str(go)], home)
+        tmp = home / "tmp"
+        deadline = time.monotonic() + 30
+        while not any(p.stat().st_size > 100_000 for p in tmp.glob("*.part")) if tmp.is_dir() else True:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        assert list(tmp.glob("*.part"))  # the dead process left its partial file behind...
+        srv.slow.pop(path)
+        md = resolve_metadata("http", MODEL, provider_options={"root": srv.url})
+        t0 = time.monotonic()
+        folder = ModelCache().materialize(md, md.packages[0])
+        assert time.monotonic() - t0 < 10  # the dead holder's lock was released by the OS: no stale wait
+    assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]
+    assert not list(tmp.glob("*.part"))  # ...which the next holder removed
+    assert srv.count(path) == 2
+
+
+def test_waiter_times_out_only_without_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IM_LOCK_STALE", "1")
+    reload_settings()
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder(beating: bool) -> None:
+        with progress_lock(locks, "k", what="x", stale_s=1.0) as hb:
+            held.set()
+            while not release.wait(0.1):
+                if beating:
+                    hb.beat()
+
+    # a holder that keeps beating for 2.5 s (> stale_s) is waited for
+    t = threading.Thread(target=holder, args=(True,))
+    t.start()
+    held.wait()
+    threading.Timer(2.5, release.set).start()
+    t0 = time.monotonic()
+    with progress_lock(locks, "k", what="x", stale_s=1.0):
+        assert time.monotonic() - t0 > 2.0
+    t.join()
+    # a holder that stops beating is given up on after stale_s
+    held.clear()
+    release.clear()
+    t = threading.Thread(target=holder, args=(False,))
+    t.start()
+    held.wait()
+    with pytest.raises(CacheLockTimeoutError, match="no progress"), progress_lock(locks, "k", what="x", stale_s=1.0):
+        pass
+    release.set()
+    t.join()

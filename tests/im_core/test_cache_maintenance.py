@@ -1,0 +1,164 @@
+"""`im cache verify` repairs corrupt blobs; `im cache prune` evicts by LRU; offline mode never opens a socket;
+metadata snapshots; path safety of the cache itself."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from im_core._cache import ModelCache, parse_size, prune, resolve_metadata, verify
+from im_core._config import reload_settings
+from im_core.cli import main as im_main
+from im_core.errors import InvalidParameterError, OfflineModeError, UnsafePathError
+from im_providers import add_to_registry
+
+
+def _load_servers():
+    name = "im_test_servers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+servers = _load_servers()
+
+
+@pytest.fixture
+def srv(tmp_path: Path):
+    """Three models (100 kB, 200 kB, 300 kB weights) in a registry served over HTTP."""
+    for i, size in enumerate((100_000, 200_000, 300_000), start=1):
+        w = tmp_path / f"w{i}" / "weights.onnx"
+        w.parent.mkdir()
+        w.write_bytes(os.urandom(size))
+        add_to_registry(tmp_path / "reg", model_id=f"m/{i}", architecture="yolov8", task="object-detection", files=[w])
+    with servers.LoopbackServer(root=tmp_path / "reg") as server:
+        yield server
+
+
+def _load(srv, model_id: str) -> Path:
+    md = resolve_metadata("http", model_id, provider_options={"root": srv.url})
+    return ModelCache().materialize(md, md.packages[0])
+
+
+def test_verify_detects_and_repairs_corrupt_blob(srv, capsys) -> None:
+    home = ModelCache().root
+    folder = _load(srv, "m/1")
+    good = (folder / "weights.onnx").read_bytes()
+    blob = home / "blobs" / "sha256" / hashlib.sha256(good).hexdigest()
+    os.chmod(blob, 0o644)
+    with open(blob, "r+b") as f:  # flip bytes in place (same size: the fast path cannot notice)
+        f.seek(1000)
+        f.write(b"\xff" * 16)
+    assert im_main(["cache", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "1 corrupt" in out and "1 packages repaired" in out
+    assert (folder / "weights.onnx").read_bytes() == good
+    assert srv.count("/m/1/onnx-fp32-b1/weights.onnx") == 2
+    assert im_main(["cache", "verify"]) == 0 and "0 corrupt" in capsys.readouterr().out
+
+
+def test_verify_offline_removes_but_cannot_refetch(srv) -> None:
+    home = ModelCache().root
+    folder = _load(srv, "m/1")
+    blob = next((home / "blobs" / "sha256").iterdir())
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"garbage")
+    report = verify(ModelCache(), offline=True)
+    assert report.corrupt == [blob.name] and report.broken == ["m/1@onnx-fp32-b1"] and not report.ok
+    assert not blob.exists() and not (folder / "weights.onnx").exists()
+    assert im_main(["cache", "verify"]) == 0  # online again: nothing corrupt is left; the package stays to reload
+    assert _load(srv, "m/1").joinpath("weights.onnx").is_file()
+
+
+def test_prune_evicts_least_recently_used(srv, capsys) -> None:
+    home = ModelCache().root
+    for mid in ("m/1", "m/2", "m/3"):
+        _load(srv, mid)
+        time.sleep(0.02)
+    _load(srv, "m/1")  # m/1 is now the most recently used; m/2 the least
+    assert im_main(["cache", "prune", "--max-size", "450kB", "--dry-run"]) == 0
+    assert len(ModelCache().packages()) == 3
+    assert im_main(["cache", "prune", "--max-size", "450kB"]) == 0
+    assert "m/2@onnx-fp32-b1" in capsys.readouterr().out
+    left = sorted(p.model_id for p in ModelCache().packages())
+    assert left == ["m/1", "m/3"]
+    assert len(list((home / "blobs" / "sha256").iterdir())) == 2
+    report = prune(ModelCache(), parse_size("350KB"))
+    assert [p.model_id for p in ModelCache().packages()] == ["m/1"] and report.after_bytes == 100_000
+    assert im_main(["cache", "list"]) == 0 and "m/1" in capsys.readouterr().out
+    assert im_main(["cache", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model_id"] for r in rows] == ["m/1"] and rows[0]["size_bytes"] == 100_000
+
+
+def test_parse_size() -> None:
+    assert parse_size("500MB") == 500_000_000 and parse_size("1.5 GiB") == 3 << 29 and parse_size("10") == 10
+    with pytest.raises(InvalidParameterError):
+        parse_size("lots")
+
+
+def _disable_network(monkeypatch: pytest.MonkeyPatch) -> list:
+    """A socket guard: any connect attempt is recorded and fails."""
+    attempts: list = []
+
+    def guard(self, address, *args):
+        attempts.append(address)
+        raise OSError(f"network disabled by the test (connect to {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket.socket, "connect_ex", guard)
+    return attempts
+
+
+def test_offline_serves_cached_model_without_network(srv, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _load(srv, "m/2")  # online once
+    url = srv.url
+    srv.stop()
+    attempts = _disable_network(monkeypatch)
+    monkeypatch.setenv("IM_OFFLINE", "1")
+    reload_settings()
+    md = resolve_metadata("http", "m/2", provider_options={"root": url})
+    assert ModelCache().materialize(md, md.packages[0]) == folder
+    for p in folder.iterdir():  # even with the package folder emptied, the blobs rebuild it offline
+        p.unlink()
+    assert (ModelCache().materialize(md, md.packages[0]) / "weights.onnx").is_file()
+    with pytest.raises(OfflineModeError, match="never cached"):
+        resolve_metadata("http", "m/3", provider_options={"root": url})
+    assert not attempts
+    with pytest.raises(OSError, match="network disabled"):  # the guard is live
+        socket.create_connection(("127.0.0.1", 9))
+
+
+def test_offline_uncached_file_is_a_clear_error(srv) -> None:
+    md = resolve_metadata("http", "m/3", provider_options={"root": srv.url})
+    with pytest.raises(OfflineModeError, match="not in the cache"):
+        ModelCache().materialize(md, md.packages[0], offline=True)
+    assert ModelCache().load_metadata("http", "m/3") == md
+    assert ModelCache().load_metadata("http", "m/unknown") is None
+
+
+def test_unreachable_provider_falls_back_to_snapshot(srv) -> None:
+    md = resolve_metadata("http", "m/1", provider_options={"root": srv.url})
+    url = srv.url
+    srv.stop()
+    assert resolve_metadata("http", "m/1", provider_options={"root": url, "retries": 1}) == md
+
+
+def test_cache_paths_refuse_escaping_ids(srv) -> None:
+    md = resolve_metadata("http", "m/1", provider_options={"root": srv.url})
+    evil = md.model_copy(update={"model_id": "../../etc"})
+    with pytest.raises(UnsafePathError):
+        ModelCache().materialize(evil, evil.packages[0])
+    with pytest.raises(UnsafePathError):
+        ModelCache().save_metadata("../x", "m/1", md)

@@ -1,0 +1,219 @@
+"""Registry builder + `local`/`http` providers against a real loopback HTTP server; user-defined providers."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from im_core import ModelMetadata, ProviderManifest, register, registry
+from im_core._cache import ModelCache, resolve_metadata
+from im_core._config import reload_settings
+from im_core.cli import main as im_main
+from im_core.errors import (
+    ConfigurationError,
+    ModelNotFoundError,
+    ProviderUnavailableError,
+    UnauthorizedError,
+    UnsafePathError,
+)
+from im_providers import HttpRegistryProvider, LocalRegistryProvider, add_to_registry
+
+
+def _load_servers():
+    name = "im_test_servers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "im_core" / "_servers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+servers = _load_servers()
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Path:
+    root = tmp_path / "registry"
+    weights = tmp_path / "weights.onnx"
+    weights.write_bytes(b"\x08\x07onnx" * 1000)
+    names = tmp_path / "class_names.txt"
+    names.write_text("face\n")
+    add_to_registry(
+        root,
+        model_id="mediapipe/face-detector",
+        architecture="blazeface",
+        task="object-detection",
+        files=[weights, names],
+        class_names=["face"],
+        input_size=(128, 128),
+        opset=13,
+    )
+    return root
+
+
+def test_builder_writes_wire_document_with_hashes(reg: Path, tmp_path: Path) -> None:
+    doc = json.loads((reg / "mediapipe/face-detector/metadata.json").read_text())
+    pkg = doc["modelPackages"][0]
+    assert pkg["packageId"] == "onnx-fp32-b1" and pkg["inputSize"] == [128, 128]
+    f = {x["fileHandle"]: x for x in pkg["packageFiles"]}["weights.onnx"]
+    data = (tmp_path / "weights.onnx").read_bytes()
+    assert f["sha256Hash"] == hashlib.sha256(data).hexdigest() and f["md5Hash"] == hashlib.md5(data).hexdigest()
+    assert f["size"] == len(data) and f["downloadUrl"] == "onnx-fp32-b1/weights.onnx"
+    assert (reg / "mediapipe/face-detector/onnx-fp32-b1/weights.onnx").read_bytes() == data
+    # a second package is added next to the first; re-adding replaces it
+    add_to_registry(
+        reg,
+        model_id="mediapipe/face-detector",
+        architecture="blazeface",
+        task="object-detection",
+        files=[tmp_path / "weights.onnx"],
+        batch=(1, 16),
+        quantization="fp16",
+    )
+    add_to_registry(
+        reg,
+        model_id="mediapipe/face-detector",
+        architecture="blazeface",
+        task="object-detection",
+        files=[tmp_path / "weights.onnx"],
+        batch=(1, 16),
+        quantization="fp16",
+    )
+    md = LocalRegistryProvider(reg).get_model_metadata("mediapipe/face-detector")
+    assert sorted(p.package_id for p in md.packages) == ["onnx-fp16-b1-16", "onnx-fp32-b1"]
+    assert md.class_names == ("face",)
+
+
+def test_cli_registry_add(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    w = tmp_path / "model.pt"
+    w.write_bytes(b"torchscript")
+    rc = im_main(
+        [
+            "registry",
+            "add",
+            str(tmp_path / "r"),
+            str(w),
+            "--model-id",
+            "acme/det",
+            "--architecture",
+            "yolov8",
+            "--task",
+            "object-detection",
+            "--backend",
+            "torchscript",
+            "--batch",
+            "1:8",
+            "--class-names",
+            "a,b",
+            "--input-size",
+            "640x480",
+        ]
+    )
+    assert rc == 0 and "metadata.json" in capsys.readouterr().out
+    md = LocalRegistryProvider(tmp_path / "r").get_model_metadata("acme/det")
+    pkg = md.packages[0]
+    assert pkg.backend == "torch" and pkg.batch.max == 8 and pkg.input_size == (640, 480)
+    assert md.class_names == ("a", "b")
+
+
+def test_local_provider_materializes_file_urls(reg: Path) -> None:
+    md = resolve_metadata("local", "mediapipe/face-detector", provider_options={"root": str(reg)})
+    assert md.provider == "local" and md.packages[0].files[0].url.startswith("file://")
+    folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "class_names.txt").read_text() == "face\n"
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../b", "/etc/passwd", "a\\b", "./a", "a//b", "~/x", ""])
+def test_ids_that_escape_the_registry_are_refused(reg: Path, bad: str) -> None:
+    with pytest.raises(UnsafePathError):
+        LocalRegistryProvider(reg).get_model_metadata(bad)
+    with pytest.raises(UnsafePathError):
+        HttpRegistryProvider("http://127.0.0.1:9/").get_model_metadata(bad)
+
+
+def test_symlink_escaping_registry_is_refused(reg: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "m"
+    outside.mkdir(parents=True)
+    (outside / "metadata.json").write_text("{}")
+    (reg / "linked").symlink_to(tmp_path / "outside")
+    with pytest.raises(UnsafePathError):
+        LocalRegistryProvider(reg).get_model_metadata("linked/m")
+
+
+def test_unknown_model_and_missing_root(reg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelNotFoundError):
+        LocalRegistryProvider(reg).get_model_metadata("nope/1")
+    with pytest.raises(ConfigurationError, match="IM_REGISTRY"):
+        LocalRegistryProvider()
+    monkeypatch.setenv("IM_REGISTRY", str(reg))
+    reload_settings()
+    assert LocalRegistryProvider().get_model_metadata("mediapipe/face-detector").architecture == "blazeface"
+    with pytest.raises(ConfigurationError, match="http"):
+        HttpRegistryProvider()
+
+
+def test_http_provider_statuses(reg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IM_DOWNLOAD_RETRIES", "3")
+    reload_settings()
+    path = "/mediapipe/face-detector/metadata.json"
+    with servers.LoopbackServer(root=reg) as srv:
+        srv.fail[path] = [503, 500]
+        md = HttpRegistryProvider(srv.url).get_model_metadata("mediapipe/face-detector")
+        assert srv.count(path) == 3
+        assert md.packages[0].files[0].url == f"{srv.url}/mediapipe/face-detector/onnx-fp32-b1/weights.onnx"
+        with pytest.raises(ModelNotFoundError):
+            HttpRegistryProvider(srv.url).get_model_metadata("nope/1")
+        srv.fail[path] = [401]
+        with pytest.raises(UnauthorizedError):
+            HttpRegistryProvider(srv.url).get_model_metadata("mediapipe/face-detector")
+    with pytest.raises(ProviderUnavailableError):
+        HttpRegistryProvider(f"http://127.0.0.1:{servers.closed_port()}", retries=2).get_model_metadata("a/b")
+
+
+class _EchoProvider:
+    """A user-defined provider: answers any id with one package from a fixed folder."""
+
+    name = "echo"
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def get_model_metadata(self, model_id: str, *, api_key: str | None = None) -> ModelMetadata:
+        data = (self.folder / "w.bin").read_bytes()
+        return ModelMetadata.model_validate(
+            {
+                "model_id": model_id,
+                "architecture": "toy",
+                "task": "classification",
+                "packages": [
+                    {
+                        "package_id": "p1",
+                        "backend": "onnx",
+                        "files": [
+                            {
+                                "name": "w.bin",
+                                "url": (self.folder / "w.bin").as_uri(),
+                                "size": len(data),
+                                "sha256": hashlib.sha256(data).hexdigest(),
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+
+
+def test_user_defined_provider_registration(tmp_path: Path) -> None:
+    (tmp_path / "w.bin").write_bytes(b"abc")
+    register(ProviderManifest(name="echo-test", target=f"{__name__}:_EchoProvider", distribution="tests"), replace=True)
+    assert "echo-test" in registry().providers
+    md = resolve_metadata("echo-test", "any/model", provider_options={"folder": str(tmp_path)})
+    assert md.provider == "echo-test"
+    assert (ModelCache().materialize(md, md.packages[0]) / "w.bin").read_bytes() == b"abc"
+    assert ModelCache().load_metadata("echo-test", "any/model") == md

@@ -1,0 +1,170 @@
+"""The Roboflow provider against a loopback server speaking its wire format: bearer key, paging, retries,
+status → error mapping, and the key never leaking into logs, errors or IM_HOME."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from im_core._cache import ModelCache, resolve_metadata
+from im_core._config import reload_settings
+from im_core.errors import (
+    ForbiddenError,
+    ImError,
+    ModelNotFoundError,
+    PaymentRequiredError,
+    ProviderUnavailableError,
+    UnauthorizedError,
+    UsagePausedError,
+)
+from im_providers import RoboflowProvider
+
+
+def _load_servers():
+    name = "im_test_servers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "im_core" / "_servers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+servers = _load_servers()
+KEY = "rf_SECRET_key_0123456789"
+API = "/models/v1/external/weights"
+
+
+def _package(pid: str, url: str, data: bytes) -> dict:
+    return {
+        "type": "external-model-package-v1",
+        "packageId": pid,
+        "trustedSource": True,
+        "packageFiles": [{"fileHandle": "weights.onnx", "downloadUrl": url, "md5Hash": hashlib.md5(data).hexdigest()}],
+        "packageManifest": {
+            "type": "onnx-model-package-v1",
+            "backendType": "onnx",
+            "dynamicBatchSize": False,
+            "staticBatchSize": 1,
+            "quantization": "fp32",
+            "opset": 17,
+        },
+    }
+
+
+@pytest.fixture
+def roboflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A loopback Roboflow API: two pages of packages; files served from the same server."""
+    data = b"weights-bytes" * 4000
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "w.onnx").write_bytes(data)
+    srv = servers.LoopbackServer(root=tmp_path)
+    file_url = f"{srv.url}/files/w.onnx?X-Goog-Signature=abc&api_key={KEY}"
+
+    def api(req):
+        if req.headers.get("authorization") != f"Bearer {KEY}":
+            return 401, {"Content-Type": "application/json"}, b'{"error": "unauthorized"}'
+        if req.query.get("modelId") != ["coco/3"]:
+            return 404, {}, b"{}"
+        page2 = req.query.get("startAfter") == ["cursor-1"]
+        body = {
+            "modelMetadata": {
+                "type": "external-model-metadata-v1",
+                "modelId": "coco/3",
+                "modelArchitecture": "yolov8",
+                "taskType": "object-detection",
+                "nextPage": None if page2 else "cursor-1",
+                "modelPackages": [_package("p2" if page2 else "p1", file_url, data)],
+            }
+        }
+        import json
+
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    srv.routes[API] = api
+    monkeypatch.setenv("ROBOFLOW_API_HOST", srv.url)
+    monkeypatch.setenv("IM_DOWNLOAD_RETRIES", "3")
+    reload_settings()
+    with srv:
+        yield srv
+
+
+def test_bearer_key_paging_and_retries(roboflow) -> None:
+    roboflow.fail[API] = [500, 500]
+    md = RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    assert [p.package_id for p in md.packages] == ["p1", "p2"]
+    api_calls = [r for r in roboflow.requests if r.path == API]
+    assert len(api_calls) == 4  # 500, 500, page 1, page 2
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in api_calls)
+    assert api_calls[-1].query["startAfter"] == ["cursor-1"] and "startAfter" not in api_calls[-2].query
+
+
+def test_key_from_environment(roboflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROBOFLOW_API_KEY", KEY)
+    reload_settings()
+    assert len(RoboflowProvider().get_model_metadata("coco/3").packages) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, UnauthorizedError),
+        (402, PaymentRequiredError),
+        (403, ForbiddenError),
+        (404, ModelNotFoundError),
+        (423, UsagePausedError),
+    ],
+)
+def test_status_mapping_fails_at_once(roboflow, status: int, error: type) -> None:
+    roboflow.fail[API] = [status]
+    with pytest.raises(error) as info:
+        RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    assert roboflow.count(API) == 1 and info.value.context["status_code"] == status
+    assert KEY not in str(info.value)
+
+
+def test_retries_exhausted_and_dead_host(roboflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    roboflow.fail[API] = [503, 502, 429]
+    with pytest.raises(ProviderUnavailableError):
+        RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    assert roboflow.count(API) == 3
+    dead = RoboflowProvider(api_host=f"http://127.0.0.1:{servers.closed_port()}", retries=2)
+    with pytest.raises(ProviderUnavailableError) as info:
+        dead.get_model_metadata("coco/3", api_key=KEY)
+    assert KEY not in str(info.value)
+
+
+def test_api_key_never_leaks(roboflow, caplog: pytest.LogCaptureFixture) -> None:
+    home = ModelCache().root
+    caplog.set_level(logging.DEBUG)
+    md = resolve_metadata("roboflow", "coco/3", api_key=KEY)
+    ModelCache().materialize(md, md.packages[0])
+    errors: list[str] = []
+    roboflow.fail[API] = [401]
+    with pytest.raises(ImError) as info:
+        resolve_metadata("roboflow", "coco/3", api_key=KEY)
+    errors.append(str(info.value) + repr(info.value.context))
+    roboflow.fail["/files/w.onnx"] = [403]
+    md2 = md.model_copy(update={"model_id": "coco/4"})
+    with pytest.raises(ImError) as info:
+        ModelCache().materialize(
+            md2,
+            md2.packages[0].model_copy(
+                update={"files": (md2.packages[0].files[0].model_copy(update={"md5": "0" * 32}),)}
+            ),
+        )
+    errors.append(str(info.value))
+    assert roboflow.count("/files/w.onnx") == 2  # the first load downloaded once; the second got 403
+    assert all(KEY not in e for e in errors)
+    assert KEY not in caplog.text
+    key = KEY.encode()
+    leaked = [p for p in home.rglob("*") if p.is_file() and key in p.read_bytes()]
+    names = [p for p in home.rglob("*") if KEY in str(p)]
+    assert not leaked and not names
+    snapshot = ModelCache().load_metadata("roboflow", "coco/3")
+    assert snapshot is not None and "X-Goog-Signature=abc" in snapshot.packages[0].files[0].url
