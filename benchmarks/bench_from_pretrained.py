@@ -28,12 +28,12 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="im-bench-"))
     os.environ["IM_HOME"] = str(work / "home")
+    import shutil
+
     import onnxruntime as ort
 
     from im_core import AutoModel
     from im_providers import add_to_registry
-
-    import shutil
 
     registry = work / "registry"
     weights = work / "weights.onnx"
