@@ -6,17 +6,29 @@ Each entry maps ``(architectures, task)`` to the family class that implements it
 from im_core import ModelEntry, ModelsManifest
 
 _ULTRALYTICS = ("yolov8", "yolo11", "yolov11", "yolo12", "yolov12", "ultralytics")
+_YOLO_FEATURES = frozenset({"nms_fused", "ultralytics"})
 
 ENTRIES = (
-    # YOLO family, Ultralytics export layout (issue: model families I)
+    # YOLO family, Ultralytics export layout (issue: model families I). Features: "ultralytics" = export metadata
+    # sniffed from a bare file; "nms_fused" = NMS inside the graph / end-to-end head.
+    ModelEntry(_ULTRALYTICS, "object-detection", "im_models.yolo._detection:YOLODetection", features=_YOLO_FEATURES),
     ModelEntry(
-        _ULTRALYTICS, "object-detection", "im_models.yolo._detection:YOLODetection", features=frozenset({"nms_fused"})
+        _ULTRALYTICS,
+        "instance-segmentation",
+        "im_models.yolo._segmentation:YOLOSegmentation",
+        features=_YOLO_FEATURES,
     ),
-    ModelEntry(_ULTRALYTICS, "instance-segmentation", "im_models.yolo._segmentation:YOLOSegmentation"),
-    ModelEntry(_ULTRALYTICS, "keypoint-detection", "im_models.yolo._pose:YOLOPose"),
-    ModelEntry(_ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification"),
-    ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection"),
-    ModelEntry(("yolov10", "yolo26"), "object-detection", "im_models.yolo._end_to_end:YOLOEndToEndDetection"),
+    ModelEntry(_ULTRALYTICS, "keypoint-detection", "im_models.yolo._pose:YOLOPose", features=_YOLO_FEATURES),
+    ModelEntry(
+        _ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification", features=_YOLO_FEATURES
+    ),
+    ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection", features=_YOLO_FEATURES),
+    ModelEntry(
+        ("yolov10", "yolo26"),
+        "object-detection",
+        "im_models.yolo._end_to_end:YOLOEndToEndDetection",
+        features=_YOLO_FEATURES,
+    ),
     ModelEntry(("rfdetr", "rf-detr", "detr"), "object-detection", "im_models.detr._detection:DETRDetection"),
     # Model families II: faces, OCR, classification, embeddings, gaze
     ModelEntry(
@@ -47,4 +59,6 @@ ENTRIES = (
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
 )
 
-MANIFEST = ModelsManifest(entries=ENTRIES, distribution="im-models")
+MANIFEST = ModelsManifest(
+    entries=ENTRIES, distribution="im-models", sniffers=("im_models.yolo._sniff:sniff_ultralytics",)
+)

@@ -1,0 +1,231 @@
+"""Images → one NCHW batch tensor, plus the geometry to map network coordinates back to each original image.
+
+One path for every family: optional static crop, resize (stretch / letterbox / letterbox-reflect-edges /
+fit-longer-edge / center-crop) of the *small* image with OpenCV, channel flip on the resized image (never on the
+full frame), then one fused scale/normalise into a preallocated float32 (or float16/uint8) batch.
+
+Rectangular inference: for a graph with dynamic height/width, each image is fitted into the training size and
+padded only up to the next multiple of ``stride`` (1280×720 at 640 → 384×640), and a batch of mixed sizes shares
+the smallest canvas that holds every image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from im_core import Image
+from im_core.errors import InvalidParameterError
+from im_models.common._config import NetworkInput, StaticCrop
+
+__all__ = ["ImageTransform", "input_spatial_dynamic", "prepare_batch", "target_size"]
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """Affine map from original-image pixels to network-input pixels: ``net = orig * scale + offset``.
+
+    Folding the static crop, the resize and the padding into one ``scale``/``offset`` per axis makes boxes,
+    keypoints and masks use the same two lines of arithmetic.
+
+    Attributes:
+        scale_x / scale_y: network pixels per original pixel.
+        offset_x / offset_y: network-pixel position of the original image's origin (padding minus crop).
+        original_height / original_width: size of the image the user passed (results are clipped to it).
+        input_height / input_width: size of the network tensor this image was placed in.
+        region: ``(x0, y0, x1, y1)`` of the original image that is visible to the network (static/center crop).
+    """
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+    original_height: int
+    original_width: int
+    input_height: int
+    input_width: int
+    region: tuple[int, int, int, int]
+
+    def boxes_to_original(self, xyxy: np.ndarray, *, clip: bool = True) -> np.ndarray:
+        """float32 (N, 4) network-pixel ``x1, y1, x2, y2`` → original pixels, clipped to the image (or region)."""
+        out = np.empty(xyxy.shape, np.float32)
+        out[:, 0::2] = (xyxy[:, 0::2] - self.offset_x) / self.scale_x
+        out[:, 1::2] = (xyxy[:, 1::2] - self.offset_y) / self.scale_y
+        if clip:
+            x0, y0, x1, y1 = self.region
+            np.clip(out[:, 0::2], x0, x1, out=out[:, 0::2])
+            np.clip(out[:, 1::2], y0, y1, out=out[:, 1::2])
+        return out
+
+    def points_to_original(self, xy: np.ndarray) -> np.ndarray:
+        """float32 (..., 2) network-pixel points → original pixels (not clipped)."""
+        out = np.empty(xy.shape, np.float32)
+        out[..., 0] = (xy[..., 0] - self.offset_x) / self.scale_x
+        out[..., 1] = (xy[..., 1] - self.offset_y) / self.scale_y
+        return out
+
+
+def input_spatial_dynamic(shape: Sequence[int | str | None]) -> bool:
+    """Whether an NCHW input shape (from ``Session.inputs[0].shape``) has dynamic height or width."""
+    if len(shape) != 4:
+        return False
+    return any(not isinstance(d, int) or d <= 0 for d in shape[2:])
+
+
+def _fit(h: int, w: int, th: int, tw: int) -> tuple[int, int]:
+    """Size of an ``h × w`` image scaled (up or down) to fit in ``th × tw`` with its aspect ratio kept."""
+    r = min(th / h, tw / w)
+    return max(1, round(h * r)), max(1, round(w * r))
+
+
+def target_size(
+    sizes: Sequence[tuple[int, int]], net: NetworkInput, *, rect: bool, size: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The ``(height, width)`` of the batch tensor.
+
+    Args:
+        sizes: ``(h, w)`` of each (cropped) image.
+        net: the network input description.
+        rect: rectangular inference (only for graphs with dynamic spatial dims and aspect-keeping resizes).
+        size: override of the training size (``(h, w)``), e.g. ``image_size=`` from the caller.
+    """
+    th, tw = size or net.size
+    if not rect or net.resize_mode in ("stretch", "center-crop"):
+        return th, tw
+    s = net.stride
+    fitted = [_fit(h, w, th, tw) for h, w in sizes]
+    bh = max(f[0] for f in fitted)
+    bw = max(f[1] for f in fitted)
+    return min(math.ceil(bh / s) * s, math.ceil(th / s) * s), min(math.ceil(bw / s) * s, math.ceil(tw / s) * s)
+
+
+def _pixel_affine(net: NetworkInput) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-channel ``a, b`` with ``value = pixel * a + b`` (``None`` when the tensor keeps raw 0..255 values)."""
+    scale = 1.0 if net.scaling_factor is None else 1.0 / net.scaling_factor
+    n = net.channels
+    mean = np.zeros(n) if net.mean is None else np.asarray(net.mean, np.float64)
+    std = np.ones(n) if net.std is None else np.asarray(net.std, np.float64)
+    a = scale / std
+    b = -mean / std
+    if np.all(a == 1.0) and np.all(b == 0.0):
+        return None
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def prepare_batch(
+    images: Sequence[Image],
+    net: NetworkInput,
+    *,
+    rect: bool = False,
+    static_crop: StaticCrop | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, list[ImageTransform]]:
+    """Build the network input for a list of images.
+
+    Args:
+        images: normalised images (HWC uint8, any colour order; the order is read from each image).
+        net: how the network wants its input (size, resize mode, padding, colour, scaling, normalisation).
+        rect: rectangular inference for graphs with dynamic spatial dims (pads to ``net.stride`` multiples only).
+        static_crop: crop (percent of the image) applied before resizing.
+        size: ``(height, width)`` to use instead of the training size.
+
+    Returns:
+        ``(tensor, transforms)``: tensor of shape (B, C, H, W) in ``net.dtype`` (C = ``net.channels``), values
+        ``(pixel / scaling_factor - mean) / std``; one :class:`ImageTransform` per image.
+    """
+    import cv2
+
+    if not images:
+        raise InvalidParameterError("prepare_batch needs at least one image.")
+    regions = []
+    for im in images:
+        if static_crop is not None:
+            regions.append(static_crop.pixels(im.height, im.width))
+        else:
+            regions.append((0, 0, im.width, im.height))
+    sizes = [(y1 - y0, x1 - x0) for x0, y0, x1, y1 in regions]
+    H, W = target_size(sizes, net, rect=rect, size=size)
+    th, tw = size or net.size
+    affine = _pixel_affine(net)
+    dtype = np.dtype(net.dtype)
+    out = np.empty((len(images), net.channels, H, W), dtype)
+    transforms: list[ImageTransform] = []
+    for i, (im, (x0, y0, x1, y1), (h, w)) in enumerate(zip(images, regions, sizes)):
+        pixels = im.pixels
+        flip = im.color != net.color
+        if pixels.strides[-1] < 0:  # a channel-reversed view: use the underlying array, remember the order
+            pixels = pixels[..., ::-1]
+            flip = not flip
+        pixels = pixels[y0:y1, x0:x1]
+        mode = net.resize_mode
+        if mode == "stretch":
+            rh, rw = H, W
+            top = left = 0
+            sx, sy = W / w, H / h
+        elif mode == "center-crop":
+            # no scaling: the centre of the image, padded where it is smaller than the input
+            cy0, cx0 = max(0, (h - H) // 2), max(0, (w - W) // 2)
+            pixels = pixels[cy0 : cy0 + H, cx0 : cx0 + W]
+            rh, rw = pixels.shape[:2]
+            top, left = (H - rh) // 2, (W - rw) // 2
+            sx = sy = 1.0
+        else:
+            rh, rw = _fit(h, w, th, tw)
+            rh, rw = min(rh, H), min(rw, W)
+            if mode == "fit-longer-edge":
+                top = left = 0
+            else:
+                top, left = (H - rh) // 2, (W - rw) // 2
+            sx, sy = rw / w, rh / h
+        if mode == "center-crop":
+            top_off, left_off = top - cy0, left - cx0
+        else:
+            top_off, left_off = top, left
+            if (rh, rw) != (h, w):
+                pixels = cv2.resize(pixels, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        if (rh, rw) != (H, W):
+            border = cv2.BORDER_REFLECT_101 if mode == "letterbox-reflect-edges" else cv2.BORDER_CONSTANT
+            pad = float(net.padding_value)
+            pixels = cv2.copyMakeBorder(
+                np.ascontiguousarray(pixels), top, H - rh - top, left, W - rw - left, border, value=(pad, pad, pad)
+            )
+        _write(out[i], pixels, flip, net, affine)
+        transforms.append(
+            ImageTransform(
+                scale_x=sx,
+                scale_y=sy,
+                offset_x=left_off - x0 * sx,
+                offset_y=top_off - y0 * sy,
+                original_height=im.height,
+                original_width=im.width,
+                input_height=H,
+                input_width=W,
+                region=(x0, y0, x1, y1),
+            )
+        )
+    return out, transforms
+
+
+def _write(
+    dst: np.ndarray, hwc: np.ndarray, flip: bool, net: NetworkInput, affine: tuple[np.ndarray, np.ndarray] | None
+) -> None:
+    """Write an (H, W, 3) uint8 image into a (C, H, W) slot: channel order, scaling and normalisation in one pass."""
+    import cv2
+
+    planes = cv2.split(np.ascontiguousarray(hwc))
+    if flip:
+        planes = planes[::-1]
+    if net.channels == 1:
+        gray = (planes[0].astype(np.float32) + planes[1] + planes[2]) / 3.0
+        planes = (gray,)
+    for c, plane in enumerate(planes):
+        if affine is None:
+            dst[c] = plane
+            continue
+        a, b = affine
+        np.multiply(plane, a[c], out=dst[c], casting="unsafe")
+        if b[c] != 0:
+            dst[c] += b[c]

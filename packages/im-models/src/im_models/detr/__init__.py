@@ -1,0 +1,1 @@
+"""DETR-style detectors (RF-DETR and kin): set prediction, sigmoid scores, top-k, no NMS."""

@@ -1,0 +1,136 @@
+"""RF-DETR / DETR-style object detection: normalised ``cx cy w h`` boxes + class logits, sigmoid, top-k, no NMS."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from im_core import Detections, Image, ObjectDetectionModel, PackageContext
+from im_core._tasks import LoadedModelInfo
+from im_core.errors import CorruptedModelPackageError
+from im_models.common import (
+    DETECTION_PARAMS,
+    DetectionParams,
+    ImageTransform,
+    InferenceConfig,
+    NetworkInput,
+    resolve_detection_params,
+    xywh_to_xyxy,
+)
+from im_models.yolo._base import Prepared, YOLOPackage, load_yolo_package, pre_process_images, run_session, static_dim
+
+__all__ = ["DETRDetection", "decode_detr", "split_detr_outputs"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def split_detr_outputs(raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(boxes (B, Q, 4), logits (B, Q, C))`` from the session outputs (recognised by their last axis)."""
+    boxes = [r for r in raw if r.ndim == 3 and r.shape[2] == 4]
+    logits = [r for r in raw if r.ndim == 3 and not (r.shape[2] == 4 and any(r is b for b in boxes[:1]))]
+    if len(boxes) < 1 or len(logits) != 1:
+        raise CorruptedModelPackageError(
+            f"A DETR-style model needs a (B, Q, 4) box output and a (B, Q, C) logit output; got "
+            f"{[tuple(r.shape) for r in raw]}."
+        )
+    return boxes[0], logits[0]
+
+
+def decode_detr(
+    boxes: np.ndarray, logits: np.ndarray, num_classes: int, params: DetectionParams, t: ImageTransform
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image: (Q, 4) normalised cxcywh + (Q, C') logits → ``(xyxy original px, scores, class_ids)``.
+
+    Scores are ``sigmoid(logit)`` for every (query, class) pair; the best ``max_detections`` pairs are taken
+    (a query may appear with two classes, as in RF-DETR), then thresholds and the class filter apply. Logit columns
+    beyond ``num_classes`` are ignored.
+    """
+    lg = logits[:, :num_classes].astype(np.float32)
+    flat = lg.ravel()
+    k = min(params.max_detections, flat.size)
+    if k == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    top = np.argpartition(-flat, k - 1)[:k] if k < flat.size else np.arange(flat.size)
+    top = top[np.argsort(-flat[top], kind="stable")]
+    scores = 1.0 / (1.0 + np.exp(-flat[top]))
+    q, cls = np.divmod(top, num_classes)
+    ok = scores >= params.thresholds[cls]
+    if params.class_mask is not None:
+        ok &= params.class_mask[cls]
+    q, cls, scores = q[ok], cls[ok], scores[ok].astype(np.float32)
+    xyxy = xywh_to_xyxy(boxes[q])
+    xyxy[:, 0::2] *= t.input_width
+    xyxy[:, 1::2] *= t.input_height
+    return t.boxes_to_original(xyxy), scores, cls.astype(np.int64)
+
+
+class DETRDetection(ObjectDetectionModel):
+    """RF-DETR and other DETR-style detectors.
+
+    Package: Roboflow layout (``inference_config.json``: usually stretch to 560×560 with ImageNet normalisation),
+    or a bare export, for which stretch to the graph's input size, RGB, /255 and ImageNet mean/std are assumed.
+
+    Call parameters: ``confidence``, ``max_detections`` (top-k over query×class pairs), ``class_filter``
+    (``iou_threshold``, ``class_agnostic`` and ``pre_nms_top_k`` are accepted and unused: there is no NMS).
+    """
+
+    PARAMS = DETECTION_PARAMS | {"image_size"}
+
+    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+        self.package = package
+        self.metadata = info
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> DETRDetection:
+        package = load_yolo_package(ctx)
+        if package.layout == "ultralytics":  # a bare file: DETR defaults, not YOLO's letterbox
+            net = package.config.network_input
+            shape = package.session.inputs[0].shape
+            h, w = static_dim(shape, 2), static_dim(shape, 3)
+            size = (h, w) if h and w else (ctx.package.input_size or (560, 560))
+            detr = NetworkInput(
+                height=size[0],
+                width=size[1],
+                resize_mode="stretch",
+                padding_value=0,
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                dtype=net.dtype,
+            )
+            package.config = InferenceConfig(network_input=detr)
+            package.rect = False
+        names = list(package.class_names)
+        logits = [o for o in package.session.outputs if len(o.shape) == 3 and static_dim(o.shape, 2) != 4]
+        c = static_dim(logits[0].shape, 2) if logits else None
+        if c is not None:
+            if not names:
+                names = [str(i) for i in range(c)]
+            elif c < len(names):
+                raise CorruptedModelPackageError(
+                    f"The package lists {len(names)} class names but the network's logits have only {c} classes."
+                )
+        package.config = replace(package.config, network_input=replace(package.config.network_input, dynamic=False))
+        return cls(package, ctx.info(names))
+
+    def pre_process(self, images: list[Image], **params: Any) -> Prepared:
+        return pre_process_images(self.package, images, params, self.PARAMS)
+
+    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+        return run_session(self.package, prepared)
+
+    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+        boxes, logits = split_detr_outputs(raw)
+        names = list(self.class_names)
+        if logits.shape[2] < len(names):
+            raise CorruptedModelPackageError(
+                f"The package lists {len(names)} class names but the logits output has shape {logits.shape}."
+            )
+        p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended, confidence=0.5)
+        results = []
+        for i, t in enumerate(prepared.transforms):
+            xyxy, scores, cls = decode_detr(boxes[i], logits[i], len(names), p, t)
+            results.append(Detections(xyxy, scores, cls, names))
+        return results

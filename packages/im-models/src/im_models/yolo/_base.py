@@ -1,0 +1,192 @@
+"""What every YOLO-style family shares: reading the package, the session, pre-processing and ``forward``.
+
+Two package layouts load the same way:
+
+* Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + ``weights.onnx`` (or ``weights.torchscript``,
+  ``weights.pt2``, ``engine.plan`` — whichever the negotiated backend loads);
+* a bare Ultralytics export (``ctx.weights_file`` set, no ``inference_config.json``): letterbox, pad 114, RGB, /255,
+  image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``),
+  class names from ``ctx.metadata.class_names``.
+
+Rectangular inference is used when the graph's input height/width are dynamic (and, for Roboflow packages, the
+config says ``dynamic_spatial_size_supported``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from im_core import Image, PackageContext, Session
+from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
+from im_models.common import (
+    ImageTransform,
+    InferenceConfig,
+    check_params,
+    input_spatial_dynamic,
+    parse_inference_config,
+    prepare_batch,
+    ultralytics_config,
+)
+
+__all__ = ["WEIGHT_FILES", "Prepared", "YOLOPackage", "load_yolo_package", "run_session"]
+
+#: Weight file names of the Roboflow layout, in the order they are looked for.
+WEIGHT_FILES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Output of ``pre_process``.
+
+    Attributes:
+        tensor: (B, C, H, W) network input.
+        transforms: per image, the map from original pixels to network pixels.
+    """
+
+    tensor: np.ndarray
+    transforms: list[ImageTransform]
+
+
+@dataclass
+class YOLOPackage:
+    """A loaded YOLO-style package.
+
+    Attributes:
+        session: the backend session.
+        config: pre-processing configuration (Roboflow's, or the Ultralytics defaults).
+        rect: whether rectangular inference is used.
+        class_names: names from ``class_names.txt`` or the model metadata (may be empty for bare files).
+        features: ``ctx.package.features`` (``ultralytics``: stride, kpt_shape, end2end…; ``nms_fused``).
+        recommended: the package's (or model's) recommended thresholds, or ``None``.
+        layout: ``"roboflow"`` or ``"ultralytics"``.
+    """
+
+    session: Session
+    config: InferenceConfig
+    rect: bool
+    class_names: list[str]
+    features: dict[str, Any]
+    recommended: Any
+    layout: str
+
+    @property
+    def input_name(self) -> str:
+        return self.session.inputs[0].name
+
+    @property
+    def fused_nms(self) -> bool:
+        """The graph already ran NMS / is end-to-end: outputs are (B, N, 6[+extra]) ``x1 y1 x2 y2 score class``."""
+        ultra = self.features.get("ultralytics", {}) or {}
+        return bool(self.config.fused_nms or "nms_fused" in self.features or ultra.get("end2end") or ultra.get("nms"))
+
+
+def load_yolo_package(ctx: PackageContext) -> YOLOPackage:
+    """Read the package (either layout), load the session and decide the pre-processing."""
+    features = dict(ctx.package.features or {})
+    if ctx.has("inference_config.json"):
+        config = parse_inference_config(ctx.read_json("inference_config.json"))
+        names = ctx.read_lines("class_names.txt") if ctx.has("class_names.txt") else list(ctx.metadata.class_names)
+        layout = "roboflow"
+    else:
+        ultra = features.get("ultralytics", {}) or {}
+        config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
+        names = list(ctx.metadata.class_names)
+        layout = "ultralytics"
+    weights = ctx.weights_file or ctx.first_existing(*WEIGHT_FILES)
+    if weights is None:
+        raise CorruptedModelPackageError(
+            f"Package {ctx.package.package_id!r} of {ctx.model_id!r} has none of {', '.join(WEIGHT_FILES)}."
+        )
+    session = ctx.load_session(weights)
+    if not session.inputs:
+        raise CorruptedModelPackageError(f"{weights} declares no inputs.")
+    shape = session.inputs[0].shape
+    net = config.network_input
+    spatial_dynamic = input_spatial_dynamic(shape)
+    if len(shape) == 4 and not spatial_dynamic:
+        h, w = int(shape[2]), int(shape[3])  # type: ignore[arg-type]
+        if (h, w) != net.size:
+            net = replace(net, height=h, width=w)
+    if len(shape) == 4 and isinstance(shape[1], int) and shape[1] in (1, 3) and shape[1] != net.channels:
+        net = replace(net, channels=int(shape[1]))
+    dtype = session.inputs[0].dtype
+    if dtype in ("float16", "float32", "uint8") and dtype != net.dtype:
+        net = replace(net, dtype=dtype)
+    unknown_shape = len(shape) != 4
+    rect = net.dynamic and (spatial_dynamic or unknown_shape) if layout == "roboflow" else spatial_dynamic
+    config = replace(config, network_input=replace(net, dynamic=rect))
+    recommended = ctx.package.recommended_parameters or ctx.metadata.recommended_parameters
+    return YOLOPackage(session, config, rect, names, features, recommended, layout)
+
+
+def run_session(package: YOLOPackage, prepared: Prepared) -> list[np.ndarray]:
+    """Run the session; outputs in the session's declared order, as numpy arrays on the CPU."""
+    out = package.session.run({package.input_name: prepared.tensor})
+    values = [out[o.name] for o in package.session.outputs] if package.session.outputs else list(out.values())
+    arrays = []
+    for v in values:
+        if not isinstance(v, np.ndarray):
+            # a torch tensor kept on the device comes back to the CPU here
+            v = v.detach().float().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+        arrays.append(v)
+    if not arrays:
+        raise ModelRuntimeError("The session returned no outputs.")
+    return arrays
+
+
+def pre_process_images(package: YOLOPackage, images: list[Image], params: dict[str, Any], allowed: Any) -> Prepared:
+    """Check parameters and build the batch tensor (shared ``pre_process`` of the YOLO families)."""
+    check_params(params, allowed, "This model")
+    size = params.get("image_size")
+    if size is not None:
+        try:
+            size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        except (TypeError, ValueError, IndexError):
+            raise InvalidParameterError(f"image_size must be an int or (height, width), got {size!r}.") from None
+        if min(size) < 1 or (not package.rect and size != package.config.network_input.size):
+            raise InvalidParameterError(
+                f"image_size={size} is not possible: this package's input is fixed at "
+                f"{package.config.network_input.size} (only graphs with dynamic height/width accept other sizes)."
+            )
+    tensor, transforms = prepare_batch(
+        images, package.config.network_input, rect=package.rect, static_crop=package.config.static_crop, size=size
+    )
+    return Prepared(tensor, transforms)
+
+
+def class_count_error(what: str, expected: int, got_shape: tuple[int, ...], names: int) -> CorruptedModelPackageError:
+    """The error for a package whose class names disagree with the network's output."""
+    return CorruptedModelPackageError(
+        f"The package lists {names} class names but the network's {what} output has shape {got_shape}, which "
+        f"means {expected} classes. Fix class_names.txt (one name per line) or the model metadata."
+    )
+
+
+def resolve_class_names(names: list[str], num_classes: int | None, what: str, shape: tuple[Any, ...]) -> list[str]:
+    """Check the class names against the class count implied by the output shape (``None`` = not static).
+
+    Returns the names, or ``["0", "1", ...]`` when the package has none.
+
+    Raises:
+        CorruptedModelPackageError: the counts disagree.
+    """
+    if num_classes is None:
+        return names
+    if num_classes <= 0:
+        raise CorruptedModelPackageError(f"The network's {what} output has shape {shape}, which holds no classes.")
+    if not names:
+        return [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise class_count_error(what, num_classes, shape, len(names))
+    return names
+
+
+def static_dim(shape: tuple[Any, ...], axis: int) -> int | None:
+    """``shape[axis]`` when it is a fixed int, else ``None``."""
+    if len(shape) <= axis:
+        return None
+    d = shape[axis]
+    return int(d) if isinstance(d, int) and d >= 0 else None

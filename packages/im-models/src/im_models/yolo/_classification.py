@@ -1,0 +1,77 @@
+"""YOLOv8/11 classification (Ultralytics ``classify`` exports and Roboflow packages): scores → Classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from im_core import Classification, ClassificationModel, Image, PackageContext
+from im_core._tasks import LoadedModelInfo
+from im_models.common import check_params
+from im_models.yolo._base import (
+    Prepared,
+    YOLOPackage,
+    load_yolo_package,
+    pre_process_images,
+    resolve_class_names,
+    run_session,
+    static_dim,
+)
+
+__all__ = ["YOLOClassification", "as_probabilities"]
+
+
+def as_probabilities(scores: np.ndarray, how: str = "auto") -> np.ndarray:
+    """float (B, C) → float32 (B, C) probabilities.
+
+    ``how``: ``"softmax"`` (logits), ``"none"`` (already probabilities), or ``"auto"``: rows already in [0, 1] that
+    sum to 1 (Ultralytics exports end with a softmax) are kept, anything else goes through a softmax.
+    """
+    s = np.asarray(scores, np.float32)
+    if how == "none":
+        return s
+    if how == "auto" and s.size and s.min() >= 0 and s.max() <= 1 and np.allclose(s.sum(axis=1), 1.0, atol=1e-3):
+        return s
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class YOLOClassification(ClassificationModel):
+    """Single-label classification. Output (B, C); pre-processing per the package (Ultralytics: letterbox to the
+    export size, RGB, /255 — a close, documented substitute for its resize-then-centre-crop).
+
+    Call parameters: ``image_size``. Use ``result.top_k(k)`` for the k best classes.
+    """
+
+    PARAMS = frozenset({"image_size"})
+
+    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+        self.package = package
+        self.metadata = info
+        post = str(package.config.post_processing.get("type", "")).lower()
+        self.activation = "softmax" if post == "softmax" and not package.config.fused_nms else "auto"
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> YOLOClassification:
+        package = load_yolo_package(ctx)
+        shape = package.session.outputs[0].shape if package.session.outputs else ()
+        names = resolve_class_names(package.class_names, static_dim(shape, 1), "classification", shape)
+        return cls(package, ctx.info(names))
+
+    def pre_process(self, images: list[Image], **params: Any) -> Prepared:
+        return pre_process_images(self.package, images, params, self.PARAMS)
+
+    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+        return run_session(self.package, prepared)
+
+    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Classification]:
+        check_params(params, self.PARAMS, type(self).__name__)
+        scores = raw[0].reshape(raw[0].shape[0], -1)
+        names = list(self.class_names)
+        if names and scores.shape[1] != len(names):
+            from im_models.yolo._base import class_count_error
+
+            raise class_count_error("classification", scores.shape[1], scores.shape, len(names))
+        probs = as_probabilities(scores, self.activation)
+        return [Classification(probs[i], names) for i in range(len(prepared.transforms))]

@@ -1,0 +1,115 @@
+"""YOLOv8/11/12 pose: boxes + K keypoints (x, y, confidence) per detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from im_core import Detections, Image, KeypointDetectionModel, PackageContext
+from im_core._tasks import LoadedModelInfo
+from im_core.errors import CorruptedModelPackageError
+from im_models.common import DETECTION_PARAMS, resolve_detection_params
+from im_models.yolo._base import (
+    Prepared,
+    YOLOPackage,
+    load_yolo_package,
+    pre_process_images,
+    resolve_class_names,
+    run_session,
+    static_dim,
+)
+from im_models.yolo._decode import decode_anchor_free, decode_fused
+
+__all__ = ["YOLOPose"]
+
+
+class YOLOPose(KeypointDetectionModel):
+    """Keypoints from an Ultralytics-layout pose model.
+
+    Output: (B, 4 + C + K·D, N) with D = 3 (x, y, visibility already through a sigmoid) or 2; K and D come from the
+    export's ``kpt_shape`` (or ``keypoints_metadata.json`` in Roboflow packages), else D = 3 is assumed.
+    Fused/end-to-end exports give (B, N, 6 + K·D).
+
+    Results: ``keypoints`` float32 (N, K, 2) in original pixels, ``keypoint_confidence`` (N, K) (ones when D = 2);
+    ``data["skeleton"]`` is not per-detection, so the skeleton (when the package has one) is in
+    ``model.metadata.extra["skeleton"]`` and the keypoint names in ``extra["keypoint_names"]``.
+    """
+
+    PARAMS = DETECTION_PARAMS | {"image_size"}
+
+    def __init__(self, package: YOLOPackage, info: LoadedModelInfo, kpt_shape: tuple[int, int] | None) -> None:
+        self.package = package
+        self.metadata = info
+        self.kpt_shape = kpt_shape
+        self.fused = package.fused_nms
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> YOLOPose:
+        package = load_yolo_package(ctx)
+        ultra = package.features.get("ultralytics", {}) or {}
+        kpt = ultra.get("kpt_shape")
+        extra: dict[str, Any] = {}
+        if ctx.has("keypoints_metadata.json"):
+            meta = ctx.read_json("keypoints_metadata.json")
+            extra = _keypoints_metadata(meta)
+            if kpt is None and "keypoint_names" in extra:
+                kpt = [len(extra["keypoint_names"]), 3]
+        kpt_shape = (int(kpt[0]), int(kpt[1])) if kpt else None
+        shape = package.session.outputs[0].shape if package.session.outputs else ()
+        ch = None if package.fused_nms else static_dim(shape, 1)
+        num = None
+        if ch is not None and kpt_shape:
+            num = ch - 4 - kpt_shape[0] * kpt_shape[1]
+        elif ch is not None:
+            num = len(package.class_names) or 1
+            if (ch - 4 - num) % 3:
+                raise CorruptedModelPackageError(f"Pose output {shape} does not fit {num} classes + K×3 keypoints.")
+        names = resolve_class_names(package.class_names, num, "pose", shape)
+        return cls(package, ctx.info(names, **extra), kpt_shape)
+
+    def pre_process(self, images: list[Image], **params: Any) -> Prepared:
+        return pre_process_images(self.package, images, params, self.PARAMS)
+
+    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+        return run_session(self.package, prepared)
+
+    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+        out = raw[0]
+        names = list(self.class_names)
+        p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
+        width = (out.shape[2] - 6) if self.fused else (out.shape[1] - 4 - len(names))
+        k, d = self.kpt_shape if self.kpt_shape else (width // 3, 3)
+        if k * d != width or d not in (2, 3):
+            raise CorruptedModelPackageError(
+                f"Pose output {out.shape} leaves {width} keypoint values per detection, not {k}×{d} "
+                f"({len(names)} classes). Check the class names and kpt_shape."
+            )
+        results = []
+        for i, t in enumerate(prepared.transforms):
+            cands = decode_fused(out[i], p, len(names)) if self.fused else decode_anchor_free(out[i], len(names), p)
+            kp = cands.extras.reshape(-1, k, d)
+            xy = t.points_to_original(kp[:, :, :2])
+            conf = kp[:, :, 2] if d == 3 else np.ones(kp.shape[:2], np.float32)
+            xyxy = t.boxes_to_original(cands.xyxy)
+            results.append(
+                Detections(xyxy, cands.scores, cands.class_ids, names, keypoints=xy, keypoint_confidence=conf)
+            )
+        return results
+
+
+def _keypoints_metadata(meta: Any) -> dict[str, Any]:
+    """Keypoint names and skeleton from Roboflow's ``keypoints_metadata.json`` (first class entry)."""
+    entry = meta[0] if isinstance(meta, list) and meta else meta
+    if not isinstance(entry, dict):
+        return {}
+    out: dict[str, Any] = {}
+    kps = entry.get("keypoints")
+    if isinstance(kps, dict):
+        out["keypoint_names"] = [str(kps[k]) for k in sorted(kps, key=lambda x: int(x))]
+    elif isinstance(kps, list):
+        out["keypoint_names"] = [str(v) for v in kps]
+    edges = entry.get("edges")
+    if isinstance(edges, list):
+        out["skeleton"] = [(int(e["from"]), int(e["to"])) for e in edges if isinstance(e, dict) and "from" in e]
+    return out

@@ -1,0 +1,95 @@
+"""YOLOv8/11/12 instance segmentation: boxes + masks from prototype masks, computed only inside each box."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from im_core import Detections, Image, InstanceSegmentationModel, PackageContext
+from im_core._tasks import LoadedModelInfo
+from im_core.errors import CorruptedModelPackageError
+from im_models.common import DETECTION_PARAMS, instance_masks, resolve_detection_params
+from im_models.yolo._base import (
+    Prepared,
+    YOLOPackage,
+    class_count_error,
+    load_yolo_package,
+    pre_process_images,
+    resolve_class_names,
+    run_session,
+    static_dim,
+)
+from im_models.yolo._decode import decode_anchor_free, decode_fused
+
+__all__ = ["YOLOSegmentation", "split_segmentation_outputs"]
+
+
+def split_segmentation_outputs(raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(detections (B, 4+C+P, N) or (B, N, 6+P), prototypes (B, P, mh, mw))`` from the session outputs."""
+    protos = [r for r in raw if r.ndim == 4]
+    dets = [r for r in raw if r.ndim == 3]
+    if len(protos) != 1 or len(dets) != 1:
+        shapes = [tuple(r.shape) for r in raw]
+        raise CorruptedModelPackageError(
+            f"A segmentation model needs one (B, 4+C+P, N) output and one (B, P, H/4, W/4) prototype output; "
+            f"got {shapes}."
+        )
+    return dets[0], protos[0]
+
+
+class YOLOSegmentation(InstanceSegmentationModel):
+    """Boxes and masks from an Ultralytics-layout segmentation model.
+
+    Outputs: (B, 4 + C + P, N) candidates with P mask coefficients (P = 32), and (B, P, H/4, W/4) prototypes;
+    NMS-fused / end-to-end exports give (B, N, 6 + P) instead of the first.
+
+    Call parameters: those of :class:`~im_models.yolo._detection.YOLODetection`, plus ``mask_format``
+    (``"dense"``: bool (N, H, W) masks; ``"rle"``: a list of :class:`im_core.RLEMask`, memory bounded by the
+    largest box).
+    """
+
+    PARAMS = DETECTION_PARAMS | {"image_size", "mask_format"}
+
+    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+        self.package = package
+        self.metadata = info
+        self.fused = package.fused_nms
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> YOLOSegmentation:
+        package = load_yolo_package(ctx)
+        outs = package.session.outputs
+        det = next((o for o in outs if len(o.shape) == 3), None)
+        proto = next((o for o in outs if len(o.shape) == 4), None)
+        num = None
+        if det is not None and proto is not None and not package.fused_nms:
+            ch, p = static_dim(det.shape, 1), static_dim(proto.shape, 1)
+            num = None if ch is None or p is None else ch - 4 - p
+        names = resolve_class_names(package.class_names, num, "segmentation", det.shape if det else ())
+        return cls(package, ctx.info(names))
+
+    def pre_process(self, images: list[Image], **params: Any) -> Prepared:
+        return pre_process_images(self.package, images, params, self.PARAMS)
+
+    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+        return run_session(self.package, prepared)
+
+    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+        dets, protos = split_segmentation_outputs(raw)
+        names = list(self.class_names)
+        p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
+        fmt = params.get("mask_format", "dense")
+        n_proto = protos.shape[1]
+        results = []
+        for i, t in enumerate(prepared.transforms):
+            if self.fused:
+                cands = decode_fused(dets[i], p, len(names))
+            else:
+                if dets.shape[1] != 4 + len(names) + n_proto:
+                    raise class_count_error("segmentation", dets.shape[1] - 4 - n_proto, dets.shape, len(names))
+                cands = decode_anchor_free(dets[i], len(names), p)
+            xyxy = t.boxes_to_original(cands.xyxy)
+            masks = instance_masks(protos[i], cands.extras[:, :n_proto], xyxy, t, mask_format=fmt)
+            results.append(Detections(xyxy, cands.scores, cands.class_ids, names, masks=masks))
+        return results

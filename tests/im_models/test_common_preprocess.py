@@ -1,0 +1,128 @@
+"""Pre-processing geometry and pixel values: letterbox, rectangular inference, mixed batches, crops, colours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from im_core import Image, to_images
+from im_core.errors import CorruptedModelPackageError, ModelInputError
+from im_models.common import (
+    NetworkInput,
+    StaticCrop,
+    parse_inference_config,
+    prepare_batch,
+    target_size,
+    ultralytics_config,
+)
+
+
+def _img(h: int, w: int, color: str = "bgr", value: tuple[int, int, int] = (10, 20, 30)) -> Image:
+    return Image(np.broadcast_to(np.array(value, np.uint8), (h, w, 3)).copy(), color)  # type: ignore[arg-type]
+
+
+def test_letterbox_square_geometry_padding_and_rgb_flip():
+    net = NetworkInput(height=320, width=320)
+    tensor, (t,) = prepare_batch([_img(180, 320)], net)
+    assert tensor.shape == (1, 3, 320, 320) and tensor.dtype == np.float32
+    assert (t.scale_x, t.scale_y, t.offset_x, t.offset_y) == (1.0, 1.0, 0.0, 70.0)
+    # BGR (10, 20, 30) → RGB planes 30, 20, 10, scaled by 1/255; padding rows are 114/255
+    np.testing.assert_allclose(tensor[0, :, 160, 160], np.array([30, 20, 10]) / 255, rtol=1e-6)
+    np.testing.assert_allclose(tensor[0, :, 0, 0], np.full(3, 114 / 255), rtol=1e-6)
+    np.testing.assert_allclose(tensor[0, :, 69, 5], np.full(3, 114 / 255), rtol=1e-6)
+    np.testing.assert_allclose(tensor[0, :, 70, 5], np.array([30, 20, 10]) / 255, rtol=1e-6)
+
+
+def test_rect_inference_pads_to_stride_not_square():
+    net = NetworkInput(height=640, width=640, dynamic=True, stride=32)
+    tensor, (t,) = prepare_batch([_img(720, 1280)], net, rect=True)
+    assert tensor.shape == (1, 3, 384, 640)
+    assert t.scale_x == pytest.approx(0.5) and t.offset_y == 12.0
+    box = t.boxes_to_original(np.array([[0, 12, 640, 372]], np.float32))
+    np.testing.assert_allclose(box, [[0, 0, 1280, 720]])
+
+
+def test_mixed_batch_shares_the_smallest_canvas():
+    net = NetworkInput(height=640, width=640, dynamic=True, stride=32)
+    assert target_size([(720, 1280), (1280, 720)], net, rect=True) == (640, 640)
+    assert target_size([(720, 1280), (100, 200)], net, rect=True) == (384, 640)
+    tensor, ts = prepare_batch([_img(720, 1280), _img(100, 200, "rgb")], net, rect=True)
+    assert tensor.shape == (2, 3, 384, 640)
+    assert ts[1].scale_x == pytest.approx(3.2) and ts[1].offset_y == pytest.approx(32.0)
+    # the RGB image is not flipped
+    np.testing.assert_allclose(tensor[1, :, 192, 320], np.array([10, 20, 30]) / 255, rtol=1e-6)
+
+
+def test_stretch_normalisation_and_bgr_network():
+    net = NetworkInput(
+        height=4, width=8, resize_mode="stretch", color="bgr", mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0)
+    )
+    tensor, (t,) = prepare_batch([_img(2, 2, "bgr", (255, 0, 51))], net)
+    assert tensor.shape == (1, 3, 4, 8)
+    np.testing.assert_allclose(tensor[0, :, 0, 0], [(1 - 0.5) / 0.25, (0 - 0.5) / 0.5, (0.2 - 0.5) / 1.0], rtol=1e-5)
+    assert (t.scale_x, t.scale_y) == (4.0, 2.0)
+
+
+def test_center_crop_and_static_crop_offsets():
+    net = NetworkInput(height=100, width=100, resize_mode="center-crop", padding_value=0)
+    _, (t,) = prepare_batch([_img(300, 200)], net)
+    assert (t.scale_x, t.offset_x, t.offset_y) == (1.0, -50.0, -100.0)
+    crop = StaticCrop(50, 0, 100, 50)  # right half, top half (percent)
+    net2 = NetworkInput(height=64, width=64, resize_mode="stretch")
+    _, (t2,) = prepare_batch([_img(200, 400)], net2, static_crop=crop)
+    assert t2.region == (200, 0, 400, 100)
+    box = t2.boxes_to_original(np.array([[0, 0, 64, 64]], np.float32))
+    np.testing.assert_allclose(box, [[200, 0, 400, 100]], rtol=1e-6)
+
+
+def test_input_variants_are_normalised_before_preprocessing():
+    net = ultralytics_config((64, 64)).network_input
+    gray = np.full((30, 40), 200, np.uint8)
+    rgba = np.full((30, 40, 4), 200, np.uint8)
+    deep = np.full((30, 40, 3), 200 * 257, np.uint16)
+    tensors = [prepare_batch(to_images(x), net)[0] for x in (gray, rgba, deep)]
+    for t in tensors:
+        np.testing.assert_allclose(t[0, :, 32, 32], np.full(3, 200 / 255), rtol=1e-6)
+    with pytest.raises(ModelInputError):
+        to_images(np.zeros((0, 10, 3), np.uint8))
+
+
+def test_parse_inference_config_roboflow_fields_and_errors():
+    cfg = parse_inference_config(
+        {
+            "network_input": {
+                "training_input_size": {"height": 320, "width": 480},
+                "dynamic_spatial_size_supported": True,
+                "color_mode": "bgr",
+                "resize_mode": "letterbox",
+                "padding_value": 127,
+                "input_channels": 3,
+                "scaling_factor": 255,
+                "normalization": [[0.1, 0.2, 0.3], [0.5, 0.5, 0.5]],
+            },
+            "forward_pass": {"max_dynamic_batch_size": 8},
+            "post_processing": {"type": "nms", "fused": False},
+            "image_pre_processing": {
+                "static-crop": {"enabled": True, "x_min": 10, "y_min": 0, "x_max": 90, "y_max": 100}
+            },
+        }
+    )
+    n = cfg.network_input
+    assert (n.height, n.width, n.dynamic, n.color, n.padding_value) == (320, 480, True, "bgr", 127)
+    assert n.mean == (0.1, 0.2, 0.3) and cfg.max_dynamic_batch_size == 8 and not cfg.fused_nms
+    assert cfg.static_crop == StaticCrop(10, 0, 90, 100)
+    with pytest.raises(CorruptedModelPackageError, match="resize_mode"):
+        parse_inference_config(
+            {"network_input": {"training_input_size": {"height": 1, "width": 1}, "resize_mode": "x"}}
+        )
+    with pytest.raises(CorruptedModelPackageError, match="network_input"):
+        parse_inference_config({})
+    with pytest.raises(CorruptedModelPackageError, match="height"):
+        parse_inference_config({"network_input": {"training_input_size": {"height": 0, "width": 5}}})
+
+
+def test_huge_image_is_resized_without_trouble():
+    net = NetworkInput(height=320, width=320, dynamic=True)
+    big = Image(np.zeros((8000, 8000, 3), np.uint8), "bgr")
+    tensor, (t,) = prepare_batch([big], net, rect=True)
+    assert tensor.shape == (1, 3, 320, 320) and t.scale_x == pytest.approx(0.04)

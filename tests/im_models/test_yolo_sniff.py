@@ -1,0 +1,38 @@
+"""The Ultralytics metadata sniffer (bare-file recognition) on hand-written metadata of each task."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from im_models.yolo._sniff import sniff_ultralytics
+
+BASE = {"author": "Ultralytics", "stride": "32", "imgsz": "[480, 640]", "names": "{0: 'person', 1: 'bicycle'}"}
+
+
+def test_tasks_sizes_names_and_flags():
+    seg = sniff_ultralytics({**BASE, "task": "segment"})
+    assert seg["task"] == "instance-segmentation" and seg["input_size"] == (480, 640)
+    assert seg["class_names"] == ["person", "bicycle"] and seg["features"] == {"ultralytics": {"stride": 32}}
+    pose = sniff_ultralytics({**BASE, "task": "pose", "kpt_shape": "[17, 3]", "names": "{0: 'person'}"})
+    assert pose["task"] == "keypoint-detection" and pose["features"]["ultralytics"]["kpt_shape"] == [17, 3]
+    cls = sniff_ultralytics({**BASE, "task": "classify", "imgsz": "224"})
+    assert cls["task"] == "classification" and cls["input_size"] == (224, 224)
+    e2e = sniff_ultralytics({**BASE, "task": "detect", "end2end": "True"})
+    assert e2e["features"]["ultralytics"]["end2end"] is True and "nms_fused" in e2e["features"]
+
+
+def test_not_ultralytics_or_malicious_values_are_ignored():
+    assert sniff_ultralytics({}) is None
+    assert sniff_ultralytics({"task": "detect", "author": "someone"}) is None
+    out = sniff_ultralytics({**BASE, "task": "detect", "names": "__import__('os').system('true')", "imgsz": "oops"})
+    assert out is not None and "class_names" not in out and "input_size" not in out
+
+
+def test_importing_the_families_does_not_import_cv2_or_torch():
+    code = (
+        "import sys, im_models, im_models.common, im_models.yolo._detection, im_models.yolo._segmentation, "
+        "im_models.detr._detection; print(sorted(m for m in ('cv2', 'torch', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
