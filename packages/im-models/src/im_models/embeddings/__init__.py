@@ -1,0 +1,1 @@
+"""Image embedding families: backbone embedders and a CLIP-style image/text interface."""

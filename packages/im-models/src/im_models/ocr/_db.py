@@ -1,0 +1,140 @@
+"""DB (Differentiable Binarization) post-processing: probability map → scored, unclipped text quadrilaterals.
+
+Follows PaddleOCR's ``DBPostProcess`` (``box_type="quad"``, ``score_mode="fast"``): threshold the map, take the
+contours of the binary map, fit a minimum-area rotated rectangle to each, score it by the mean probability inside,
+grow it by ``area * unclip_ratio / perimeter`` on every side and fit the rectangle again. For a rectangle the
+round-joined polygon offset PaddleOCR computes with pyclipper has exactly that grown rectangle as its minimum-area
+box, so the unclip is done in closed form here (no pyclipper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from im_models.common._crops import order_quads
+
+__all__ = ["DBParams", "db_boxes", "rect_corners", "reading_order"]
+
+
+@dataclass(frozen=True)
+class DBParams:
+    """Thresholds of the DB decoder.
+
+    Attributes:
+        threshold: probability from which a map pixel counts as text.
+        box_threshold: minimum mean probability inside a box.
+        unclip_ratio: how much to grow each box (distance = area * ratio / perimeter).
+        max_candidates: at most this many contours are considered (largest first).
+        min_size: boxes whose short side is below this (map pixels) are dropped.
+        dilate: dilate the binary map with a 2×2 kernel before finding contours.
+    """
+
+    threshold: float = 0.3
+    box_threshold: float = 0.6
+    unclip_ratio: float = 1.5
+    max_candidates: int = 1000
+    min_size: float = 3.0
+    dilate: bool = False
+
+
+def rect_corners(rects: np.ndarray) -> np.ndarray:
+    """Corners of rotated rectangles, as ``cv2.boxPoints`` gives them, for many rectangles at once.
+
+    Args:
+        rects: float (N, 5) ``cx, cy, w, h, angle`` (degrees, OpenCV's ``minAreaRect`` convention).
+
+    Returns:
+        float32 (N, 4, 2) corners.
+    """
+    r = np.asarray(rects, dtype=np.float64).reshape(-1, 5)
+    theta = np.deg2rad(r[:, 4])
+    c, s = np.cos(theta) * 0.5, np.sin(theta) * 0.5
+    w, h = r[:, 2], r[:, 3]
+    # same corner order as cv2.boxPoints
+    dx = np.stack([-s * h - c * w, s * h - c * w, s * h + c * w, -s * h + c * w], axis=1)
+    dy = np.stack([c * h - s * w, -c * h - s * w, -c * h + s * w, c * h + s * w], axis=1)
+    return np.stack([r[:, :1] + dx, r[:, 1:2] + dy], axis=2).astype(np.float32)
+
+
+def _box_scores(prob: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Mean of ``prob`` (H, W) inside each quadrilateral (N, 4, 2), rasterised as ``cv2.fillPoly`` does."""
+    import cv2
+
+    h, w = prob.shape
+    lo = np.clip(np.floor(quads.min(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
+    hi = np.clip(np.ceil(quads.max(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
+    scores = np.zeros(len(quads), np.float32)
+    for i, (quad, (x0, y0), (x1, y1)) in enumerate(zip(quads, lo.tolist(), hi.tolist())):  # fillPoly per box
+        mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+        cv2.fillPoly(mask, [(quad - [x0, y0]).astype(np.int32)], 1)
+        scores[i] = cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0]
+    return scores
+
+
+def db_boxes(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray]:
+    """Text quadrilaterals from one DB probability map.
+
+    Args:
+        prob: float32 (H, W) text probability in [0, 1], in network-input pixels.
+        params: decoder thresholds.
+
+    Returns:
+        ``(quads, scores)``: float32 (N, 4, 2) corners (top-left, top-right, bottom-right, bottom-left) in
+        map pixels, and float32 (N,) box scores.
+    """
+    import cv2
+
+    binary = (prob > params.threshold).astype(np.uint8)
+    if params.dilate:
+        binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    empty = (np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))
+    if not contours:
+        return empty
+    if len(contours) > params.max_candidates:
+        areas = np.array([cv2.contourArea(c) for c in contours])
+        contours = [contours[i] for i in np.argsort(-areas, kind="stable")[: params.max_candidates]]
+    # one minAreaRect per contour: OpenCV has no batched form; bounded by max_candidates
+    rects = np.array([(cx, cy, w, h, a) for (cx, cy), (w, h), a in map(cv2.minAreaRect, contours)], np.float64)
+    rects = rects[np.minimum(rects[:, 2], rects[:, 3]) >= params.min_size]
+    if len(rects) == 0:
+        return empty
+    quads = order_quads(rect_corners(rects))
+    scores = _box_scores(prob, quads)
+    keep = scores >= params.box_threshold
+    rects, scores = rects[keep], scores[keep]
+    # unclip: grow both sides by 2 * area * ratio / perimeter
+    w, h = rects[:, 2], rects[:, 3]
+    distance = w * h * params.unclip_ratio / np.maximum(2.0 * (w + h), 1e-6)
+    grown = rects.copy()
+    grown[:, 2] += 2.0 * distance
+    grown[:, 3] += 2.0 * distance
+    keep = np.minimum(grown[:, 2], grown[:, 3]) >= params.min_size + 2
+    return order_quads(rect_corners(grown[keep])), scores[keep]
+
+
+def reading_order(quads: np.ndarray) -> np.ndarray:
+    """Indices that put text boxes in reading order: lines top to bottom, boxes left to right within a line.
+
+    Boxes whose top edges are within half the median box height of the previous box's start a line together.
+
+    Args:
+        quads: float (N, 4, 2) ordered corners.
+
+    Returns:
+        int64 (N,) permutation.
+    """
+    n = len(quads)
+    if n < 2:
+        return np.arange(n)
+    top = quads[:, :2, 1].mean(axis=1)
+    left = quads[:, [0, 3], 0].mean(axis=1)
+    height = np.linalg.norm(quads[:, 3] - quads[:, 0], axis=1)
+    tolerance = 0.5 * float(np.median(height))
+    by_top = np.argsort(top, kind="stable")
+    new_line = np.concatenate(([False], np.diff(top[by_top]) > tolerance))
+    line = np.empty(n, np.int64)
+    line[by_top] = np.cumsum(new_line)
+    return np.lexsort((left, line))
