@@ -17,13 +17,13 @@ from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameter
 
 __all__ = ["BARE_FILE_BACKENDS", "local_metadata"]
 
-#: file suffix -> (backend, torch format)
+#: file suffix -> (backend, torch format when the suffix alone decides it)
 BARE_FILE_BACKENDS: dict[str, tuple[str, str | None]] = {
     ".onnx": ("onnx", None),
     ".torchscript": ("torch", "torchscript"),
     ".ts": ("torch", "torchscript"),
-    ".pt": ("torch", "torchscript"),
-    ".pth": ("torch", "torchscript"),
+    ".pt": ("torch", None),  # TorchScript or a state dict: the torch backend tells them apart
+    ".pth": ("torch", None),
     ".jit": ("torch", "torchscript"),
     ".pt2": ("torch", "exported-program"),
     ".plan": ("trt", None),
