@@ -1,0 +1,238 @@
+"""L2CS-Net gaze estimation: a face crop → yaw and pitch from two binned classification heads.
+
+The published weights (``L2CSNet_gaze360.pkl`` from the L2CS-Net authors) are a torch ``state_dict`` of a
+ResNet-50 (torchvision ``Bottleneck`` blocks, layers [3, 4, 6, 3]; keys ``conv1``, ``bn1``, ``layer1``…``layer4``)
+with two heads on the 2048-d average-pooled feature: ``fc_yaw_gaze`` and ``fc_pitch_gaze``, each
+``Linear(2048, 90)`` (plus an unused ``fc_finetune``). Input: 448×448 RGB, ``/255`` then ImageNet mean/std.
+The Gaze360 model has 90 bins of 4°: ``angle° = Σ softmax(logits)_i · i · 4 − 180`` (the MPIIGaze model: 28 bins
+of 3°, ``− 42``). A package for this family is that module exported to ONNX (or TorchScript) with the two heads as
+its outputs, in ``forward``'s order ``(fc_yaw_gaze, fc_pitch_gaze)``.
+
+Which head is which: the upstream demo unpacks the outputs as ``gaze_pitch, gaze_yaw = model(img)``, the reverse of
+the head names, because its Gaze360 loader calls the horizontal label column "pitch". The head *names* match the
+physical angles (``fc_yaw_gaze`` = horizontal), so this family reads output 0 as yaw and output 1 as pitch, unless
+the outputs are named ``*yaw*`` / ``*pitch*`` or the package sets ``output_order``. Outputs with one value per face
+(shape (N,) or (N, 1)) are taken as angles already decoded, in radians.
+
+Faces: if the package declares a ``face_detector`` dependency, it runs first on each image; every face box, widened
+by ``face_margin`` (fraction of its size on each side, default 0.1), is cropped and resized to the input, and all
+crops of all images go through the network as one batch. Without a detector each whole image is taken as one face
+crop and ``Gaze.faces`` is ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from im_core import Detections, Gaze, GazeModel, Image
+from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
+from im_models.common import NetworkInput, check_params, prepare_batch
+from im_models.common._activations import softmax
+from im_models.common._model_file import model_file
+
+if TYPE_CHECKING:
+    from im_core import LoadedModelInfo, PackageContext, Session
+
+__all__ = ["L2CSGaze", "binned_angles"]
+
+_DEFAULT_SIZE = 448
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+#: bins → (bin width in degrees, angle of bin 0 in degrees): Gaze360 and MPIIGaze models.
+_BIN_CONVENTIONS = {90: (4.0, -180.0), 28: (3.0, -42.0)}
+#: call parameters with a face detector attached (without one, the model takes none)
+_PARAMS = ("face_margin", "face_confidence")
+
+
+def binned_angles(logits: np.ndarray, bin_width: float, offset: float) -> np.ndarray:
+    """Soft-argmax of binned angle logits.
+
+    Args:
+        logits: float (N, B) unnormalised scores over B angle bins.
+        bin_width: degrees per bin.
+        offset: degrees of bin 0.
+
+    Returns:
+        float32 (N,) angles in radians: ``(Σ_i softmax(logits)_i · i · bin_width + offset) · π / 180``.
+    """
+    p = softmax(logits, axis=-1).astype(np.float64)
+    degrees = p @ np.arange(p.shape[-1], dtype=np.float64) * bin_width + offset
+    return np.deg2rad(degrees).astype(np.float32)
+
+
+@dataclass
+class _Prepared:
+    tensor: np.ndarray | None  # (M, 3, S, S) float32 crops, None when no face was found anywhere
+    counts: list[int]  # crops per image
+    faces: list[Detections] | None  # the detector's faces per image (None without a detector)
+
+
+@dataclass(frozen=True)
+class _Head:
+    name: str
+    binned: bool
+    bin_width: float
+    offset: float
+
+
+class L2CSGaze(GazeModel):
+    """Yaw and pitch (radians) per face; see the module docstring for the conventions.
+
+    Parameters of a call: ``face_margin`` (default 0.1) and ``face_confidence`` (passed to the face detector as
+    ``confidence``) when a detector is attached.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        info: LoadedModelInfo,
+        *,
+        yaw: _Head,
+        pitch: _Head,
+        input_size: tuple[int, int],
+        face_detector: Any = None,
+    ) -> None:
+        self._session = session
+        self.metadata = info
+        self._input = session.inputs[0].name
+        self._yaw = yaw
+        self._pitch = pitch
+        self._detector = face_detector
+        self._net = NetworkInput(
+            height=input_size[0],
+            width=input_size[1],
+            color="rgb",
+            resize_mode="stretch",
+            scaling_factor=255.0,
+            mean=_IMAGENET_MEAN,
+            std=_IMAGENET_STD,
+        )
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def face_detector(self) -> Any:
+        return self._detector
+
+    @classmethod
+    def from_package(cls, ctx: PackageContext) -> L2CSGaze:
+        session = ctx.load_session(model_file(ctx))
+        if len(session.inputs) != 1 or len(session.inputs[0].shape) != 4:
+            raise CorruptedModelPackageError("L2CS-Net takes one (N, 3, H, W) input of face crops.")
+        shape = session.inputs[0].shape
+        spatial = shape[2:]
+        if all(isinstance(d, int) and d > 0 for d in spatial):
+            size = (int(spatial[0]), int(spatial[1]))  # type: ignore[arg-type]
+        else:
+            size = tuple(ctx.package.input_size or (_DEFAULT_SIZE, _DEFAULT_SIZE))  # type: ignore[assignment]
+        yaw, pitch = _heads(session, ctx.options)
+        detector = ctx.dependencies.get("face_detector")
+        if detector is not None and not callable(getattr(detector, "run_images", None)):
+            raise DependencyModelError(
+                f"The face_detector dependency of {ctx.model_id!r} is a {type(detector).__name__}, not a loaded "
+                "im model."
+            )
+        info = ctx.info(input_size=size, face_detector=None if detector is None else detector.metadata.model_id)
+        return cls(session, info, yaw=yaw, pitch=pitch, input_size=size, face_detector=detector)
+
+    def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
+        check_params(params, _PARAMS if self._detector is not None else (), "L2CS-Net")
+        if self._detector is None:
+            tensor, _ = prepare_batch(images, self._net)
+            return _Prepared(tensor, [1] * len(images), None)
+        margin = float(params.get("face_margin", 0.1))
+        if not 0.0 <= margin <= 2.0:
+            raise InvalidParameterError(f"face_margin must lie in [0, 2], got {margin}.")
+        det_params = {} if "face_confidence" not in params else {"confidence": params["face_confidence"]}
+        faces = self._detector.run_images(images, **det_params)
+        crops: list[Image] = []
+        for image, found in zip(images, faces):
+            crops.extend(_crops(image, found.xyxy, margin))
+        tensor = prepare_batch(crops, self._net)[0] if crops else None
+        return _Prepared(tensor, [len(f) for f in faces], list(faces))
+
+    def forward(self, prepared: _Prepared) -> dict[str, np.ndarray]:
+        if prepared.tensor is None:
+            return {}
+        return self._session.run({self._input: prepared.tensor}, [self._yaw.name, self._pitch.name])
+
+    def post_process(self, raw: dict[str, Any], prepared: _Prepared, **params: Any) -> list[Gaze]:
+        total = sum(prepared.counts)
+        yaw = _decode(raw, self._yaw, total)
+        pitch = _decode(raw, self._pitch, total)
+        out = []
+        start = 0
+        for i, n in enumerate(prepared.counts):
+            faces = None if prepared.faces is None else prepared.faces[i]
+            out.append(Gaze(yaw[start : start + n], pitch[start : start + n], faces))
+            start += n
+        return out
+
+
+def _decode(raw: dict[str, Any], head: _Head, total: int) -> np.ndarray:
+    if total == 0:
+        return np.zeros(0, np.float32)
+    values = np.asarray(raw[head.name])
+    if head.binned:
+        return binned_angles(values.reshape(total, -1), head.bin_width, head.offset)
+    return values.reshape(total).astype(np.float32)
+
+
+def _crops(image: Image, boxes: np.ndarray, margin: float) -> list[Image]:
+    """Face crops (views of ``image``) of ``boxes`` (N, 4) widened by ``margin`` of their size, clipped."""
+    if len(boxes) == 0:
+        return []
+    b = np.asarray(boxes, np.float64)
+    wh = b[:, 2:] - b[:, :2]
+    grown = np.concatenate([b[:, :2] - wh * margin, b[:, 2:] + wh * margin], axis=1)
+    limits = np.array([image.width, image.height, image.width, image.height], np.float64)
+    grown = np.clip(np.rint(grown), 0, limits).astype(np.int64)
+    grown[:, 2:] = np.maximum(grown[:, 2:], np.minimum(grown[:, :2] + 1, limits[:2]))  # at least 1 px
+    grown[:, :2] = np.minimum(grown[:, :2], grown[:, 2:] - 1)
+    return [Image(image.pixels[y0:y1, x0:x1], image.color) for x0, y0, x1, y1 in grown.tolist()]
+
+
+def _heads(session: Session, options: dict[str, Any]) -> tuple[_Head, _Head]:
+    """The yaw and pitch outputs with their bin conventions."""
+    outputs = list(session.outputs)
+    if len(outputs) != 2:
+        raise CorruptedModelPackageError(f"L2CS-Net has two outputs (yaw, pitch); this graph has {len(outputs)}.")
+    names = [o.name for o in outputs]
+    order: Sequence[str] | None = options.get("output_order")
+    if order is None:
+        yaw_named = [n for n in names if "yaw" in n.lower()]
+        pitch_named = [n for n in names if "pitch" in n.lower()]
+        if len(yaw_named) == 1 and len(pitch_named) == 1 and yaw_named != pitch_named:
+            order = ["yaw", "pitch"] if names[0] == yaw_named[0] else ["pitch", "yaw"]
+        else:
+            order = ["yaw", "pitch"]
+    if sorted(order) != ["pitch", "yaw"]:
+        raise InvalidParameterError(f"output_order must name 'yaw' and 'pitch' once each, got {list(order)}.")
+    heads = {}
+    for role, spec in zip(order, outputs):
+        heads[role] = _head(spec.name, spec.shape, options)
+    return heads["yaw"], heads["pitch"]
+
+
+def _head(name: str, shape: tuple[Any, ...], options: dict[str, Any]) -> _Head:
+    bins = shape[-1] if len(shape) == 2 else 1
+    if len(shape) == 1 or bins == 1:
+        return _Head(name, False, 0.0, 0.0)
+    if not isinstance(bins, int):
+        raise CorruptedModelPackageError(f"L2CS-Net output {name!r} has no static bin axis: {list(shape)}.")
+    width = options.get("bin_width")
+    offset = options.get("angle_offset")
+    if width is None or offset is None:
+        if bins not in _BIN_CONVENTIONS:
+            raise CorruptedModelPackageError(
+                f"L2CS-Net output {name!r} has {bins} bins; known layouts are 90 (Gaze360, 4°) and 28 (MPIIGaze, 3°). "
+                "Pass bin_width and angle_offset (degrees) to from_pretrained for another layout."
+            )
+        width, offset = _BIN_CONVENTIONS[bins]
+    return _Head(name, True, float(width), float(offset))
