@@ -1,3 +1,30 @@
-"""im_models."""
+"""im-models: model families written once against im_core's Session protocol, for every backend.
 
-__all__: list[str] = []
+Families are found by ``AutoModel`` through the ``im.models`` entry point; they can also be imported from here.
+Importing this package is light: a family module (and cv2) is imported only when its class is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from im_models._manifest import ENTRIES
+
+# class name -> module, derived from the manifest so the two cannot disagree
+_FAMILIES: dict[str, str] = {e.target.split(":")[1]: e.target.split(":")[0] for e in ENTRIES}
+
+__all__ = sorted(_FAMILIES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _FAMILIES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'im_models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
