@@ -1,121 +1,190 @@
-"""ONNX Runtime backend: probe, package checks and sessions."""
+"""The ``onnx`` backend plugin: probe, package checks, loading and file inspection."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from im_backend_onnx._ort import import_ort, max_opset
+from im_backend_onnx._providers import CUDA_EP, GPU_PROVIDERS, TRT_EP, default_order, select_providers
+from im_backend_onnx._session import OnnxSession, graph_optimization_level
+from im_core import BackendProbe, BatchLimits, ModelPackage, Verdict
+from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError
 
-from im_core import BackendProbe, BaseSession, BatchLimits, ModelPackage, TensorSpec, Verdict
-from im_core.errors import MissingDependencyError, ModelLoadingError, ModelRuntimeError
+__all__ = ["LOAD_OPTIONS", "OnnxBackend", "OnnxSession"]
 
-__all__ = ["OnnxBackend", "OnnxSession"]
-
-_ORT_TYPES = {
-    "tensor(float)": "float32",
-    "tensor(float16)": "float16",
-    "tensor(double)": "float64",
-    "tensor(int64)": "int64",
-    "tensor(int32)": "int32",
-    "tensor(uint8)": "uint8",
-    "tensor(int8)": "int8",
-    "tensor(bool)": "bool",
-}
-
-
-def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "The ONNX backend needs onnxruntime: pip install im-backend-onnx (or onnxruntime-gpu for CUDA)."
-        ) from exc
-    return onnxruntime
-
-
-class OnnxSession(BaseSession):
-    """An ``onnxruntime.InferenceSession`` behind the :class:`im_core.Session` protocol.
-
-    Thread safety: ``native`` — ONNX Runtime's ``run`` is safe to call from several threads.
-    """
-
-    backend = "onnx"
-    thread_safety = "native"
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        device: str = "cpu",
-        providers: Sequence[Any] | None = None,
-        batch_limits: BatchLimits | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__()
-        ort = _ort()
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=so, providers=list(providers or ["CPUExecutionProvider"])
-            )
-        except Exception as exc:  # ORT raises its own exception types for corrupt files
-            raise ModelLoadingError(f"ONNX Runtime could not load {path.name}: {exc}") from exc
-        self.device = device
-        self.inputs = tuple(
-            TensorSpec(
-                i.name, tuple(d if isinstance(d, int) else None for d in i.shape), _ORT_TYPES.get(i.type, i.type)
-            )
-            for i in self._session.get_inputs()
-        )
-        self.outputs = tuple(
-            TensorSpec(
-                o.name, tuple(d if isinstance(d, int) else None for d in o.shape), _ORT_TYPES.get(o.type, o.type)
-            )
-            for o in self._session.get_outputs()
-        )
-        first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
-        self.batch_limits = batch_limits or (BatchLimits.fixed(first) if isinstance(first, int) else BatchLimits())
-        self.model_metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
-
-    def _run_chunk(self, feeds: Mapping[str, Any], output_names: Sequence[str]) -> dict[str, Any]:
-        cast = {}
-        for spec in self.inputs:
-            value = np.asarray(feeds[spec.name])
-            cast[spec.name] = value if str(value.dtype) == spec.dtype else value.astype(spec.dtype)
-        try:
-            values = self._session.run(list(output_names), cast)
-        except Exception as exc:
-            raise ModelRuntimeError(f"ONNX Runtime failed: {exc}") from exc
-        return dict(zip(output_names, values))
+#: options ``load`` understands (anything else raises ``InvalidParameterError``)
+LOAD_OPTIONS = frozenset(
+    {
+        "onnx_execution_providers",  # names or (name, options) pairs, best first
+        "intra_op_num_threads",  # threads inside one operator (ORT default: physical cores)
+        "inter_op_num_threads",  # threads across operators (parallel execution mode only)
+        "graph_optimization_level",  # "disable" | "basic" | "extended" | "all"
+        "io_binding",  # keep outputs on the GPU (default: on for CUDA/TensorRT EPs)
+        "trt_fp16",  # TensorRT EP builds fp16 engines (default True; TensorRT 10 only)
+        "log_severity_level",  # ORT log level 0..4 (default 3 = errors)
+    }
+)
 
 
 class OnnxBackend:
-    """The ``onnx`` backend plugin."""
+    """The ``onnx`` backend plugin (zero-argument; one instance per process, probe cached)."""
 
     name = "onnx"
 
-    @functools.lru_cache(maxsize=1)  # noqa: B019 - one instance per process
+    def __init__(self) -> None:
+        self._probe: BackendProbe | None = None
+        self._lock = threading.Lock()
+
+    # -- probe -------------------------------------------------------------------------------------------------
     def probe(self) -> BackendProbe:
+        """onnxruntime version, execution providers, max opset (asked from ORT itself) and devices."""
+        with self._lock:
+            if self._probe is None:
+                self._probe = self._do_probe()
+            return self._probe
+
+    @staticmethod
+    def _do_probe() -> BackendProbe:
         try:
-            ort = _ort()
+            ort = import_ort()
         except MissingDependencyError as exc:
             return BackendProbe("onnx", False, reason=exc.message)
         providers = tuple(ort.get_available_providers())
         devices = ["cpu"]
-        if "CUDAExecutionProvider" in providers or "TensorrtExecutionProvider" in providers:
+        gpus: list[str] = []
+        if any(p in GPU_PROVIDERS for p in providers):
             from im_core._runtime import detect_gpus
 
-            devices += [f"cuda:{g.index}" for g in detect_gpus()[0]]
-        return BackendProbe("onnx", True, ort.__version__, tuple(devices), {"providers": list(providers)})
+            gpus = [f"cuda:{g.index}" for g in detect_gpus()[0]]
+            devices += gpus
+        details = {
+            "providers": list(providers),
+            "max_opset": max_opset(),
+            "package": "onnxruntime-gpu" if CUDA_EP in providers else "onnxruntime",
+            "default_providers_cpu": default_order(providers, "cpu"),
+        }
+        if gpus:
+            details["default_providers_cuda"] = default_order(providers, "cuda")
+        return BackendProbe("onnx", True, ort.__version__, tuple(devices), details)
 
+    # -- check -------------------------------------------------------------------------------------------------
     def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+        """Accept, or reject with a reason users can act on. Rank hint: (GPU EP used, opset)."""
         if not probe.available:
             return Verdict.reject(f"ONNX Runtime is not usable: {probe.reason}")
-        return Verdict.accept()
+        req = package.onnx
+        opset = req.opset if req else None
+        top = probe.details.get("max_opset")
+        if opset is not None and isinstance(top, int) and opset > top:
+            return Verdict.reject(
+                f"needs opset {opset}; onnxruntime {probe.version} supports up to {top} (upgrade onnxruntime)"
+            )
+        providers = list(probe.details.get("providers", []))
+        excluded = set(req.incompatible_providers) if req else set()
+        kind = device.split(":", 1)[0]
+        if kind == "cuda":
+            gpu_eps = [p for p in (TRT_EP, CUDA_EP) if p in providers]
+            if not gpu_eps:
+                return Verdict.reject(
+                    f"device {device} requested but onnxruntime {probe.version} has no CUDAExecutionProvider "
+                    "(install onnxruntime-gpu)"
+                )
+            gpus = [d for d in probe.devices if d.startswith("cuda")]
+            if not gpus or (device != "cuda" and device not in gpus):
+                return Verdict.reject(f"device {device} requested but no such NVIDIA GPU was found here")
+            usable = [p for p in gpu_eps if p not in excluded]
+            if not usable:
+                return Verdict.reject(
+                    f"package is incompatible with {sorted(excluded & set(gpu_eps))}, the only GPU execution "
+                    f"providers of this onnxruntime"
+                )
+            return Verdict.accept(1.0, float(opset or 0))
+        if kind in ("cpu", "mps"):
+            usable = [p for p in default_order(providers, "cpu") if p not in excluded]
+            if not usable:
+                return Verdict.reject(f"package is incompatible with {sorted(excluded)}; no other provider here")
+            if kind == "mps" and "CoreMLExecutionProvider" not in usable:
+                return Verdict.reject("device mps requested but onnxruntime has no CoreMLExecutionProvider")
+            return Verdict.accept(0.0, float(opset or 0))
+        return Verdict.reject(f"device {device!r} is not supported by the ONNX backend (use cpu or cuda[:N])")
 
+    # -- load --------------------------------------------------------------------------------------------------
     def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> OnnxSession:
-        return OnnxSession(path, device=device, **options)
+        """Create a session for ``path`` on ``device``; see :data:`LOAD_OPTIONS`.
+
+        Raises:
+            InvalidParameterError: unknown option or bad value.
+            ModelLoadingError: ORT refused the file.
+            MissingDependencyError: onnxruntime is not installed.
+        """
+        unknown = sorted(set(options) - LOAD_OPTIONS)
+        if unknown:
+            raise InvalidParameterError(f"Unknown ONNX backend option(s) {unknown}; known: {sorted(LOAD_OPTIONS)}.")
+        ort = import_ort()
+        from im_core._config import settings
+
+        cfg = settings()
+        excluded = tuple(package.onnx.incompatible_providers) if package and package.onnx else ()
+        providers = select_providers(
+            device=device,
+            available=ort.get_available_providers(),
+            requested=options.get("onnx_execution_providers"),
+            configured=cfg.onnx_execution_providers,
+            home=cfg.home,
+            excluded=excluded,
+            trt_fp16=bool(options.get("trt_fp16", True)),
+        )
+        if device.startswith("cuda") and not any(_name(p) in GPU_PROVIDERS for p in providers):
+            raise InvalidParameterError(
+                f"device {device} requested but none of the execution providers {[_name(p) for p in providers]} "
+                "runs on a GPU (install onnxruntime-gpu or pass onnx_execution_providers=['CUDAExecutionProvider'])."
+            )
+        if any(_name(p) == TRT_EP for p in providers):
+            (cfg.home / "ort-trt-cache").mkdir(parents=True, exist_ok=True)
+        so = _session_options(ort, options)
+        limits = None
+        if package is not None and package.batch.dynamic:
+            limits = BatchLimits(min=package.batch.min, max=package.batch.max)
+        return OnnxSession(
+            Path(path),
+            device=device,
+            providers=providers,
+            session_options=so,
+            batch_limits=limits,
+            io_binding=options.get("io_binding"),
+        )
+
+    # -- inspect -----------------------------------------------------------------------------------------------
+    def inspect(self, path: Path) -> dict[str, str]:
+        """The ONNX ``metadata_props`` of ``path`` (read from the protobuf header; no session is created).
+
+        Raises:
+            CorruptedModelPackageError: the file is not an ONNX model.
+        """
+        from im_backend_onnx._proto import read_model_header
+
+        try:
+            return dict(read_model_header(Path(path)).metadata)
+        except (ValueError, OSError) as exc:
+            raise CorruptedModelPackageError(f"{Path(path).name} is not a readable ONNX model: {exc}") from exc
+
+
+def _name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else spec[0]
+
+
+def _session_options(ort: Any, options: dict[str, Any]) -> Any:
+    so = ort.SessionOptions()
+    so.log_severity_level = int(options.get("log_severity_level", 3))
+    for key in ("intra_op_num_threads", "inter_op_num_threads"):
+        value = options.get(key)
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidParameterError(f"{key}={value!r} must be an int >= 0 (0 = ORT's default).")
+            setattr(so, key, value)
+    level = options.get("graph_optimization_level")
+    if level is not None:
+        so.graph_optimization_level = graph_optimization_level(ort, level)
+    return so

@@ -15,8 +15,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "describe-env": ("Describe this machine: OS, CPU, GPUs and installed backends.", "im_core.cli:_describe_env"),
     "describe-model": ("Describe a model and its packages.", "im_core._auto_cli:describe_model_command"),
     "describe-package": ("Describe one package of a model.", "im_core._auto_cli:describe_package_command"),
-    "negotiate": ("Show which package would be loaded here, and why each other one was not.",
-                  "im_core._auto_cli:negotiate_command"),
+    "negotiate": (
+        "Show which package would be loaded here, and why each other one was not.",
+        "im_core._auto_cli:negotiate_command",
+    ),
     "predict": ("Run a model on images and print the results.", "im_core._auto_cli:predict_command"),
     "cache": ("Inspect and maintain the model cache (list, verify, prune).", "im_core._cache._cli:configure"),
     "registry": ("Build a self-hosted model registry (add).", "im_providers._cli:configure"),

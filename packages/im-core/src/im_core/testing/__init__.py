@@ -11,8 +11,30 @@ from typing import Any
 
 from im_core._context import PackageContext
 from im_core._metadata import BatchSpec, FileSpec, ModelMetadata, ModelPackage
+from im_core.testing._conformance import (
+    REFERENCE_BIAS,
+    REFERENCE_INPUT_SHAPE,
+    REFERENCE_WEIGHT,
+    SessionConformance,
+    reference_forward,
+    reference_inputs,
+    reference_torch_module,
+    run_conformance,
+    to_numpy,
+)
 
-__all__ = ["local_context"]
+__all__ = [
+    "REFERENCE_BIAS",
+    "REFERENCE_INPUT_SHAPE",
+    "REFERENCE_WEIGHT",
+    "SessionConformance",
+    "local_context",
+    "reference_forward",
+    "reference_inputs",
+    "reference_torch_module",
+    "run_conformance",
+    "to_numpy",
+]
 
 
 def local_context(
@@ -49,11 +71,21 @@ def local_context(
         features=features or {},
     )
     metadata = ModelMetadata(
-        model_id=model_id or str(p), architecture=architecture, task=task, class_names=tuple(class_names),
+        model_id=model_id or str(p),
+        architecture=architecture,
+        task=task,
+        class_names=tuple(class_names),
         packages=(package,),
     )
     return PackageContext(
-        model_id=metadata.model_id, directory=directory, package=package, metadata=metadata, backend=backend,
-        device=device, dependencies=dict(dependencies or {}), options=dict(options or {}),
-        session_options=dict(session_options or {}), weights_file=weights,
+        model_id=metadata.model_id,
+        directory=directory,
+        package=package,
+        metadata=metadata,
+        backend=backend,
+        device=device,
+        dependencies=dict(dependencies or {}),
+        options=dict(options or {}),
+        session_options=dict(session_options or {}),
+        weights_file=weights,
     )
