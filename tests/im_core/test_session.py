@@ -117,3 +117,21 @@ def test_lock_mode_serialises_and_native_mode_does_not() -> None:
     hammer(native)
     assert locked.max_concurrent == 1
     assert native.max_concurrent > 1
+
+
+def test_an_empty_batch_is_a_model_input_error_not_an_index_error():
+    import numpy as np
+
+    from im_core import BaseSession, BatchLimits, TensorSpec
+    from im_core.errors import ModelInputError
+
+    class Echo(BaseSession):
+        inputs = (TensorSpec("x", (None, 2), "float32"),)
+        outputs = (TensorSpec("y", (None, 2), "float32"),)
+        batch_limits = BatchLimits(1, 4)
+
+        def _run_chunk(self, feeds, output_names):
+            return {"y": feeds["x"]}
+
+    with pytest.raises(ModelInputError, match="empty batch"):
+        Echo().run({"x": np.zeros((0, 2), np.float32)})

@@ -97,6 +97,8 @@ class BaseSession(ABC):
         if len(sizes) != 1:
             raise ModelInputError(f"All inputs must share the batch size on axis 0, got sizes {sorted(sizes)}.")
         total = sizes.pop()
+        if total == 0:
+            raise ModelInputError(f"{self.backend} session got an empty batch (0 items on axis 0); pass at least one.")
         chunks = batch_chunks(total, self.batch_limits)
         if len(chunks) == 1 and chunks[0][2] == total:
             return self._guarded(feeds, names)
