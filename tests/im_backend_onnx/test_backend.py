@@ -114,14 +114,17 @@ def test_unknown_option_is_invalid_parameter(reference_onnx: Callable) -> None:
 
 def test_session_options_are_applied(reference_onnx: Callable) -> None:
     session = OnnxBackend().load(
-        reference_onnx(), device="cpu", intra_op_num_threads=2, graph_optimization_level="basic"
+        reference_onnx(), device="cpu", intra_op_num_threads=2, graph_optimization_level="basic", allow_spinning=False
     )
     so = session._session.get_session_options()
     assert so.intra_op_num_threads == 2
     assert so.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-@pytest.mark.parametrize(("key", "value"), [("graph_optimization_level", "max"), ("intra_op_num_threads", -1)])
+@pytest.mark.parametrize(
+    ("key", "value"), [("graph_optimization_level", "max"), ("intra_op_num_threads", -1), ("allow_spinning", "no")]
+)
 def test_bad_session_option_values(reference_onnx: Callable, key: str, value: object) -> None:
     with pytest.raises(InvalidParameterError):
         OnnxBackend().load(reference_onnx(), device="cpu", **{key: value})

@@ -278,3 +278,12 @@ def test_preloaded_dependency_instances_are_used_as_given(asset, tmp_path, serve
         dependency_models_params={"detector": detector},
     )
     assert model.detector is detector
+
+
+def test_session_options_reach_the_backend(asset):
+    model = AutoModel.from_pretrained(
+        asset("yolo/nudenet_320n.onnx"), session_options={"intra_op_num_threads": 1, "allow_spinning": False}
+    )
+    assert len(_faces(model(_image(asset)))) >= 1
+    with pytest.raises(InvalidParameterError, match="nonsense"):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), session_options={"nonsense": 1})

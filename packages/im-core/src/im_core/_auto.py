@@ -47,6 +47,7 @@ class _Request:
     verbose: bool = False
     offline: bool | None = None
     provider_options: dict[str, Any] | None = None
+    session_options: dict[str, Any] | None = None
     local_overrides: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     depth: int = 0
@@ -83,6 +84,7 @@ class AutoModel:
         verbose: bool = False,
         offline: bool | None = None,
         provider_options: dict[str, Any] | None = None,
+        session_options: dict[str, Any] | None = None,
         **model_kwargs: Any,
     ) -> Model[Any]:
         """Load a model by id (through a weights provider) or from a local folder or model file.
@@ -105,6 +107,8 @@ class AutoModel:
             verbose: print the negotiation report.
             offline: resolve from the cache only (default ``IM_OFFLINE``).
             provider_options: constructor options of the provider (e.g. ``root`` of a registry).
+            session_options: options for the backend's ``load`` (ONNX: ``intra_op_num_threads``,
+                ``allow_spinning``...; torch: ``num_threads``, ``dtype``...); an unknown one is an error.
             **model_kwargs: passed to the model family (and ``architecture``/``task``/``class_names`` for bare files).
         """
         request = _Request(
@@ -122,6 +126,7 @@ class AutoModel:
             verbose=verbose,
             offline=offline,
             provider_options=provider_options,
+            session_options=session_options,
             local_overrides={k: model_kwargs.pop(k) for k in _LOCAL_OVERRIDES if k in model_kwargs},
             model_kwargs=model_kwargs,
             depth=int(model_kwargs.pop("_dependency_depth", 0)),
@@ -226,6 +231,8 @@ def _load(request: _Request) -> Model[Any]:
         assert package is not None
         try:
             model = _build(metadata, package, candidate, request, dependencies, weights_file)
+        except InvalidParameterError:
+            raise  # the caller's argument is wrong for every package: no point trying the next one
         except ImError as exc:
             logger.warning(
                 "Loading package %s (%s on %s) of %r failed, trying the next one: %s",
@@ -268,7 +275,7 @@ def _build(
 
         directory = ModelCache().materialize(metadata, package, offline=request.offline)
     family = registry().model_class(metadata.architecture, metadata.task, package.backend)
-    session_options: dict[str, Any] = {}
+    session_options: dict[str, Any] = dict(request.session_options or {})
     if request.onnx_execution_providers is not None and package.backend == "onnx":
         session_options["onnx_execution_providers"] = request.onnx_execution_providers
     ctx = PackageContext(
