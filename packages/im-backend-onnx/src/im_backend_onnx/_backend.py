@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 from im_backend_onnx._ort import import_ort, max_opset
 from im_backend_onnx._providers import CUDA_EP, GPU_PROVIDERS, TRT_EP, default_order, select_providers
 from im_backend_onnx._session import OnnxSession, graph_optimization_level
-from im_core import BackendProbe, BatchLimits, ModelPackage, Verdict
+from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError
 
 __all__ = ["LOAD_OPTIONS", "OnnxBackend", "OnnxSession"]
@@ -32,25 +31,17 @@ LOAD_OPTIONS = frozenset(
 )
 
 
-class OnnxBackend:
+class OnnxBackend(BackendBase):
     """The ``onnx`` backend plugin (zero-argument; one instance per process, probe cached)."""
 
     name = "onnx"
-
-    def __init__(self) -> None:
-        self._probe: BackendProbe | None = None
-        self._lock = threading.Lock()
+    display_name = "ONNX"
+    load_options = LOAD_OPTIONS
 
     # -- probe -------------------------------------------------------------------------------------------------
-    def probe(self) -> BackendProbe:
-        """onnxruntime version, execution providers, max opset (asked from ORT itself) and devices."""
-        with self._lock:
-            if self._probe is None:
-                self._probe = self._do_probe()
-            return self._probe
-
     @staticmethod
     def _do_probe() -> BackendProbe:
+        """onnxruntime version, execution providers, max opset (asked from ORT itself) and devices."""
         try:
             ort = import_ort()
         except MissingDependencyError as exc:
@@ -123,9 +114,7 @@ class OnnxBackend:
             ModelLoadingError: ORT refused the file.
             MissingDependencyError: onnxruntime is not installed.
         """
-        unknown = sorted(set(options) - LOAD_OPTIONS)
-        if unknown:
-            raise InvalidParameterError(f"Unknown ONNX backend option(s) {unknown}; known: {sorted(LOAD_OPTIONS)}.")
+        self.check_options(options)
         ort = import_ort()
         from im_core._config import settings
 

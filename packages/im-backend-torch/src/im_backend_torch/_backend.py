@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from im_backend_torch._formats import detect_format, extra_files, load_state_dict_module
 from im_backend_torch._session import TorchSession, flatten_outputs
 from im_backend_torch._torch import apply_thread_policy, import_torch, numpy_dtype_name, parse_dtype
-from im_core import BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
+from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError, ModelLoadingError
 
 __all__ = ["LOAD_OPTIONS", "TorchBackend"]
@@ -35,25 +34,17 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return Version(version.split("+")[0]).release
 
 
-class TorchBackend:
+class TorchBackend(BackendBase):
     """The ``torch`` backend plugin (zero-argument; probe cached per instance)."""
 
     name = "torch"
-
-    def __init__(self) -> None:
-        self._probe: BackendProbe | None = None
-        self._lock = threading.Lock()
+    display_name = "torch"
+    load_options = LOAD_OPTIONS
 
     # -- probe -----------------------------------------------------------------------------------------------------
-    def probe(self) -> BackendProbe:
-        """torch version, CUDA/MPS devices (asked from torch, only here), CUDA build version and threads."""
-        with self._lock:
-            if self._probe is None:
-                self._probe = self._do_probe()
-            return self._probe
-
     @staticmethod
     def _do_probe() -> BackendProbe:
+        """torch version, CUDA/MPS devices (asked from torch, only here), CUDA build version and threads."""
         try:
             torch = import_torch()
         except MissingDependencyError as exc:
@@ -114,9 +105,7 @@ class TorchBackend:
             CorruptedModelPackageError: unreadable file, or weights that do not fit the module.
             MissingDependencyError: torch is not installed.
         """
-        unknown = sorted(set(options) - LOAD_OPTIONS)
-        if unknown:
-            raise InvalidParameterError(f"Unknown torch backend option(s) {unknown}; known: {sorted(LOAD_OPTIONS)}.")
+        self.check_options(options)
         torch = import_torch()
         path = Path(path)
         apply_thread_policy(torch, options.get("num_threads"))

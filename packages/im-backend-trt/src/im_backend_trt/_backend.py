@@ -7,7 +7,6 @@ run against fakes on a CPU-only machine.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from im_backend_trt._cuda import CudaRuntime
 from im_backend_trt._session import TrtSession
 from im_backend_trt._trt import capturing_logger, gpu_count, import_cudart, import_trt
-from im_core import BackendProbe, ModelPackage, Verdict
+from im_core import BackendBase, BackendProbe, ModelPackage, Verdict
 from im_core.errors import (
     CorruptedModelPackageError,
     InvalidParameterError,
@@ -51,7 +50,7 @@ def _release(version: str | None) -> tuple[int, ...]:
         return (0,)
 
 
-class TrtBackend:
+class TrtBackend(BackendBase):
     """The ``trt`` backend plugin.
 
     Args:
@@ -62,6 +61,8 @@ class TrtBackend:
     """
 
     name = "trt"
+    display_name = "TensorRT"
+    load_options = LOAD_OPTIONS
 
     def __init__(
         self,
@@ -74,8 +75,7 @@ class TrtBackend:
         self._trt = (trt_module, flavour) if trt_module is not None else None
         self._cudart = cudart
         self._gpus = gpus
-        self._probe: BackendProbe | None = None
-        self._lock = threading.Lock()
+        super().__init__()
 
     def _import_trt(self) -> tuple[Any, str]:
         return self._trt if self._trt is not None else import_trt()
@@ -91,14 +91,8 @@ class TrtBackend:
         return list(detect_gpus()[0])
 
     # -- probe -----------------------------------------------------------------------------------------------------
-    def probe(self) -> BackendProbe:
-        """TensorRT version and flavour, GPU names and compute capabilities; unavailable (with why) without a GPU."""
-        with self._lock:
-            if self._probe is None:
-                self._probe = self._do_probe()
-            return self._probe
-
     def _do_probe(self) -> BackendProbe:
+        """TensorRT version and flavour, GPU names and compute capabilities; unavailable (with why) without a GPU."""
         try:
             trt, flavour = self._import_trt()
             cudart = self._import_cudart()
@@ -182,9 +176,7 @@ class TrtBackend:
             CorruptedModelPackageError: TensorRT could not deserialise the plan (its log is quoted).
             InvalidParameterError: unknown option or device.
         """
-        unknown = sorted(set(options) - LOAD_OPTIONS)
-        if unknown:
-            raise InvalidParameterError(f"Unknown TensorRT backend option(s) {unknown}; known: {sorted(LOAD_OPTIONS)}.")
+        self.check_options(options)
         index = _device_index(device)
         cudart = self._import_cudart()
         count, why = gpu_count(cudart)

@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     # protocols and sessions
     "BackendPlugin": "im_core._protocols",
     "BackendProbe": "im_core._protocols",
+    "BackendBase": "im_core._backend_base",
     "BatchLimits": "im_core._protocols",
     "Session": "im_core._protocols",
     "TensorSpec": "im_core._protocols",
@@ -91,6 +92,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._auto import AutoModel
+    from im_core._backend_base import BackendBase
     from im_core._config import Settings, reload_settings, settings
     from im_core._context import PackageContext
     from im_core._describe import describe_compute_environment
