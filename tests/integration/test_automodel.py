@@ -287,3 +287,33 @@ def test_session_options_reach_the_backend(asset):
     assert len(_faces(model(_image(asset)))) >= 1
     with pytest.raises(InvalidParameterError, match="nonsense"):
         AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), session_options={"nonsense": 1})
+
+
+def test_two_registries_with_the_same_model_id_keep_separate_offline_snapshots(
+    asset, tmp_path, serve_folder, monkeypatch
+):
+    from im_providers import add_to_registry
+
+    urls = []
+    for name, weights in (("a", "face/blazeface_front_128.onnx"), ("b", "face/blazeface_back_256.onnx")):
+        root = tmp_path / name
+        add_to_registry(
+            root,
+            model_id="faces/detector",
+            architecture="mediapipe-face-detector",
+            task="object-detection",
+            files=[asset(weights)],
+            package_id="onnx",
+            class_names=["face"],
+        )
+        urls.append(serve_folder(root)[0])
+    online = [
+        AutoModel.from_pretrained("faces/detector", weights_provider="http", provider_options={"root": u}) for u in urls
+    ]
+    monkeypatch.setenv("IM_OFFLINE", "1")
+    reload_settings()
+    for url, model in zip(urls, online):
+        again = AutoModel.from_pretrained("faces/detector", weights_provider="http", provider_options={"root": url})
+        assert again.metadata.package_id == model.metadata.package_id
+        np.testing.assert_allclose(again(_image(asset)).xyxy, model(_image(asset)).xyxy)
+    assert not np.allclose(online[0](_image(asset)).xyxy, online[1](_image(asset)).xyxy)

@@ -16,6 +16,23 @@ __all__ = ["resolve_metadata"]
 log = logging.getLogger("im.cache")
 
 
+def snapshot_namespace(provider_name: str, provider_options: dict[str, Any] | None) -> str:
+    """Where snapshots of a provider live: its name, plus a digest of its options (two registries served by the
+    same provider type, e.g. two ``http`` roots, must not overwrite each other's snapshot of the same model id)."""
+    if not provider_options:
+        return provider_name
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(provider_options, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{provider_name}-{digest[:12]}"
+
+
+def _load_snapshot(cache: ModelCache, namespace: str, provider_name: str, model_id: str) -> ModelMetadata | None:
+    exact = cache.load_metadata(namespace, model_id)
+    return exact if exact is not None or namespace == provider_name else None
+
+
 def resolve_metadata(
     provider_name: str,
     model_id: str,
@@ -37,9 +54,10 @@ def resolve_metadata(
     """
     validate_model_id(model_id)
     cache = cache if cache is not None else ModelCache()
+    namespace = snapshot_namespace(provider_name, provider_options)
     offline = settings().offline if offline is None else offline
     if offline:
-        snapshot = cache.load_metadata(provider_name, model_id)
+        snapshot = _load_snapshot(cache, namespace, provider_name, model_id)
         if snapshot is None:
             raise OfflineModeError(
                 f"Offline mode is on and model {model_id!r} (provider {provider_name!r}) was never cached in "
@@ -54,12 +72,15 @@ def resolve_metadata(
     try:
         metadata = provider.get_model_metadata(model_id, api_key=api_key)
     except ProviderUnavailableError:
-        snapshot = cache.load_metadata(provider_name, model_id)
+        snapshot = _load_snapshot(cache, namespace, provider_name, model_id)
         if snapshot is None:
             raise
         log.warning("provider %r is unreachable; using the cached metadata of %r", provider_name, model_id)
         return snapshot
     if metadata.provider is None:
         metadata = metadata.model_copy(update={"provider": provider_name})
-    cache.save_metadata(provider_name, model_id, metadata, secrets=(api_key, settings().roboflow_api_key))
+    secrets = (api_key, settings().roboflow_api_key)
+    cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, used by `im cache verify`
+    if namespace != provider_name:
+        cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's options
     return metadata
