@@ -120,6 +120,15 @@ class L2CSGaze(GazeModel):
     def face_detector(self) -> Any:
         return self._detector
 
+    def with_face_detector(self, face_detector: Any) -> L2CSGaze:
+        """A copy sharing this model's session that first finds faces with ``face_detector`` (a loaded detection
+        model) and estimates the gaze of each (used by the ``face-gaze`` pipeline)."""
+        import copy
+
+        model = copy.copy(self)
+        model._detector = face_detector
+        return model
+
     @classmethod
     def from_package(cls, ctx: PackageContext) -> L2CSGaze:
         session = ctx.load_session(model_file(ctx))

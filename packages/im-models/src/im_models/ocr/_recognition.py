@@ -112,6 +112,16 @@ class CTCTextRecognizer(TextRecognitionModel):
             )
         return cls(session, ctx.info(), alphabet, config, detector, classifier)
 
+    def with_reader(self, text_detector: Any, angle_classifier: Any = None) -> CTCTextRecognizer:
+        """A page reader sharing this recogniser's session: lines found by ``text_detector`` (and turned upright by
+        ``angle_classifier``, optional) are cut out and read (used by the ``ocr`` pipeline)."""
+        import copy
+
+        reader = copy.copy(self)
+        reader.text_detector = text_detector
+        reader.angle_classifier = angle_classifier
+        return reader
+
     # -- recognition of crops -------------------------------------------------------------------------------------
 
     def recognize_crops(self, crops: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
