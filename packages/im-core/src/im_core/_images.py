@@ -170,10 +170,8 @@ def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
 
 def _from_tensor(t: Any, index: int | None) -> Image:
     arr = t.detach().to("cpu").numpy()
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
-        arr = np.transpose(arr, (1, 2, 0))
-    elif arr.ndim == 3 and arr.shape[0] in (1, 3, 4):
-        arr = np.transpose(arr, (1, 2, 0))  # ambiguous (e.g. 3x3x3): torch convention is CHW
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))  # torch convention is CHW (also when ambiguous, e.g. 3x3x3)
     return Image(_from_array(np.ascontiguousarray(arr), index), "rgb")
 
 

@@ -276,7 +276,8 @@ def _judge_on_devices(
     probes: dict[str, Any],
 ) -> None:
     reasons: list[str] = []
-    for device in _device_candidates(wanted_device):
+    devices = _device_candidates(wanted_device)
+    for device in devices:
         kind = device.split(":")[0]
         reason, backend_rank = _judge(package, metadata, device, quants, reg, probes)
         if reason is None:
@@ -289,7 +290,7 @@ def _judge_on_devices(
                 *backend_rank,
             )
             return
-        reasons.append(reason if len(_device_candidates(wanted_device)) == 1 else f"on {device}: {reason}")
+        reasons.append(reason if len(devices) == 1 else f"on {device}: {reason}")
     verdict.reason = "; ".join(reasons)
 
 
