@@ -12,6 +12,8 @@ def test_all_workspace_members_are_discovered_through_entry_points():
     assert {"onnx", "torch", "trt"} <= set(reg.backends)
     assert {"roboflow", "local", "http"} <= set(reg.providers)
     assert reg.find_model("yolov8", "object-detection", "onnx").target.startswith("im_models.")
+    assert {"ocr", "face-gaze"} <= set(reg.pipelines)
+    assert "im_models.yolo._sniff:sniff_ultralytics" in reg.sniffers
     assert reg.broken == []
 
 
