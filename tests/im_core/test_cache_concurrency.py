@@ -4,7 +4,6 @@ block the next load; a lock holder that stops making progress times out waiters,
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -21,19 +20,8 @@ from im_core._cache._locks import progress_lock
 from im_core._config import reload_settings
 from im_core.errors import CacheLockTimeoutError
 from im_providers import add_to_registry
+from testlib import servers
 
-
-def _load_servers():
-    name = "im_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load_servers()
 MODEL = "acme/detector"
 PKG = "onnx-fp32-b1"
 

@@ -4,9 +4,7 @@ no partial file ever under a final name."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,19 +20,8 @@ from im_core.errors import (
     UnauthorizedError,
 )
 from im_providers import add_to_registry
+from testlib import servers
 
-
-def _load_servers():
-    name = "im_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load_servers()
 MODEL = "acme/detector"
 FILE = f"/{MODEL}/onnx-fp32-b1/weights.onnx"
 

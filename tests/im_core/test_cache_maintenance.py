@@ -4,11 +4,9 @@ metadata snapshots; path safety of the cache itself."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -19,19 +17,7 @@ from im_core._config import reload_settings
 from im_core.cli import main as im_main
 from im_core.errors import InvalidParameterError, OfflineModeError, UnsafePathError
 from im_providers import add_to_registry
-
-
-def _load_servers():
-    name = "im_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load_servers()
+from testlib import servers
 
 
 @pytest.fixture

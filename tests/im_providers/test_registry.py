@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,19 +20,7 @@ from im_core.errors import (
     UnsafePathError,
 )
 from im_providers import HttpRegistryProvider, LocalRegistryProvider, add_to_registry
-
-
-def _load_servers():
-    name = "im_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "im_core" / "_servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load_servers()
+from testlib import servers
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ status → error mapping, and the key never leaking into logs, errors or IM_HOME
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,19 +21,8 @@ from im_core.errors import (
     UsagePausedError,
 )
 from im_providers import RoboflowProvider
+from testlib import servers
 
-
-def _load_servers():
-    name = "im_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "im_core" / "_servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-servers = _load_servers()
 KEY = "rf_SECRET_key_0123456789"
 API = "/models/v1/external/weights"
 

@@ -3,7 +3,7 @@
 :class:`LoopbackServer` serves a folder and can be told, per path, to fail with given statuses first, to cut the
 body short, to stream slowly, or to answer from a Python function (the Roboflow API). It records every request.
 
-pytest runs in importlib mode, so test modules load this file by path (see ``_load_servers`` in them).
+Imported by tests as ``from testlib import servers`` (``tests`` is on pytest's pythonpath).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Helpers shared by tests (on pytest's pythonpath): loopback servers and the like."""
