@@ -3,8 +3,10 @@ no partial file ever under a final name."""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,108 @@ def test_500_twice_then_success(served) -> None:
     srv.fail[FILE] = [500, 500]
     folder = ModelCache().materialize(md, md.packages[0])
     assert (folder / "weights.onnx").read_bytes() == data and srv.count(FILE) == 3
+
+
+def test_always_500_makes_exactly_retries_requests(served) -> None:
+    """IM_DOWNLOAD_RETRIES is the total number of requests per file (documented contract), not retries squared."""
+    home = ModelCache().root
+    srv, md, _ = served
+    srv.fail[FILE] = [500] * 20
+    with pytest.raises(DownloadError, match="3 attempts"):
+        ModelCache().materialize(md, md.packages[0])
+    assert srv.count(FILE) == 3
+    _no_partial_files(home)
+
+
+def test_mixed_failures_share_one_budget(served) -> None:
+    """500, 500, then bodies cut short: one retry loop, so still exactly 3 requests (no nested loop multiplying)."""
+    home = ModelCache().root
+    srv, md, _ = served
+    srv.fail[FILE] = [500, 500]
+    srv.truncate[FILE] = 300_000
+    with pytest.raises(IncompleteDownloadError, match="3 attempts"):
+        ModelCache().materialize(md, md.packages[0])
+    assert srv.count(FILE) == 3
+    _no_partial_files(home)
+
+
+def test_500_then_truncated_then_success(served) -> None:
+    srv, md, data = served
+    srv.fail[FILE] = [500]
+    srv.truncate[FILE] = 300_000
+    srv.truncate_times[FILE] = 1
+    folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "weights.onnx").read_bytes() == data and srv.count(FILE) == 3
+
+
+def _gap(srv) -> float:
+    """Seconds between the first and the second request to FILE."""
+    times = [t for r, t in zip(srv.requests, srv.times) if r.path == FILE]
+    return times[1] - times[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "at_least", "at_most"),
+    [
+        (503, lambda: "1", 0.95, 2.5),  # delay-seconds
+        (429, lambda: email.utils.formatdate(time.time() + 3, usegmt=True), 1.0, 4.0),  # HTTP-date, 2-3 s ahead
+        (500, lambda: "5", 0.0, 1.5),  # Retry-After only means something on 429/503: plain backoff
+    ],
+)
+def test_retry_after_is_honoured(served, status, header, at_least, at_most) -> None:
+    srv, md, data = served
+    srv.fail[FILE] = [status]
+    srv.fail_headers[FILE] = {"Retry-After": header()}
+    folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "weights.onnx").read_bytes() == data and srv.count(FILE) == 2
+    assert at_least <= _gap(srv) <= at_most
+
+
+def test_retry_after_is_bounded(served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from im_core._cache import _http
+
+    monkeypatch.setattr(_http, "MAX_RETRY_AFTER_S", 0.3)
+    srv, md, data = served
+    srv.fail[FILE] = [503]
+    srv.fail_headers[FILE] = {"Retry-After": "3600"}
+    folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "weights.onnx").read_bytes() == data and srv.count(FILE) == 2
+    assert 0.25 <= _gap(srv) <= 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("86400", 30.0),  # bounded by MAX_RETRY_AFTER_S
+        ("Thu, 01 Jan 1970 00:00:10 GMT", 0.0),  # a date in the past: no wait
+        ("Thu, 01 Jan 1970 00:00:20 GMT", 5.0),  # measured against now=15
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+    ],
+)
+def test_retry_after_parsing(value, expected) -> None:
+    from im_core._cache._http import retry_after_delay
+
+    assert retry_after_delay(value, now=15.0) == expected
+
+
+def test_md5_only_mismatch_is_detected(served) -> None:
+    """A registry that only declares md5 (like Roboflow's): a wrong file is refused and never lands anywhere."""
+    home = ModelCache().root
+    srv, md, data = served
+    pkg = md.packages[0]
+    md5_only = pkg.model_copy(update={"files": tuple(f.model_copy(update={"sha256": None}) for f in pkg.files)})
+    assert all(f.md5 and f.sha256 is None for f in md5_only.files)
+    (Path(srv.root) / FILE.lstrip("/")).write_bytes(bytes(len(data)))  # same size, other bytes
+    with pytest.raises(ChecksumMismatchError, match="md5"):
+        ModelCache().materialize(md, md5_only)
+    _no_partial_files(home)
+    assert not (home / "index" / f"md5-{md5_only.files[0].md5}").exists()
 
 
 def test_truncated_once_is_retried(served) -> None:

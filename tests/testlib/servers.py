@@ -1,7 +1,8 @@
 """Loopback HTTP servers for cache and provider tests (real sockets on 127.0.0.1, a thread each).
 
 :class:`LoopbackServer` serves a folder and can be told, per path, to fail with given statuses first, to cut the
-body short, to stream slowly, or to answer from a Python function (the Roboflow API). It records every request.
+body short, to stream slowly, or to answer from a Python function (the Roboflow API). It records
+every request, and when it arrived (``times``, ``time.monotonic()``).
 
 Imported by tests as ``from testlib import servers`` (``tests`` is on pytest's pythonpath).
 """
@@ -35,7 +36,9 @@ class LoopbackServer:
 
     root: Path | None = None
     requests: list[Request] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request, in order
     fail: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer first, in order
+    fail_headers: dict[str, dict[str, str]] = field(default_factory=dict)  # path -> headers of those answers
     truncate: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing (full length declared)
     truncate_times: dict[str, int] = field(default_factory=dict)  # path -> how many answers to cut (default: all)
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds to sleep after each 64 KiB chunk
@@ -95,10 +98,12 @@ class LoopbackServer:
         req = Request(path=path, query=parse_qs(parts.query), headers={k.lower(): v for k, v in h.headers.items()})
         with self._lock:
             self.requests.append(req)
+            self.times.append(time.monotonic())
             queue = self.fail.get(path)
             status = queue.pop(0) if queue else None
         if status is not None:
-            return self._send(h, status, {"Content-Type": "text/plain"}, f"status {status}\n".encode())
+            headers = {"Content-Type": "text/plain", **self.fail_headers.get(path, {})}
+            return self._send(h, status, headers, f"status {status}\n".encode())
         if path in self.routes:
             status, headers, body = self.routes[path](req)
             return self._send(h, status, headers, body)

@@ -1,17 +1,16 @@
 """Fetch one file to a temp path while hashing it; verify size and checksum before anyone sees it.
 
-``http(s)://`` URLs go through ``requests`` (streamed, retried); ``file://`` URLs are copied (local registries). The
-caller renames the verified temp file into place atomically; on any error the temp file is removed here.
+``http(s)://`` URLs go through ``requests`` (streamed; retried only by :func:`request_with_retries`);
+``file://`` URLs are copied (local registries). The caller renames the verified temp file into place atomically;
+on any error the temp file is removed here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from im_core._cache._http import backoff_delay, request_with_retries
+from im_core._cache._http import IncompleteBody, request_with_retries
 from im_core._cache._paths import redact_url
 from im_core.errors import ChecksumMismatchError, DownloadError, IncompleteDownloadError, ModelNotFoundError
 
 __all__ = ["Fetched", "fetch_to_file", "hash_file"]
 
-log = logging.getLogger("im.cache")
 
 CHUNK = 1 << 20  # bytes per read
 PROGRESS_MIN_BYTES = 16 << 20  # files smaller than this never get a progress bar
@@ -39,10 +37,6 @@ class Fetched:
     size: int
     sha256: str
     md5: str | None
-
-
-class _Truncated(Exception):
-    pass
 
 
 class StreamHasher:
@@ -188,25 +182,21 @@ def _download_http(
     beat: Callable[[], None],
     progress: bool,
 ) -> Fetched:
-    what = f"downloading {name}"
-    last = ""
-    for attempt in range(max(1, retries)):
-        if attempt:
-            beat()
-            time.sleep(backoff_delay(attempt - 1))
-        response = request_with_retries(
-            url, what=what, timeout_s=timeout_s, retries=retries, stream=True, unavailable=DownloadError, on_wait=beat
-        )
-        try:
-            return _stream(response, tmp_path, name=name, size=size, want_md5=want_md5, beat=beat, progress=progress)
-        except _Truncated as exc:
-            log.info("%s from %s ended early (%s); attempt %d/%d", name, redact_url(url), exc, attempt + 1, retries)
-            last = str(exc)
-        finally:
-            response.close()
-    raise IncompleteDownloadError(
-        f"{name} from {redact_url(url)}: the connection kept closing before the whole file arrived ({last}) after "
-        f"{retries} attempts. Check the network or the server; partial data was discarded."
+    """Stream ``url`` into ``tmp_path``; every retry (connection, status, body cut short) is the one loop's in
+    :func:`request_with_retries`, so ``retries`` bounds the number of requests."""
+
+    def consume(response: Any) -> Fetched:
+        return _stream(response, tmp_path, name=name, size=size, want_md5=want_md5, beat=beat, progress=progress)
+
+    return request_with_retries(
+        url,
+        what=f"downloading {name}",
+        timeout_s=timeout_s,
+        retries=retries,
+        stream=True,
+        unavailable=DownloadError,
+        on_wait=beat,
+        consume=consume,
     )
 
 
@@ -238,13 +228,13 @@ def _stream(
                     beat()
                     advance(len(chunk))
             except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
-                raise _Truncated(f"{type(exc).__name__} after {n} bytes") from None
+                raise IncompleteBody(f"{type(exc).__name__} after {n} bytes") from None
     finally:
         sha, md5 = hasher.digests()
     if declared and declared.isdigit() and n < int(declared):
-        raise _Truncated(f"{n} of {declared} bytes")
+        raise IncompleteBody(f"{n} of {declared} bytes")
     if size is not None and n < size:
-        raise _Truncated(f"{n} of {size} bytes")
+        raise IncompleteBody(f"{n} of {size} bytes")
     return Fetched(tmp_path, n, sha, md5)
 
 

@@ -12,12 +12,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from im_core._cache._paths import redact_url, scrub
 from im_core.errors import (
     ForbiddenError,
     ImError,
+    IncompleteDownloadError,
     ModelNotFoundError,
     PaymentRequiredError,
     ProviderUnavailableError,
@@ -26,12 +27,27 @@ from im_core.errors import (
     UsagePausedError,
 )
 
-__all__ = ["RETRYABLE_STATUS", "backoff_delay", "error_for_status", "http_session", "request_with_retries"]
+__all__ = [
+    "MAX_RETRY_AFTER_S",
+    "RETRYABLE_STATUS",
+    "IncompleteBody",
+    "backoff_delay",
+    "error_for_status",
+    "http_session",
+    "request_with_retries",
+    "retry_after_delay",
+]
 
 log = logging.getLogger("im.http")
 
 #: statuses worth another try: request timeout, rate limit, server errors.
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: statuses whose ``Retry-After`` header is honoured (rate limit, service unavailable).
+RETRY_AFTER_STATUS = frozenset({429, 503})
+#: the longest wait a ``Retry-After`` header can impose, in seconds (a longer one is shortened to this).
+MAX_RETRY_AFTER_S = 30.0
+
+T = TypeVar("T")
 
 _STATUS_ERRORS: dict[int, tuple[type[ImError], str]] = {
     401: (UnauthorizedError, "the credentials were refused; check the API key (ROBOFLOW_API_KEY or api_key=)"),
@@ -79,14 +95,52 @@ def http_session() -> Any:
     return session
 
 
-def backoff_delay(attempt: int, *, base_s: float = 0.25, cap_s: float = 8.0, retry_after: str | None = None) -> float:
-    """Seconds to sleep before attempt ``attempt + 1`` (exponential with jitter; honours ``Retry-After``)."""
-    if retry_after:
-        try:
-            return min(float(retry_after), cap_s * 4)
-        except ValueError:
-            pass
+def backoff_delay(attempt: int, *, base_s: float = 0.25, cap_s: float = 8.0) -> float:
+    """Seconds to sleep before attempt ``attempt + 2`` (0-based ``attempt``): exponential, capped, with jitter."""
     return min(cap_s, base_s * (2**attempt)) * (0.8 + 0.4 * random.random())
+
+
+def retry_after_delay(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait, clamped to ``[0, MAX_RETRY_AFTER_S]``; ``None`` if unusable.
+
+    Accepts both forms of RFC 9110 §10.2.3: delay-seconds (``"120"``) and an HTTP-date
+    (``"Wed, 21 Oct 2015 07:28:00 GMT"``). ``now`` is the POSIX time to measure a date against (default: now).
+    """
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        import datetime
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is read as UTC
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _sleep(seconds: float, on_wait: Callable[[], None] | None) -> None:
+    """Sleep ``seconds``, calling ``on_wait`` before and at least every second (lock heartbeats stay fresh)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if on_wait is not None:
+            on_wait()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 1.0))
+
+
+class IncompleteBody(Exception):
+    """Raised by a ``consume`` callback of :func:`request_with_retries`: the body ended early; worth another try."""
 
 
 def error_for_status(status: int, what: str, url: str, *, default: type[ImError] = RetrievalError) -> ImError:
@@ -107,50 +161,76 @@ def request_with_retries(
     secrets: tuple[str | None, ...] = (),
     unavailable: type[ImError] = ProviderUnavailableError,
     on_wait: Callable[[], None] | None = None,
+    consume: Callable[[Any], T] | None = None,
 ) -> Any:
-    """GET ``url`` and return the 2xx response, retrying connection errors and 408/429/5xx with backoff.
+    """GET ``url``, retrying connection errors, 408/429/5xx and (with ``consume``) bodies cut short.
+
+    This is the only retry loop of im's HTTP: ``retries`` is the total number of requests, whatever mix of
+    failures happens (``IM_DOWNLOAD_RETRIES=3``: at most 3 requests). Between attempts it sleeps with exponential
+    backoff and jitter (:func:`backoff_delay`), or, after a 429 or 503 with a ``Retry-After`` header, as long as
+    the server asks (at most :data:`MAX_RETRY_AFTER_S` seconds).
 
     Args:
         what: words for error messages ("metadata of model 'x'").
         timeout_s: connect and read timeout of one attempt, in seconds.
-        retries: total attempts (>= 1).
+        retries: total attempts (>= 1; 1 means no retry).
         secrets: strings (API keys) scrubbed from any message.
         unavailable: error class raised when every attempt failed on connection errors or retryable statuses.
-        on_wait: called before each backoff sleep (lock heartbeats).
+        on_wait: called before and during each backoff sleep (lock heartbeats).
+        consume: called with each 2xx response (closed afterwards); its result is returned. It raises
+            :class:`IncompleteBody` when the body ended early, which counts as a failed attempt. Without it the
+            open 2xx response itself is returned (the caller closes it).
 
     Raises:
         UnauthorizedError, PaymentRequiredError, ForbiddenError, ModelNotFoundError, UsagePausedError: at once.
-        ``unavailable``: after the last attempt.
+        ``unavailable``: after the last attempt, when it failed on the connection or the status.
+        IncompleteDownloadError: after the last attempt, when its body ended early.
     """
     import requests
 
     session = http_session()
+    attempts = max(1, retries)
     last = ""
-    retry_after: str | None = None
-    for attempt in range(max(1, retries)):
+    truncated = False
+    delay = 0.0
+    for attempt in range(attempts):
         if attempt:
-            if on_wait is not None:
-                on_wait()
-            time.sleep(backoff_delay(attempt - 1, retry_after=retry_after))
-        retry_after = None
+            _sleep(delay, on_wait)
+        delay = backoff_delay(attempt)
         try:
             response = session.get(url, params=params, headers=headers, timeout=timeout_s, stream=stream)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            last = scrub(f"{type(exc).__name__}", secrets)
-            log.info("%s: %s from %s (attempt %d/%d)", what, last, redact_url(url), attempt + 1, retries)
+            last, truncated = scrub(f"{type(exc).__name__}", secrets), False
+            log.info("%s: %s from %s (attempt %d/%d)", what, last, redact_url(url), attempt + 1, attempts)
             continue
-        if response.status_code < 300:
-            return response
         status = response.status_code
+        if status < 300:
+            if consume is None:
+                return response
+            try:
+                return consume(response)
+            except IncompleteBody as exc:
+                last, truncated = str(exc), True
+                log.info("%s: body ended early (%s); attempt %d/%d", what, last, attempt + 1, attempts)
+                continue
+            finally:
+                response.close()
         response.close()
-        if status in RETRYABLE_STATUS:
-            retry_after = response.headers.get("Retry-After")
-            last = f"HTTP {status}"
-            log.info("%s: HTTP %d from %s (attempt %d/%d)", what, status, redact_url(url), attempt + 1, retries)
-            continue
-        raise error_for_status(status, what, url)
+        if status not in RETRYABLE_STATUS:
+            raise error_for_status(status, what, url)
+        last, truncated = f"HTTP {status}", False
+        if status in RETRY_AFTER_STATUS:
+            asked = retry_after_delay(response.headers.get("Retry-After"))
+            delay = asked if asked is not None else delay
+        log.info("%s: HTTP %d from %s (attempt %d/%d)", what, status, redact_url(url), attempt + 1, attempts)
+    if truncated:
+        raise IncompleteDownloadError(
+            f"{what}: the connection from {redact_url(url)} kept closing before the whole file arrived ({last}) after "
+            f"{attempts} attempts. Check the network or the server; partial data was discarded.",
+            attempts=attempts,
+        )
     raise unavailable(
-        f"{what}: {redact_url(url)} failed after {max(1, retries)} attempts (last: {last}). Check the network and the "
+        f"{what}: {redact_url(url)} failed after {attempts} attempts (last: {last}). Check the network and the "
         "host, raise IM_DOWNLOAD_RETRIES / IM_DOWNLOAD_TIMEOUT, or use IM_OFFLINE=1 with a cached model.",
-        attempts=max(1, retries),
+        attempts=attempts,
     )
