@@ -33,7 +33,8 @@ class Settings:
         log_level: level of the ``im`` logger (``IM_LOG_LEVEL``, default ``WARNING``).
         onnx_execution_providers: preferred ONNX Runtime providers (``IM_ONNX_PROVIDERS``, comma-separated).
         download_timeout_s: connect/read timeout of one HTTP request in seconds (``IM_DOWNLOAD_TIMEOUT``).
-        download_retries: attempts on connection errors and 408/429/5xx (``IM_DOWNLOAD_RETRIES``).
+        download_retries: total requests per URL, counting the first (``IM_DOWNLOAD_RETRIES``, default 4, 1 = never
+            retry); connection errors, 408/429/5xx and bodies cut short each use one.
         lock_stale_s: seconds without progress after which a lock holder is considered dead (``IM_LOCK_STALE``).
         progress: show progress bars when stderr is a terminal (``IM_PROGRESS``, default on).
         roboflow_api_key: ``ROBOFLOW_API_KEY`` (never logged).
