@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from im_core._cache import ModelCache, resolve_metadata
+from im_core._cache import ModelCache, prune, resolve_metadata
 from im_core._cache._locks import progress_lock
 from im_core._config import reload_settings
 from im_core.errors import CacheLockTimeoutError
@@ -28,7 +29,7 @@ PKG = "onnx-fp32-b1"
 WORKER = r"""
 import hashlib, json, os, sys, time
 from pathlib import Path
-from im_core._cache import ModelCache, resolve_metadata
+from im_core._cache import ModelCache, prune, resolve_metadata
 root, go = sys.argv[1], Path(sys.argv[2])
 print("ready", flush=True)
 while not go.exists():
@@ -37,6 +38,55 @@ md = resolve_metadata("http", "acme/detector", provider_options={"root": root})
 folder = ModelCache().materialize(md, md.packages[0])
 print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}), flush=True)
 """
+
+
+HOLDER = r"""
+import os, sys, time
+from pathlib import Path
+from im_core._cache._locks import progress_lock
+locks, key, ready, hold, action = sys.argv[1:6]
+with progress_lock(Path(locks), key, what="a test holder", stale_s=60) as hb:
+    Path(ready).touch()
+    time.sleep(float(hold))
+    verb, *paths = action.split("|")
+    if verb == "touch":  # the package was used (what a load does under the package lock)
+        os.utime(paths[0])
+    elif verb == "link":  # the blob was linked into a package being built
+        Path(paths[1]).parent.mkdir(parents=True, exist_ok=True)
+        os.link(paths[0], paths[1])
+"""
+
+LOADER = r"""
+import sys, time
+from im_core._cache import ModelCache, prune, resolve_metadata
+root, seconds = sys.argv[1], float(sys.argv[2])
+md = resolve_metadata("http", "acme/detector", provider_options={"root": root})
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    ModelCache().materialize(md, md.packages[0])
+    n += 1
+print(n, flush=True)
+"""
+
+
+def _hold(home: Path, key: str, action: str, tmp_path: Path, hold_s: float = 1.0) -> subprocess.Popen:
+    """Another process holding the cache lock ``key`` for ``hold_s`` seconds, then doing ``action``."""
+    ready = tmp_path / f"ready-{key[:20]}"
+    env = {**os.environ, "IM_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(home / "locks"), key, str(ready), str(hold_s), action],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the lock holder did not start: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.02)
+    return proc
 
 
 def _registry(tmp_path: Path, sizes: dict[str, int]) -> dict[str, bytes]:
@@ -146,3 +196,76 @@ def test_waiter_times_out_only_without_progress(tmp_path: Path, monkeypatch: pyt
         pass
     release.set()
     t.join()
+
+
+def _two_models(tmp_path: Path, srv) -> list[Path]:
+    folders = []
+    for mid in ("m/1", "m/2"):
+        w = tmp_path / mid / "weights.onnx"
+        w.parent.mkdir(parents=True)
+        w.write_bytes(os.urandom(50_000))
+        add_to_registry(tmp_path / "reg", model_id=mid, architecture="yolov8", task="object-detection", files=[w])
+        md = resolve_metadata("http", mid, provider_options={"root": srv.url})
+        folders.append(ModelCache().materialize(md, md.packages[0]))
+        time.sleep(0.02)
+    return folders
+
+
+def test_prune_waits_for_a_package_in_use_and_keeps_it(tmp_path: Path) -> None:
+    """A load in another process holds m/1's package lock and uses it: prune waits for it, then keeps m/1."""
+    cache = ModelCache()
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        f1, f2 = _two_models(tmp_path, srv)
+    old = {p.model_id: p for p in cache.packages()}["m/1"]  # the least recently used
+    key = cache.package_lock_key("m/1", old.package_id)
+    holder = _hold(cache.root, key, f"touch|{old.marker}", tmp_path)
+    t0 = time.monotonic()
+    report = prune(cache, 0)
+    waited = time.monotonic() - t0
+    assert holder.communicate(timeout=30)[1] == "" and holder.returncode == 0
+    assert waited > 0.5
+    assert report.removed_packages == ["m/2@onnx-fp32-b1"]
+    assert [p.model_id for p in cache.packages()] == ["m/1"] and (f1 / "weights.onnx").stat().st_size == 50_000
+    assert not f2.exists()
+
+
+def test_prune_keeps_a_blob_that_a_load_is_linking(tmp_path: Path) -> None:
+    """No complete package uses the blob, but another process holds its lock and links it into a package being
+    built: prune waits for the lock and then keeps the blob."""
+    cache = ModelCache()
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        f1, _ = _two_models(tmp_path, srv)
+    pkg = {p.model_id: p for p in cache.packages()}["m/1"]
+    sha = pkg.files[0]["sha256"]
+    pkg.marker.unlink()
+    shutil.rmtree(f1)  # m/1 is now a blob only; the holder plays a load that is linking it
+    blob = cache.layout.blob(sha)
+    holder = _hold(cache.root, sha, f"link|{blob}|{f1 / 'weights.onnx'}", tmp_path)
+    t0 = time.monotonic()
+    report = prune(cache, 0)
+    assert holder.communicate(timeout=30)[1] == "" and holder.returncode == 0
+    assert time.monotonic() - t0 > 0.5
+    assert blob.is_file() and os.path.samefile(blob, f1 / "weights.onnx")
+    assert report.removed_packages == ["m/2@onnx-fp32-b1"] and report.removed_blobs == 1  # m/2's blob only
+
+
+@pytest.mark.slow
+def test_prune_in_a_loop_never_breaks_a_concurrent_load(tmp_path: Path) -> None:
+    """One process loads a model over and over while this one prunes the cache to zero over and over."""
+    files = _registry(tmp_path, {"weights.onnx": 200_000, "labels.txt": 100})
+    home = ModelCache().root
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        env = {**os.environ, "IM_HOME": str(home), "IM_PROGRESS": "0"}
+        loader = subprocess.Popen(
+            [sys.executable, "-c", LOADER, srv.url, "3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        prunes = 0
+        while loader.poll() is None:
+            prune(ModelCache(), 0)
+            prunes += 1
+        out, err = loader.communicate(timeout=30)
+        assert loader.returncode == 0, err.decode()[-3000:]
+        assert int(out) > 0 and prunes > 0
+        md = resolve_metadata("http", MODEL, provider_options={"root": srv.url})
+        folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]

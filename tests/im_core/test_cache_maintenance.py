@@ -148,3 +148,20 @@ def test_cache_paths_refuse_escaping_ids(srv) -> None:
         ModelCache().materialize(evil, evil.packages[0])
     with pytest.raises(UnsafePathError):
         ModelCache().save_metadata("../x", "m/1", md)
+
+
+def test_link_through_escaping_symlink_is_refused_before_creating_anything(srv, tmp_path: Path) -> None:
+    """A symlink inside a package folder pointing outside the cache: refused, and no folder is made at its target."""
+    md = resolve_metadata("http", "m/1", provider_options={"root": srv.url})
+    pkg = md.packages[0]
+    nested = pkg.model_copy(update={"files": (pkg.files[0].model_copy(update={"name": "sub/deeper/weights.onnx"}),)})
+    cache = ModelCache()
+    folder = cache.layout.package_dir(md.model_id, pkg.package_id)
+    folder.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "sub").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="outside the package folder"):
+        cache.materialize(md, nested)
+    assert list(outside.iterdir()) == []
+    assert not cache.layout.marker(md.model_id, pkg.package_id).exists()

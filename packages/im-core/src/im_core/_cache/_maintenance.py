@@ -6,14 +6,13 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from im_core._cache._download import hash_file
 from im_core._cache._store import CachedPackage, ModelCache
 from im_core._config import settings
-from im_core.errors import ImError, InvalidParameterError
+from im_core.errors import ImError, InvalidParameterError, UnsafePathError
 
 __all__ = ["PruneReport", "VerifyReport", "parse_size", "prune", "verify"]
 
@@ -164,29 +163,40 @@ def _usage(cache: ModelCache, kept: list[CachedPackage]) -> int:
 def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> PruneReport:
     """Evict least-recently-used packages until the packages kept (their files and blobs, hard links counted
     once) fit in ``max_size_bytes``; then delete every blob no kept package uses.
+
+    Safe next to loads in other processes: a package is evicted under its lock (the one ``materialize`` holds)
+    and kept if it was used after the listing; a blob is deleted under its lock and only when no package folder
+    links it, so a load that is linking it keeps it.
     """
     blobs = [p for p in cache.layout.blobs.glob("*") if p.is_file()] if cache.layout.blobs.is_dir() else []
     packages = cache.packages()  # least recently used first
     report = PruneReport(before_bytes=_disk_usage(blobs + [p.path / f["name"] for p in packages for f in p.files]))
     kept = list(packages)
-    while kept and _usage(cache, kept) > max_size_bytes:
-        pkg = kept.pop(0)
-        report.removed_packages.append(f"{pkg.model_id}@{pkg.package_id}")
-        if not dry_run:
-            with contextlib.suppress(OSError):
-                pkg.marker.unlink()
-            shutil.rmtree(pkg.path, ignore_errors=True)
+    for pkg in packages:
+        if _usage(cache, kept) <= max_size_bytes:
+            break
+        kept.remove(pkg)
+        if dry_run or cache.evict(pkg):
+            report.removed_packages.append(f"{pkg.model_id}@{pkg.package_id}")
+        else:
+            log.info("keeping %s@%s: it was used while pruning", pkg.model_id, pkg.package_id)
+            kept.append(pkg)
     used = {f.get("sha256") for p in kept for f in p.files if f.get("blob")}
     for blob in blobs:
-        if blob.name not in used:
+        if blob.name in used or not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+            continue
+        if dry_run or cache.delete_blob_if_unlinked(blob.name):
             report.removed_blobs += 1
-            if not dry_run:
-                with contextlib.suppress(OSError):
-                    blob.unlink()
     if not dry_run and cache.layout.index.is_dir():
-        for entry in cache.layout.index.glob("*"):
-            with contextlib.suppress(OSError):
-                if entry.read_text().strip() not in used:
+        for entry in cache.layout.index.glob("*"):  # pointers to blobs that are gone (or to nothing valid)
+            try:
+                target: Path | None = cache.layout.blob(entry.read_text().strip())
+            except UnsafePathError:
+                target = None
+            except OSError:
+                continue
+            if target is None or not target.is_file():
+                with contextlib.suppress(OSError):
                     entry.unlink()
     report.after_bytes = _usage(cache, kept)
     return report

@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,10 @@ class ModelCache:
         ``blobs/sha256/<hex>``, copies where links are impossible). A complete folder is returned at once: no
         network, no hashing. Offline, a missing file raises :class:`OfflineModeError`.
 
+        Locking (shared with ``prune``): the package's lock is held while the folder is checked, built and marked
+        complete; each blob's lock (key: its sha256) is held while it is looked up and linked, so ``prune`` never
+        deletes a blob between the moment a load finds it and the moment the load has linked it.
+
         Raises:
             OfflineModeError: offline and a file is not cached.
             CorruptedModelPackageError: a local file (``url`` None) is missing or differs from its digest.
@@ -108,27 +113,33 @@ class ModelCache:
         model_id = validate_model_id(metadata.model_id)
         pkg_dir = self.layout.package_dir(model_id, package.package_id)
         marker = self.layout.marker(model_id, package.package_id)
-        if self._is_complete(marker, pkg_dir, package):
-            with contextlib.suppress(OSError):
-                os.utime(marker)
+        complete = self._is_complete(marker, pkg_dir, package)
+        if complete and not self._writable():  # a read-only cache: nothing can prune it, and no lock can be taken
             return pkg_dir
         self.layout.ensure()
-        show = progress_enabled(progress, s.progress)
         what = f"model {model_id!r} package {package.package_id!r}"
-        entries: list[dict[str, Any]] = []
-        for spec in package.files:
-            if spec.url is None:
-                entries.append(self._local_entry(pkg_dir, spec, what))
-                continue
-            sha = self._ensure_blob(spec, what=what, offline=offline, progress=show, allow_unhashed=allow_unhashed)
-            size = self.layout.blob(sha).stat().st_size
-            entries.append({"name": spec.name, "size": size, "sha256": sha, "md5": spec.md5, "blob": True})
-        lock_key = f"pkg-{model_slug(model_id)}-{package.package_id}"
-        with progress_lock(self.layout.locks, lock_key, what=what, stale_s=s.lock_stale_s):
-            pkg_dir.mkdir(parents=True, exist_ok=True)
-            for entry in entries:
-                if entry["blob"]:
-                    self._link(self.layout.blob(entry["sha256"]), pkg_dir, entry["name"])
+        with self.package_lock(model_id, package.package_id, what=what) as pkg_hb:
+            if complete and self._is_complete(marker, pkg_dir, package):
+                with contextlib.suppress(OSError):
+                    os.utime(marker)
+                return pkg_dir
+            show = progress_enabled(progress, s.progress)
+            entries: list[dict[str, Any]] = []
+            for spec in package.files:
+                if spec.url is None:
+                    entries.append(self._local_entry(pkg_dir, spec, what))
+                    continue
+                sha = self._ensure_linked(
+                    spec,
+                    pkg_dir,
+                    what=what,
+                    offline=offline,
+                    progress=show,
+                    allow_unhashed=allow_unhashed,
+                    beat=pkg_hb.beat,
+                )
+                size = (pkg_dir / spec.name).stat().st_size
+                entries.append({"name": spec.name, "size": size, "sha256": sha, "md5": spec.md5, "blob": True})
             record = {
                 "format": MARKER_FORMAT,
                 "provider": metadata.provider,
@@ -141,6 +152,26 @@ class ModelCache:
             _atomic_write(marker, json.dumps(record, indent=1))
         log.info("%s is ready in %s", what, pkg_dir)
         return pkg_dir
+
+    def _writable(self) -> bool:
+        target = self.layout.locks if self.layout.locks.is_dir() else self.root
+        return os.access(target, os.W_OK)
+
+    @staticmethod
+    def package_lock_key(model_id: str, package_id: str) -> str:
+        """The lock key of a package folder (``locks/<key>.lock``)."""
+        return f"pkg-{model_slug(model_id)}-{package_id}"
+
+    def package_lock(self, model_id: str, package_id: str, *, what: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the lock of a package folder (``materialize`` builds and marks it complete under it; ``prune``
+        evicts under it). Yields a heartbeat with ``beat()``."""
+        key = self.package_lock_key(model_id, package_id)
+        return progress_lock(self.layout.locks, key, what=what, stale_s=settings().lock_stale_s)
+
+    def blob_lock(self, sha256: str, *, what: str) -> contextlib.AbstractContextManager[Any]:
+        """Hold the lock of one blob (its sha256 is the key, as for a download that declares that sha256)."""
+        self.layout.blob(sha256)  # validates the hex
+        return progress_lock(self.layout.locks, sha256, what=what, stale_s=settings().lock_stale_s)
 
     def _is_complete(self, marker: Path, pkg_dir: Path, package: ModelPackage) -> bool:
         try:
@@ -194,67 +225,145 @@ class ModelCache:
             return None
         return sha if spec.size is None or size == spec.size else None
 
-    def _ensure_blob(self, spec: FileSpec, *, what: str, offline: bool, progress: bool, allow_unhashed: bool) -> str:
+    def _index_key(self, spec: FileSpec, what: str, allow_unhashed: bool) -> str | None:
+        """The ``index/`` key of a file without sha256 (``md5-<hex>`` or ``url-<hash>``); None when it has one."""
         assert spec.url is not None
-        index_key = None
-        if spec.sha256 is None:
-            if spec.md5 is not None:
-                index_key = f"md5-{spec.md5}"
-            elif allow_unhashed:
-                index_key = f"url-{hashlib.sha256(spec.url.encode()).hexdigest()[:40]}"
-            else:
-                raise DownloadError(
-                    f"{spec.name} of {what} has no sha256 or md5 in its metadata, so it cannot be verified; pass "
-                    "allow_unhashed=True to accept it, or add checksums to the registry (im registry add does)."
-                )
+        if spec.sha256 is not None:
+            return None
+        if spec.md5 is not None:
+            return f"md5-{spec.md5}"
+        if allow_unhashed:
+            return f"url-{hashlib.sha256(spec.url.encode()).hexdigest()[:40]}"
+        raise DownloadError(
+            f"{spec.name} of {what} has no sha256 or md5 in its metadata, so it cannot be verified; pass "
+            "allow_unhashed=True to accept it, or add checksums to the registry (im registry add does)."
+        )
+
+    def _ensure_linked(
+        self,
+        spec: FileSpec,
+        pkg_dir: Path,
+        *,
+        what: str,
+        offline: bool,
+        progress: bool,
+        allow_unhashed: bool,
+        beat: Callable[[], None],
+    ) -> str:
+        """Make ``spec``'s blob present (downloading it if needed) and link it into ``pkg_dir``; return its sha256.
+
+        The blob is linked while its lock is held, the lock ``prune`` takes before deleting it.
+        """
+        assert spec.url is not None
+        index_key = self._index_key(spec, what, allow_unhashed)
+        label = f"{spec.name} of {what}"
         sha = self._lookup(spec, index_key)
         if sha is not None:
-            return sha
+            with self.blob_lock(sha, what=label):
+                if self._lookup(spec, index_key) == sha:
+                    self._link(self.layout.blob(sha), pkg_dir, spec.name)
+                    return sha
+            log.info("%s: blob %s was removed (prune?) before it was linked; fetching it again", label, sha[:12])
         if offline:
             raise OfflineModeError(
-                f"{spec.name} of {what} is not in the cache ({self.root}) and offline mode is on. Load the model once "
+                f"{label} is not in the cache ({self.root}) and offline mode is on. Load the model once "
                 "with network access (unset IM_OFFLINE), then it will load offline."
             )
-        s = settings()
         key = spec.sha256 or index_key
         assert key is not None
-        with progress_lock(self.layout.locks, key, what=f"{spec.name} of {what}", stale_s=s.lock_stale_s) as hb:
-            sha = self._lookup(spec, index_key)
-            if sha is not None:
-                return sha
-            for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
-                with contextlib.suppress(OSError):
-                    stale.unlink()
-            tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
-            log.info("downloading %s of %s from %s", spec.name, what, redact_url(spec.url))
-            fetched = fetch_to_file(
-                spec.url,
-                tmp,
-                name=spec.name,
-                size=spec.size,
-                sha256=spec.sha256,
-                md5=spec.md5,
-                timeout_s=s.download_timeout_s,
-                retries=s.download_retries,
-                beat=hb.beat,
-                progress=progress,
-            )
+        s = settings()
+        with progress_lock(self.layout.locks, key, what=label, stale_s=s.lock_stale_s) as hb:
+
+            def beat_both() -> None:
+                hb.beat()
+                beat()
+
+            sha = self._lookup(spec, index_key)  # another process may have fetched it while we waited
+            if sha is None:
+                sha = self._download(spec, key, index_key, label=label, progress=progress, beat=beat_both)
+            # a sha256 spec's download lock is the blob lock; otherwise take the blob lock too (never the reverse)
+            with contextlib.nullcontext() if sha == key else self.blob_lock(sha, what=label):
+                self._link(self.layout.blob(sha), pkg_dir, spec.name)
+            return sha
+
+    def _download(
+        self, spec: FileSpec, key: str, index_key: str | None, *, label: str, progress: bool, beat: Callable[[], None]
+    ) -> str:
+        """Fetch ``spec`` into ``blobs/`` (the caller holds the lock ``key``); return the blob's sha256."""
+        assert spec.url is not None
+        s = settings()
+        for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
+        log.info("downloading %s from %s", label, redact_url(spec.url))
+        fetched = fetch_to_file(
+            spec.url,
+            tmp,
+            name=spec.name,
+            size=spec.size,
+            sha256=spec.sha256,
+            md5=spec.md5,
+            timeout_s=s.download_timeout_s,
+            retries=s.download_retries,
+            beat=beat,
+            progress=progress,
+        )
+        try:
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, self.layout.blob(fetched.sha256))
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if index_key is not None:
+            _atomic_write(self.layout.index / index_key, fetched.sha256)
+        return fetched.sha256
+
+    def delete_blob_if_unlinked(self, sha256: str) -> bool:
+        """Delete a blob under its lock unless a package folder links it (hard-link count > 1); True if deleted.
+
+        A blob with other links is in a package that is being built (or one whose build was interrupted), so it
+        stays; a blob whose packages were copies (no hard links) has nothing else that needs it.
+        """
+        path = self.layout.blob(sha256)
+        with self.blob_lock(sha256, what=f"blob {sha256[:12]}"):
             try:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, self.layout.blob(fetched.sha256))
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            if index_key is not None:
-                _atomic_write(self.layout.index / index_key, fetched.sha256)
-            return fetched.sha256
+                if path.stat().st_nlink > 1:
+                    return False
+                path.unlink()
+            except FileNotFoundError:
+                return False
+        return True
+
+    def evict(self, package: CachedPackage) -> bool:
+        """Remove a package folder and its marker under the package's lock; True if removed.
+
+        It is kept (False) when it was used after ``package`` was listed (its marker's mtime, the last-use time,
+        changed): a load that is using it right now keeps it.
+        """
+        what = f"model {package.model_id!r} package {package.package_id!r}"
+        with self.package_lock(package.model_id, package.package_id, what=what):
+            try:
+                if package.marker.stat().st_mtime != package.last_used:
+                    return False
+                package.marker.unlink()
+            except FileNotFoundError:
+                pass  # evicted by someone else meanwhile; clear what may be left
+            shutil.rmtree(package.path, ignore_errors=True)
+        return True
 
     @staticmethod
     def _link(blob: Path, pkg_dir: Path, name: str) -> None:
+        """Hard-link (or copy) ``blob`` to ``pkg_dir/name``, refusing names that resolve outside ``pkg_dir``.
+
+        The check comes before any folder is created: an existing symlink inside the package must not get a
+        folder made at its target outside the cache.
+        """
         dest = pkg_dir / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        pkg_dir.mkdir(parents=True, exist_ok=True)
         if not dest.parent.resolve().is_relative_to(pkg_dir.resolve()):
             raise UnsafePathError(f"{name!r} resolves outside the package folder {pkg_dir}; refusing it.")
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             if not dest.is_symlink() and os.path.samefile(blob, dest):
                 return
