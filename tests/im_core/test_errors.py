@@ -17,12 +17,32 @@ def test_every_error_class_has_a_section_in_docs_errors_md():
     assert len(all_error_classes()) == len(errors.__all__) - 2  # minus DOCS_ERRORS_URL and all_error_classes
 
 
+def _sections(text: str) -> list[tuple[str, str]]:
+    return re.findall(r"^## (\w+)\s*\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+
+
+def _what_why_fix_problems(heading: str, body: str) -> list[str]:
+    """Why a section does not say What, then Why, then Fix, each with some words of its own."""
+    parts = re.split(r"\*\*(What|Why|Fix):\*\*", body)
+    labels = parts[1::2]
+    if labels != ["What", "Why", "Fix"]:
+        return [f"{heading}: labels {labels}, expected What, Why, Fix once each in that order"]
+    return [f"{heading}: {label} says nothing" for label, words in zip(labels, parts[2::2]) if len(words.split()) < 2]
+
+
 def test_every_section_is_what_why_fix_and_names_a_real_class():
-    text = DOC.read_text()
+    sections = _sections(DOC.read_text())
     names = {c.__name__ for c in all_error_classes()}
-    for heading, body in re.findall(r"^## (\w+)\s*\n(.*?)(?=^## |\Z)", text, re.M | re.S):
-        assert heading in names, f"section {heading} has no class"
-        assert "**What:**" in body and "**Fix:**" in body, heading
+    assert {h for h, _ in sections} == names
+    problems = [p for heading, body in sections for p in _what_why_fix_problems(heading, body)]
+    assert problems == []
+
+
+def test_the_what_why_fix_check_catches_a_missing_why_or_an_empty_part():
+    assert _what_why_fix_problems("A", "**What:** it broke badly. **Fix:** do this and that.") != []
+    assert _what_why_fix_problems("A", "**What:** it broke badly. **Why:** **Fix:** do this and that.") != []
+    assert _what_why_fix_problems("A", "**Fix:** a b c. **What:** a b c. **Why:** a b c.") != []
+    assert _what_why_fix_problems("A", "**What:** it broke badly. **Why:** a bug here. **Fix:** do this.") == []
 
 
 @pytest.mark.parametrize("cls", all_error_classes())
