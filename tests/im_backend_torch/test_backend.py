@@ -244,3 +244,29 @@ def test_plugin_and_package_imports_do_not_import_torch() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _xor_middle(data: bytes) -> bytes:
+    """Every byte but the first and last 200 flipped: the zip's end record survives, its members do not."""
+    middle = (np.frombuffer(data[200:-200], np.uint8) ^ 0x5A).tobytes()
+    return data[:200] + middle + data[-200:]
+
+
+def test_pt2_with_garbage_members_is_corrupted_not_a_raw_zip_error(
+    torch_reference_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import zipfile
+
+    broken = tmp_path / "weights.pt2"
+    broken.write_bytes(_xor_middle(torch_reference_files["pt2-dynamic"].read_bytes()))
+    assert zipfile.is_zipfile(broken)  # gets past the zip check, so torch.export.load itself fails (BadZipFile)
+    with pytest.raises(CorruptedModelPackageError, match=r"weights\.pt2 as exported-program \(BadZipFile"):
+        TorchBackend().load(broken, device="cpu")
+
+
+@pytest.mark.parametrize("fmt", ["exported-program", "torchscript"])
+def test_a_file_that_is_not_a_zip_is_corrupted_before_torch_reads_it(tmp_path: Path, fmt: str) -> None:
+    broken = tmp_path / ("weights.pt2" if fmt == "exported-program" else "weights.torchscript")
+    broken.write_bytes(b"PK\x03\x04 then nothing a zip reader could use" * 10)
+    with pytest.raises(CorruptedModelPackageError, match=f"should be a {fmt} file, which is a zip archive"):
+        TorchBackend().load(broken, device="cpu", format=fmt)

@@ -151,10 +151,52 @@ def test_a_package_id_that_does_not_exist_is_reported():
     assert report.selected is None and "does not exist" in report.requested["note"]
 
 
-@pytest.mark.parametrize("bad", [{"batch_size": 0}, {"batch_size": (4, 2)}, {"device": "gpu"}, {"backend": []}])
-def test_invalid_filters_are_invalid_parameters(bad):
-    with pytest.raises(InvalidParameterError):
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": (4, 2)}, "batch_size"),
+        ({"device": "gpu"}, "device"),
+        ({"backend": []}, "backend must be"),
+        ({"backend": 5}, "backend must be"),
+        ({"quantization": 5}, "quantization must be"),
+        ({"quantization": {"fp16": 1}}, "quantization must be"),
+        ({"quantization": "int4"}, "int4 is not a known value; use one or a list of fp32, fp16, bf16, int8, unknown"),
+        ({"quantization": ["fp16", "fp4"]}, "fp4 is not a known value"),
+    ],
+)
+def test_invalid_filters_are_invalid_parameters(bad, match):
+    with pytest.raises(InvalidParameterError, match=match):
         negotiate_packages(_meta(_pkg("a")), plugins=CPU, **bad)
+
+
+def test_known_quantizations_are_accepted_in_any_case():
+    report = negotiate_packages(_meta(_pkg("a", quant="fp16")), plugins=CPU, quantization=["FP16", "int8"])
+    assert report.selected is not None and report.requested["quantization"] == ["fp16", "int8"]
+
+
+@dataclass
+class _BrokenBackend(FakeBackend):
+    fails_in: str = "check"
+
+    def probe(self):
+        if self.fails_in == "probe":
+            raise AttributeError("'NoneType' object has no attribute 'version'")
+        return super().probe()
+
+    def check(self, package, probe, device):
+        if self.fails_in == "check":
+            raise KeyError("opset")
+        return super().check(package, probe, device)
+
+
+@pytest.mark.parametrize(("step", "error"), [("probe", "AttributeError"), ("check", "KeyError")])
+def test_a_backend_plugin_that_raises_rejects_its_packages_and_the_others_still_win(step, error):
+    plugins = _registry(onnx=_BrokenBackend("onnx", fails_in=step), torch=FakeBackend("torch"))
+    report = negotiate_packages(_meta(_pkg("a"), _pkg("b", "torch")), plugins=plugins)
+    assert report.selected.package_id == "b"
+    reason = next(v.reason for v in report.verdicts if v.package_id == "a")
+    assert f"onnx backend plugin's {step}() failed unexpectedly ({error}" in reason
 
 
 def test_device_normalisation():

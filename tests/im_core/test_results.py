@@ -92,3 +92,59 @@ def test_to_supervision_says_what_to_install_when_missing():
 
         with pytest.raises(MissingDependencyError, match="pip install supervision"):
             _dets().to_supervision()
+
+
+class _StandInSupervision:
+    """A stand-in ``supervision`` module whose ``Detections`` records what it was constructed with."""
+
+    class Detections:
+        def __init__(self, xyxy, mask=None, confidence=None, class_id=None, tracker_id=None, data=None, metadata=None):
+            self.xyxy, self.mask, self.confidence, self.class_id = xyxy, mask, confidence, class_id
+            self.tracker_id, self.data = tracker_id, data
+
+
+def _install_stand_in(monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("supervision")
+    module.Detections = _StandInSupervision.Detections
+    monkeypatch.setitem(sys.modules, "supervision", module)
+
+
+def test_to_supervision_passes_boxes_scores_classes_names_masks_data_and_keypoints(monkeypatch):
+    _install_stand_in(monkeypatch)
+    masks = np.zeros((3, 6, 8), bool)
+    masks[1, 2:4, 3:7] = True
+    d = Detections(
+        xyxy=np.arange(12, dtype=np.float32).reshape(3, 4),
+        confidence=[0.9, 0.7, 0.5],
+        class_id=[0, 1, 5],
+        class_names=("person", "car"),
+        masks=[RLEMask.encode(m) for m in masks],
+        keypoints=np.arange(12, dtype=np.float32).reshape(3, 2, 2),
+        keypoint_confidence=[[1, 0.5], [0.2, 0.3], [0.4, 0.6]],
+        data={"text": ["a", "bb", "c"], "polygon": [[1, 2], [3, 4], [5, 6]], "score2": np.array([1.0, 2.0, 3.0])},
+    )
+    sv = d.to_supervision()
+    np.testing.assert_array_equal(sv.xyxy, d.xyxy)
+    np.testing.assert_array_equal(sv.confidence, np.float32([0.9, 0.7, 0.5]))
+    np.testing.assert_array_equal(sv.class_id, [0, 1, 5])
+    assert sv.mask.dtype == bool and sv.mask.shape == (3, 6, 8)
+    np.testing.assert_array_equal(sv.mask, masks)  # RLE decoded to dense
+    assert sv.data["class_name"].tolist() == ["person", "car", "5"]
+    assert sv.data["text"].shape == (3,) and sv.data["text"].tolist() == ["a", "bb", "c"]
+    assert sv.data["polygon"].shape == (3,) and sv.data["polygon"][2] == [5, 6]  # one entry per detection
+    assert sv.data["score2"].dtype == np.float64  # arrays keep their dtype
+    np.testing.assert_array_equal(sv.data["keypoints"], d.keypoints)
+    assert sv.data["keypoints"].shape == (3, 2, 2)
+    np.testing.assert_allclose(sv.data["keypoint_confidence"], [[1, 0.5], [0.2, 0.3], [0.4, 0.6]])
+    assert sv.tracker_id is None
+    assert all(len(v) == len(d) for v in sv.data.values())
+
+
+def test_to_supervision_of_empty_detections_without_masks_or_keypoints(monkeypatch):
+    _install_stand_in(monkeypatch)
+    sv = Detections.empty(("a",)).to_supervision()
+    assert sv.xyxy.shape == (0, 4) and sv.mask is None
+    assert sv.data["class_name"].shape == (0,) and set(sv.data) == {"class_name"}

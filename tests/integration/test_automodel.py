@@ -15,7 +15,16 @@ import pytest
 
 from im_core import AutoModel, Detections, ModelEntry, ModelsManifest, register
 from im_core._config import reload_settings
-from im_core.errors import AllPackagesFailedError, InvalidParameterError, NoCompatiblePackageError, OfflineModeError
+from im_core.errors import (
+    AllPackagesFailedError,
+    CorruptedModelPackageError,
+    DependencyModelError,
+    InvalidParameterError,
+    ModelLoadingError,
+    NoCompatiblePackageError,
+    OfflineModeError,
+    PluginError,
+)
 
 pytestmark = pytest.mark.weights
 
@@ -317,3 +326,354 @@ def test_two_registries_with_the_same_model_id_keep_separate_offline_snapshots(
         assert again.metadata.package_id == model.metadata.package_id
         np.testing.assert_allclose(again(_image(asset)).xyxy, model(_image(asset)).xyxy)
     assert not np.allclose(online[0](_image(asset)).xyxy, online[1](_image(asset)).xyxy)
+
+
+# -- torch files and folders -------------------------------------------------------------------------------------
+
+_EMBEDDER = {"architecture": "mobilenetv2-backbone", "task": "embedding"}
+
+
+def _embed(model, asset) -> np.ndarray:
+    out = model(_image(asset))
+    vectors = np.asarray(out.vectors)
+    assert vectors.shape == (1, 1280) and np.isfinite(vectors).all()
+    return vectors
+
+
+def test_bare_torchscript_and_pt2_files_load_with_architecture_and_task(asset, mobilenet_exports):
+    ts = AutoModel.from_pretrained(mobilenet_exports["torchscript"], **_EMBEDDER)
+    pt2 = AutoModel.from_pretrained(mobilenet_exports["pt2"], **_EMBEDDER)
+    onnx = AutoModel.from_pretrained(mobilenet_exports["onnx"], **_EMBEDDER)
+    assert (ts.metadata.backend, pt2.metadata.backend, onnx.metadata.backend) == ("torch", "torch", "onnx")
+    reference = _embed(onnx, asset)
+    np.testing.assert_allclose(_embed(ts, asset), reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_embed(pt2, asset), reference, rtol=1e-4, atol=1e-5)
+
+
+def _torch_folder(folder: Path, weights: Path, name: str, **config) -> Path:
+    folder.mkdir()
+    shutil.copy(weights, folder / name)
+    config = {"model_architecture": "mobilenetv2-backbone", "task_type": "embedding", "backend_type": "torch", **config}
+    (folder / "model_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_pt2_package_folder_loads_as_an_exported_program(asset, tmp_path, mobilenet_exports):
+    folder = _torch_folder(tmp_path / "pt2", mobilenet_exports["pt2"], "weights.pt2", quantization="fp32")
+    report = AutoModel.negotiate(folder)
+    assert report.selected is not None and report.selected.backend == "torch"
+    model = AutoModel.from_pretrained(folder)
+    assert (model.metadata.backend, model.metadata.package_id, model.metadata.quantization) == (
+        "torch",
+        "local",
+        "fp32",
+    )
+    ts_folder = _torch_folder(tmp_path / "ts", mobilenet_exports["torchscript"], "weights.torchscript")
+    np.testing.assert_allclose(
+        _embed(model, asset), _embed(AutoModel.from_pretrained(ts_folder), asset), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_a_folder_torch_format_comes_from_the_weights_file_like_for_bare_files(tmp_path, mobilenet_exports):
+    from im_core._local import local_metadata
+
+    def fmt(name: str) -> str | None:
+        folder = tmp_path / name.replace(".", "_")
+        _torch_folder(folder, mobilenet_exports["pt2"], name)
+        (package,) = local_metadata(folder, {})[0].packages
+        return package.torch.format if package.torch else None
+
+    assert fmt("weights.pt2") == "exported-program"
+    assert fmt("weights.torchscript") == "torchscript"
+    assert fmt("weights.pt") is None  # TorchScript zip or state dict: the backend tells them apart
+
+
+def _flipped(data: bytes) -> bytes:
+    """``data`` with every byte but the first and last 200 xor-ed: still ends like a zip, its members are garbage."""
+    middle = (np.frombuffer(data[200:-200], np.uint8) ^ 0x5A).tobytes()
+    return data[:200] + middle + data[-200:]
+
+
+def test_a_corrupt_pt2_is_a_listed_corrupted_package_not_a_raw_zip_error(tmp_path, mobilenet_exports):
+    broken = tmp_path / "weights.pt2"
+    broken.write_bytes(_flipped(mobilenet_exports["pt2"].read_bytes()))
+    with pytest.raises(AllPackagesFailedError) as info:
+        AutoModel.from_pretrained(broken, **_EMBEDDER)
+    assert info.value.context["attempts"] == [("local", "CorruptedModelPackageError")]
+    assert "weights.pt2" in info.value.message and "BadZipFile" in info.value.message
+
+
+# -- the fallback loop and unexpected exceptions -----------------------------------------------------------------
+
+_FRAGILE = '''
+import json
+
+from im_core import ObjectDetectionModel
+
+
+class Fragile(ObjectDetectionModel):
+    """Test family that reads its spec.json with bare json.loads: a broken file raises a plain JSONDecodeError."""
+
+    @classmethod
+    def from_package(cls, ctx):
+        spec = json.loads((ctx.directory / "spec.json").read_text())
+        self = cls()
+        self.metadata = ctx.info(["thing"], marker=spec["marker"])
+        return self
+
+    def pre_process(self, images, **params):
+        return images
+
+    def forward(self, prepared):
+        return prepared
+
+    def post_process(self, raw, prepared, **params):
+        return []
+'''
+
+
+@pytest.fixture
+def fragile_family(tmp_path, monkeypatch):
+    module_dir = tmp_path / "fragile_plugins"
+    module_dir.mkdir()
+    (module_dir / "fragile_family_for_tests.py").write_text(textwrap.dedent(_FRAGILE))
+    monkeypatch.syspath_prepend(str(module_dir))
+    register(
+        ModelsManifest((ModelEntry(("fragile-test",), "object-detection", "fragile_family_for_tests:Fragile"),), "t"),
+        replace=True,
+    )
+    yield
+    sys.modules.pop("fragile_family_for_tests", None)
+
+
+def _fragile_registry(tmp_path: Path, specs: dict[str, str]) -> Path:
+    from im_providers import add_to_registry
+
+    registry = tmp_path / "registry"
+    for package_id, text in specs.items():
+        spec = tmp_path / package_id / "spec.json"
+        spec.parent.mkdir()
+        spec.write_text(text)
+        add_to_registry(
+            registry,
+            model_id="demo/fragile",
+            architecture="fragile-test",
+            task="object-detection",
+            files=[spec],
+            package_id=package_id,
+        )
+    return registry
+
+
+def test_an_unexpected_exception_in_a_family_is_wrapped_logged_and_the_next_package_tried(
+    tmp_path, fragile_family, caplog
+):
+    registry = _fragile_registry(tmp_path, {"a-broken": "{", "b-good": '{"marker": 7}'})
+    with caplog.at_level(logging.WARNING, logger="im"):
+        model = AutoModel.from_pretrained("demo/fragile", weights_provider="local", provider_options={"root": registry})
+    assert model.metadata.package_id == "b-good" and model.metadata.extra == {"marker": 7}
+    warning = next(r.getMessage() for r in caplog.records if "a-broken" in r.getMessage())
+    assert "trying the next one" in warning and "JSONDecodeError" in warning and "onnx backend" in warning
+
+
+def test_when_every_package_fails_unexpectedly_the_error_lists_each_with_the_original_type(tmp_path, fragile_family):
+    registry = _fragile_registry(tmp_path, {"a": "{", "b": "[]"})
+    with pytest.raises(AllPackagesFailedError) as info:
+        AutoModel.from_pretrained("demo/fragile", weights_provider="local", provider_options={"root": registry})
+    message = info.value.message
+    assert "a [onnx on cpu]: ModelLoadingError" in message and "JSONDecodeError" in message
+    assert "b [onnx on cpu]: ModelLoadingError" in message and "TypeError" in message
+    assert info.value.context["attempts"] == [("a", "ModelLoadingError"), ("b", "ModelLoadingError")]
+    first = info.value.__cause__
+    assert isinstance(first, ModelLoadingError) and type(first.__cause__).__name__ == "JSONDecodeError"
+    assert first.context == {"package_id": "a", "backend": "onnx", "error_type": "JSONDecodeError"}
+
+
+# -- folders in the Roboflow layout without model_config.json ----------------------------------------------------
+
+
+def test_a_roboflow_folder_without_model_config_loads_when_the_onnx_names_its_task(asset, tmp_path):
+    folder = _yolo_folder(asset, tmp_path / "pkg")
+    (folder / "model_config.json").unlink()
+    (folder / "class_names.txt").write_text("\n".join(f"renamed-{i}" for i in range(18)) + "\n")
+    model = AutoModel.from_pretrained(folder)
+    meta = model.metadata
+    assert (meta.architecture, meta.task, meta.backend) == ("yolov8", "object-detection", "onnx")
+    assert meta.class_names[0] == "renamed-0"  # class_names.txt wins over the names in the ONNX metadata
+    reference = AutoModel.from_pretrained(_yolo_folder(asset, tmp_path / "with-config"))(_image(asset))
+    got = model(_image(asset))
+    np.testing.assert_allclose(got.xyxy, reference.xyxy, atol=1e-4)
+
+
+def test_a_roboflow_folder_without_model_config_says_what_it_found_and_how_to_fix_it(asset, tmp_path):
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    shutil.copy(asset("face/centerface.onnx"), folder / "weights.onnx")  # no metadata any family recognises
+    (folder / "class_names.txt").write_text("face\n")
+    (folder / "inference_config.json").write_text("{}")
+    with pytest.raises(InvalidParameterError) as info:
+        AutoModel.from_pretrained(folder)
+    message = info.value.message
+    assert "model_config.json" in message and "has no model_config.json" in message
+    assert "Found: class_names.txt, inference_config.json, weights.onnx" in message
+    assert "carries no metadata" in message
+    assert "architecture=... and task=..." in message
+    assert '"model_architecture"' in message and '"task_type"' in message and '"backend_type": "onnx"' in message
+    # the first fix works
+    with pytest.raises(InvalidParameterError, match=r"Found: class_names\.txt"):
+        AutoModel.from_pretrained(folder, architecture="yolov8")  # still no task
+    (folder / "model_config.json").write_text(json.dumps({"model_architecture": "yolov8"}))
+    with pytest.raises(InvalidParameterError, match=r"add task_type to .*model_config\.json"):
+        AutoModel.from_pretrained(folder)
+
+
+# -- arguments and files that used to leak bare Python errors ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"dependency_models_params": ["x"]}, DependencyModelError, "must be a dict keyed by dependency name"),
+        ({"session_options": "x"}, InvalidParameterError, "session_options must be a dict"),
+        ({"provider_options": ["root"]}, InvalidParameterError, "provider_options must be a dict"),
+        ({"class_names": 5}, InvalidParameterError, "class_names must be a list of strings"),
+        ({"class_names": "ab"}, InvalidParameterError, "class_names must be a list of strings"),
+        ({"quantization": 5}, InvalidParameterError, "quantization must be a string"),
+        ({"quantization": "int4"}, InvalidParameterError, "int4 is not a known value.*fp32"),
+        ({"onnx_execution_providers": "CPUExecutionProvider"}, InvalidParameterError, "must be a list"),
+        ({"model_package_id": 3}, InvalidParameterError, "model_package_id must be a string"),
+        ({"architecture": 5}, InvalidParameterError, "architecture= must be a string"),
+        ({"task": ["object-detection"]}, InvalidParameterError, "task= must be a string"),
+    ],
+)
+def test_wrong_argument_types_are_clear_im_errors(asset, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), **kwargs)
+
+
+def test_a_model_id_that_is_not_a_string_or_path_is_an_invalid_parameter():
+    with pytest.raises(InvalidParameterError, match="model_id_or_path must be"):
+        AutoModel.from_pretrained(5)
+    with pytest.raises(InvalidParameterError, match="model_id_or_path must be"):
+        AutoModel.describe_model(None)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"model_architecture": 5}, "model_architecture must be a string such as 'yolov8', got 5"),
+        ({"task_type": ["object-detection"]}, "task_type must be a string"),
+        ({"backend_type": ["onnx"]}, "backend_type must be a string such as 'onnx'"),
+        ({"quantization": None}, "quantization=None: Input should be 'fp32'"),
+    ],
+)
+def test_wrongly_typed_model_config_values_are_a_corrupted_package(asset, tmp_path, values, match):
+    folder = _yolo_folder(asset, tmp_path / "pkg")
+    config = json.loads((folder / "model_config.json").read_text())
+    (folder / "model_config.json").write_text(json.dumps({**config, **values}))
+    with pytest.raises(CorruptedModelPackageError, match=match):
+        AutoModel.from_pretrained(folder)
+
+
+def test_an_unknown_quantization_in_model_config_names_the_key_and_the_allowed_values(asset, tmp_path):
+    folder = _yolo_folder(asset, tmp_path / "pkg")
+    config = json.loads((folder / "model_config.json").read_text())
+    (folder / "model_config.json").write_text(json.dumps({**config, "quantization": "int4"}))
+    with pytest.raises(CorruptedModelPackageError) as info:
+        AutoModel.from_pretrained(folder)
+    assert "model_config.json" in info.value.message and "quantization='int4'" in info.value.message
+    assert all(q in info.value.message for q in ("'fp32'", "'fp16'", "'bf16'", "'int8'"))
+
+
+def test_an_undecodable_class_names_file_is_a_corrupted_package(asset, tmp_path):
+    folder = _yolo_folder(asset, tmp_path / "pkg")
+    (folder / "class_names.txt").write_bytes(b"\xff\xfe\xfa")
+    with pytest.raises(CorruptedModelPackageError, match=r"class_names.txt is not UTF-8.*class_names=\["):
+        AutoModel.from_pretrained(folder)
+
+
+def test_quantization_from_model_config_reaches_model_metadata(asset, tmp_path):
+    folder = _yolo_folder(asset, tmp_path / "pkg")
+    config = json.loads((folder / "model_config.json").read_text())
+    (folder / "model_config.json").write_text(json.dumps({**config, "quantization": "FP32"}))
+    assert AutoModel.from_pretrained(folder).metadata.quantization == "fp32"
+    assert AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx")).metadata.quantization == "unknown"
+
+
+# -- verbose, default provider, nested dependencies --------------------------------------------------------------
+
+
+def test_verbose_prints_the_negotiation_table(asset, capsys):
+    AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"))
+    assert capsys.readouterr().out == ""
+    AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), verbose=True)
+    out = capsys.readouterr().out
+    assert "Negotiation for" in out
+    header = next(line for line in out.splitlines() if "package" in line)
+    assert all(col in header for col in ("backend", "quantization", "batch", "verdict"))
+    row = next(line for line in out.splitlines() if "local" in line)
+    assert "onnx" in row and "selected on cpu" in row
+
+
+def test_im_default_provider_is_used_when_no_provider_is_named(asset, tmp_path, monkeypatch):
+    from im_providers import add_to_registry
+
+    registry = tmp_path / "registry"
+    add_to_registry(
+        registry,
+        model_id="demo/faces",
+        architecture="mediapipe-face-detector",
+        task="object-detection",
+        files=[asset("face/blazeface_front_128.onnx")],
+        package_id="onnx",
+        quantization="fp32",
+        class_names=["face"],
+    )
+    monkeypatch.setenv("IM_REGISTRY", str(registry))
+    monkeypatch.setenv("IM_DEFAULT_PROVIDER", "local")
+    reload_settings()
+    model = AutoModel.from_pretrained("demo/faces")
+    assert (model.metadata.package_id, model.metadata.provider, model.metadata.quantization) == (
+        "onnx",
+        "local",
+        "fp32",
+    )
+    monkeypatch.setenv("IM_DEFAULT_PROVIDER", "no-such-provider")
+    reload_settings()
+    with pytest.raises(PluginError, match="no-such-provider"):
+        AutoModel.from_pretrained("demo/faces")
+
+
+def test_a_dependency_with_dependencies_of_its_own_is_a_clear_error(asset, tmp_path, composite_family):
+    from im_providers import add_to_registry
+
+    registry = tmp_path / "registry"
+    add_to_registry(
+        registry,
+        model_id="demo/detector",
+        architecture="yolov8",
+        task="object-detection",
+        files=sorted(p for p in _yolo_folder(asset, tmp_path / "pkg").iterdir() if p.name != "model_config.json"),
+        package_id="onnx",
+    )
+    spec = tmp_path / "composite.json"
+    spec.write_text(json.dumps({"marker": 1}))
+    for model_id, dependency in (("demo/top", "demo/middle"), ("demo/middle", "demo/detector")):
+        add_to_registry(
+            registry,
+            model_id=model_id,
+            architecture="composite-test",
+            task="object-detection",
+            files=[spec],
+            package_id="main",
+            dependencies=[{"name": "detector", "model_id": dependency}],
+        )
+    kwargs = {"weights_provider": "local", "provider_options": {"root": registry}}
+    with pytest.raises(DependencyModelError) as info:
+        AutoModel.from_pretrained("demo/top", **kwargs)
+    message = info.value.message
+    assert "'demo/middle' is itself a dependency" in message and "only one level" in message
+    # the fix the message gives works: load the middle model yourself and pass it in
+    middle = AutoModel.from_pretrained("demo/middle", **kwargs)
+    top = AutoModel.from_pretrained("demo/top", dependency_models_params={"detector": middle}, **kwargs)
+    assert top.detector is middle

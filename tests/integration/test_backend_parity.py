@@ -8,7 +8,6 @@ relative error. TensorRT is not part of it on CPU: no engine can be built or run
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,37 +41,9 @@ def images(asset: Callable[[str], Path]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def exported(asset: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The eager module and its exports: ``onnx``, ``torchscript``, ``pt2`` paths plus the ``state-dict`` asset."""
-    import torch
-
-    from im_models.embeddings._mobilenetv2 import build_mobilenet_v2_backbone
-
-    weights = asset("embed/mobilenetv2_backbone.pt")
-    module = build_mobilenet_v2_backbone()
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    assert len(state) == 312 and all(k.startswith("features.") for k in state)
-    module.load_state_dict(state, strict=True)
-    module.eval()
-    root = tmp_path_factory.mktemp("mobilenetv2")
-    example = torch.zeros(2, 3, 224, 224)
-    paths = {"onnx": root / "weights.onnx", "torchscript": root / "weights.torchscript", "pt2": root / "weights.pt2"}
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy (dynamo=False) exporter says it is legacy
-        torch.onnx.export(
-            module,
-            (example,),
-            str(paths["onnx"]),
-            dynamo=False,
-            opset_version=17,
-            input_names=["images"],
-            output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-        )
-        torch.jit.trace(module, example, check_trace=False).save(str(paths["torchscript"]))
-    batch = torch.export.Dim("batch", min=1, max=16)
-    torch.export.save(torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}}), paths["pt2"])
-    return {"module": module, "state-dict": weights, **paths}
+def exported(mobilenet_exports: dict[str, Any]) -> dict[str, Any]:
+    """The eager module and its exports (built once per session in ``conftest.py``)."""
+    return mobilenet_exports
 
 
 @pytest.fixture(scope="module")

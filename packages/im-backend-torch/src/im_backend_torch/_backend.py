@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,9 @@ LOAD_OPTIONS = frozenset(
     }
 )
 _MIN_EXPORT = (2, 3)  # torch.export.load / .pt2 archives
+#: what torch's loaders raise on a damaged or foreign file (torch.export.load falls back to a zipfile reader, which
+#: raises BadZipFile; archive members that are missing surface as KeyError; a broken pickle as UnpicklingError)
+_UNREADABLE = (RuntimeError, OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, pickle.UnpicklingError)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -116,6 +121,11 @@ class TorchBackend(BackendBase):
             raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from exc
         requested = options.get("format") or (package.torch.format if package and package.torch else None)
         fmt = detect_format(path, requested=requested, has_module=options.get("module") is not None)
+        if fmt != "state-dict" and not zipfile.is_zipfile(path):
+            raise CorruptedModelPackageError(
+                f"{path.name} should be a {fmt} file, which is a zip archive, but it is not a zip: it is truncated, "
+                "corrupt, or of another format. Fix: re-export or re-download it."
+            )
         program_specs: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], BatchLimits | None] | None = None
         try:
             if fmt == "torchscript":
@@ -135,8 +145,11 @@ class TorchBackend(BackendBase):
                 names = [p for p in inspect.signature(fn.forward).parameters if p not in ("self",)]
         except (ModelLoadingError, InvalidParameterError):
             raise
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise CorruptedModelPackageError(f"torch could not load {path.name} as {fmt}: {exc}") from exc
+        except _UNREADABLE as exc:
+            raise CorruptedModelPackageError(
+                f"torch could not load {path.name} as {fmt} ({type(exc).__name__}: {exc}). Fix: re-export or "
+                "re-download the file."
+            ) from exc
         if fmt != "exported-program" and hasattr(fn, "eval"):  # exported modules refuse eval()
             fn.eval()
         if dtype is not None and hasattr(fn, "to"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from im_core.errors import (
     DependencyModelError,
     ImError,
     InvalidParameterError,
+    ModelLoadingError,
     NoCompatiblePackageError,
+    PluginError,
 )
 
 __all__ = ["AutoModel"]
@@ -109,10 +112,17 @@ class AutoModel:
             provider_options: constructor options of the provider (e.g. ``root`` of a registry).
             session_options: options for the backend's ``load`` (ONNX: ``intra_op_num_threads``,
                 ``allow_spinning``...; torch: ``num_threads``, ``dtype``...); an unknown one is an error.
-            **model_kwargs: passed to the model family (and ``architecture``/``task``/``class_names`` for bare files).
+            **model_kwargs: passed to the model family; ``architecture``, ``task`` and ``class_names`` (a list of
+                strings) override what a local folder or bare file says.
+
+        Raises:
+            InvalidParameterError: an argument of the wrong type or value (before any work starts).
+            NoCompatiblePackageError: no package can run here (the message holds the negotiation report).
+            AllPackagesFailedError: every candidate failed to load; each attempt is listed (a backend's or family's
+                unexpected exception is wrapped in a ``ModelLoadingError`` naming the package and backend).
         """
         request = _Request(
-            model_id_or_path=os.fspath(model_id_or_path),
+            model_id_or_path=_model_id(model_id_or_path),
             weights_provider=weights_provider,
             api_key=api_key,
             backend=backend,
@@ -131,6 +141,7 @@ class AutoModel:
             model_kwargs=model_kwargs,
             depth=int(model_kwargs.pop("_dependency_depth", 0)),
         )
+        _check_arguments(request)
         return _load(request)
 
     @classmethod
@@ -139,7 +150,7 @@ class AutoModel:
 
         Takes the same filters as :meth:`from_pretrained` (``backend``, ``device``, ``batch_size``, ...).
         """
-        request = _Request(model_id_or_path=os.fspath(model_id_or_path))
+        request = _Request(model_id_or_path=_model_id(model_id_or_path))
         for key, value in kwargs.items():
             if key in _LOCAL_OVERRIDES:
                 request.local_overrides[key] = value
@@ -155,7 +166,7 @@ class AutoModel:
         """Print the model's overview and its packages, and return its metadata."""
         from im_core._describe import print_model
 
-        metadata, _ = _metadata_for(_Request(model_id_or_path=model_id, **_provider_args(kwargs)))
+        metadata, _ = _metadata_for(_Request(model_id_or_path=_model_id(model_id), **_provider_args(kwargs)))
         if print_output:
             print_model(metadata)
         return metadata
@@ -167,7 +178,7 @@ class AutoModel:
         """Print one package's details (backend, batch, files, requirements) and return it."""
         from im_core._describe import print_package
 
-        metadata, _ = _metadata_for(_Request(model_id_or_path=model_id, **_provider_args(kwargs)))
+        metadata, _ = _metadata_for(_Request(model_id_or_path=_model_id(model_id), **_provider_args(kwargs)))
         package = metadata.package(package_id)
         if package is None:
             ids = ", ".join(sorted(p.package_id for p in metadata.packages)) or "none"
@@ -182,6 +193,49 @@ class AutoModel:
         from im_core._describe import describe_compute_environment
 
         return describe_compute_environment(print_output=print_output)
+
+
+def _model_id(value: Any) -> str:
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise InvalidParameterError(
+        f"model_id_or_path must be a model id string or a path, got {type(value).__name__} {value!r}."
+    )
+
+
+_OPTION_EXAMPLES = {
+    "session_options": "{'intra_op_num_threads': 2}",
+    "provider_options": "{'root': 'https://models.example.com/registry'}",
+}
+
+
+def _check_arguments(request: _Request) -> None:
+    """Type checks of ``from_pretrained``'s arguments, so a wrong type is a clear error before any work starts."""
+    for name, example in _OPTION_EXAMPLES.items():
+        value = getattr(request, name)
+        if value is not None and not isinstance(value, Mapping):
+            raise InvalidParameterError(
+                f"{name} must be a dict of option names to values, got {type(value).__name__} {value!r}; "
+                f"e.g. {name}={example}."
+            )
+    params = request.dependency_models_params
+    if params is not None and (not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params)):
+        raise DependencyModelError(
+            "dependency_models_params must be a dict keyed by dependency name, each value a dict of from_pretrained "
+            f"arguments or a loaded model, got {type(params).__name__} {params!r}; "
+            "e.g. dependency_models_params={'detector': {'device': 'cpu'}}."
+        )
+    providers = request.onnx_execution_providers
+    if providers is not None and (isinstance(providers, (str, bytes)) or not isinstance(providers, (list, tuple))):
+        raise InvalidParameterError(
+            f"onnx_execution_providers must be a list, got {type(providers).__name__} {providers!r}; "
+            "e.g. onnx_execution_providers=['CUDAExecutionProvider', 'CPUExecutionProvider']."
+        )
+    for name in ("weights_provider", "model_package_id", "api_key"):
+        value = getattr(request, name)
+        if value is not None and not isinstance(value, str):
+            shown = "" if name == "api_key" else f" {value!r}"  # never echo credentials
+            raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__}{shown}.")
 
 
 def _provider_args(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -234,29 +288,48 @@ def _load(request: _Request) -> Model[Any]:
         except InvalidParameterError:
             raise  # the caller's argument is wrong for every package: no point trying the next one
         except ImError as exc:
-            logger.warning(
-                "Loading package %s (%s on %s) of %r failed, trying the next one: %s",
-                candidate.package_id,
-                candidate.backend,
-                candidate.device,
-                metadata.model_id,
-                exc.message,
-            )
-            attempts.append((candidate, exc))
-            continue
-        if attempts:
-            logger.warning(
-                "Loaded %r from package %s after %d failed attempt(s).",
-                metadata.model_id,
-                candidate.package_id,
-                len(attempts),
-            )
-        return model
+            error = exc
+        except Exception as exc:  # a bug or an unforeseen file problem in a backend or family: try the next one
+            error = _unexpected_failure(exc, metadata, candidate)
+        else:
+            if attempts:
+                logger.warning(
+                    "Loaded %r from package %s after %d failed attempt(s).",
+                    metadata.model_id,
+                    candidate.package_id,
+                    len(attempts),
+                )
+            return model
+        logger.warning(
+            "Loading package %s (%s on %s) of %r failed, trying the next one: %s",
+            candidate.package_id,
+            candidate.backend,
+            candidate.device,
+            metadata.model_id,
+            error.message,
+        )
+        attempts.append((candidate, error))
     lines = [f"  {c.package_id} [{c.backend} on {c.device}]: {type(e).__name__}: {e.message}" for c, e in attempts]
     raise AllPackagesFailedError(
         f"Every candidate package of {metadata.model_id!r} failed to load:\n" + "\n".join(lines),
         attempts=[(c.package_id, type(e).__name__) for c, e in attempts],
+    ) from attempts[0][1]
+
+
+def _unexpected_failure(exc: Exception, metadata: ModelMetadata, candidate: PackageVerdict) -> ModelLoadingError:
+    """Wrap a non-``ImError`` raised while building ``candidate`` (traceback logged at DEBUG on logger ``im``)."""
+    logger.debug("Traceback of the failure of package %s of %r:", candidate.package_id, metadata.model_id, exc_info=exc)
+    error = ModelLoadingError(
+        f"Package {candidate.package_id!r} of {metadata.model_id!r} failed in the {candidate.backend} backend or the "
+        f"{metadata.architecture} model family with an unexpected {type(exc).__name__}: {exc}. This is probably a "
+        "bug in that backend or family, or a file it does not expect; the traceback is logged at DEBUG level "
+        "(logger 'im') and chained to this error.",
+        package_id=candidate.package_id,
+        backend=candidate.backend,
+        error_type=type(exc).__name__,
     )
+    error.__cause__ = exc
+    return error
 
 
 def _build(
@@ -292,7 +365,10 @@ def _build(
     )
     model = family.from_package(ctx)
     if not isinstance(model, Model):
-        raise InvalidParameterError(f"{family.__name__}.from_package returned {type(model).__name__}, not a Model.")
+        raise PluginError(
+            f"{family.__name__}.from_package returned {type(model).__name__}, not a Model: the model family is "
+            "broken. Fix: update or report the plugin that provides it."
+        )
     return model
 
 
@@ -311,7 +387,9 @@ def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, 
     if request.depth >= 1:
         raise DependencyModelError(
             f"{metadata.model_id!r} is itself a dependency and declares dependencies "
-            f"({sorted(declared)}); only one level of dependent models is supported."
+            f"({sorted(declared)}); only one level of dependent models is supported. Fix: load "
+            f"{metadata.model_id!r} yourself with AutoModel.from_pretrained and pass the loaded model in the parent's "
+            "dependency_models_params, or declare its dependencies on the parent model instead."
         )
     loaded: dict[str, Any] = {}
     for dep in metadata.dependencies:

@@ -2,18 +2,27 @@
 
 Both become a one-package :class:`ModelMetadata` so they go through the same negotiation and loading as models
 from a provider. A bare file is recognised by the metadata embedded in it (the backend's ``inspect``) and the
-model families' sniffers (e.g. an Ultralytics ONNX export carries its task, class names and image size).
+model families' sniffers (e.g. an Ultralytics ONNX export carries its task, class names and image size); so is the
+weights file of a folder whose ``model_config.json`` is missing or does not name the architecture and task. A torch
+package's format comes from its weights file's suffix for folders and bare files alike (:data:`BARE_FILE_BACKENDS`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from im_core._metadata import BACKEND_ALIASES, BatchSpec, FileSpec, ModelMetadata, ModelPackage, TorchRequirements
 from im_core._plugins import load_target, registry
 from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameterError
+
+logger = logging.getLogger("im")
+_T = TypeVar("_T")
 
 __all__ = ["BARE_FILE_BACKENDS", "local_metadata"]
 
@@ -31,6 +40,8 @@ BARE_FILE_BACKENDS: dict[str, tuple[str, str | None]] = {
 }
 
 _WEIGHT_NAMES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan", "weights.pt", "weights.pth")
+#: model_config.json key -> the ModelPackage field it fills (for error messages)
+_CONFIG_KEYS = {"quantization": "quantization", "backend": "backend_type", "features": "model_features"}
 
 
 def local_metadata(path: Path, overrides: dict[str, Any]) -> tuple[ModelMetadata, str | None]:
@@ -54,9 +65,86 @@ def _files_of(folder: Path) -> tuple[FileSpec, ...]:
 
 def _class_names(folder: Path) -> tuple[str, ...]:
     names_file = folder / "class_names.txt"
-    if names_file.is_file():
-        return tuple(line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip())
-    return ()
+    if not names_file.is_file():
+        return ()
+    try:
+        text = names_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptedModelPackageError(
+            f"{names_file} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: save it as UTF-8, one class "
+            "name per line, or pass class_names=[...] to from_pretrained."
+        ) from exc
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _override_class_names(overrides: dict[str, Any]) -> tuple[str, ...] | None:
+    """The user's ``class_names=`` as a tuple of strings, ``None`` when not given."""
+    given = overrides.get("class_names")
+    if given is None:
+        return None
+    if (
+        isinstance(given, (str, bytes))
+        or not isinstance(given, (list, tuple))
+        or not all(isinstance(n, str) for n in given)
+    ):
+        raise InvalidParameterError(
+            f"class_names must be a list of strings (index = class id), got {given!r}; e.g. class_names=['cat', 'dog']."
+        )
+    return tuple(given)
+
+
+def _name(value: Any, key: str, source: str | None) -> str | None:
+    """``value`` of ``key`` (a non-empty string) or ``None`` when absent; anything else is an error.
+
+    ``source`` is the file the value comes from, ``None`` for a ``from_pretrained`` argument.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    example = {"task": "object-detection", "task_type": "object-detection", "backend_type": "onnx"}.get(key, "yolov8")
+    if source is None:
+        raise InvalidParameterError(f"{key}= must be a string such as {example!r}, got {value!r}.")
+    raise CorruptedModelPackageError(f"{source}: {key} must be a string such as {example!r}, got {value!r}.")
+
+
+def _weights_present(folder: Path, backend: str | None = None) -> list[str]:
+    """The known weights files in ``folder`` (in :data:`_WEIGHT_NAMES` order), optionally only ``backend``'s."""
+    names = [n for n in _WEIGHT_NAMES if (folder / n).is_file()]
+    if backend is not None:
+        names = [n for n in names if BARE_FILE_BACKENDS[Path(n).suffix][0] == backend]
+    return names
+
+
+def _torch_requirements(weights: list[str]) -> TorchRequirements | None:
+    """The torch format the weights files' suffixes decide (as for bare files), ``None`` = the backend detects it.
+
+    ``.pt2`` → exported program, ``.torchscript`` → TorchScript; ``.pt``/``.pth`` (TorchScript zip or state dict)
+    and folders holding several formats are left to the backend, which tells them apart from the file it loads.
+    """
+    formats = {BARE_FILE_BACKENDS[Path(n).suffix][1] for n in weights}
+    if len(formats) != 1 or None in formats:
+        return None
+    return TorchRequirements(format=formats.pop())  # type: ignore[arg-type]
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _validated(build: Callable[[], _T], source: str) -> _T:
+    """Run a pydantic constructor; a ``ValidationError`` becomes a ``CorruptedModelPackageError`` naming the key."""
+    try:
+        return build()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err.get("loc", ())) or "value"
+            key = _CONFIG_KEYS.get(field, field)
+            problems.append(f"{key}={err.get('input')!r}: {err.get('msg')}")
+        raise CorruptedModelPackageError(
+            f"{source} has invalid values: " + "; ".join(problems) + ". Fix: correct those keys in the file."
+        ) from None
 
 
 def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
@@ -69,42 +157,79 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
             raise CorruptedModelPackageError(f"{config_file} is not valid JSON: {exc}") from exc
         if not isinstance(config, dict):
             raise CorruptedModelPackageError(f"{config_file} must hold a JSON object.")
-    backend = config.get("backend_type")
+    backend = _name(config.get("backend_type"), "backend_type", str(config_file))
     if backend is None:
-        weights = next((n for n in _WEIGHT_NAMES if (folder / n).is_file()), None)
-        if weights is None:
+        present = _weights_present(folder)
+        if not present:
             raise InvalidParameterError(
                 f"{folder} is not a model package: it has no model_config.json and no weights file "
                 f"({', '.join(_WEIGHT_NAMES)}). Add a model_config.json with model_architecture, task_type and "
                 "backend_type, or pass the model file itself."
             )
-        backend = BARE_FILE_BACKENDS[Path(weights).suffix][0]
-    architecture = overrides.get("architecture") or config.get("model_architecture")
-    task = overrides.get("task") or config.get("task_type")
-    if not architecture or not task:
-        raise InvalidParameterError(
-            f"{folder}/model_config.json must name model_architecture and task_type "
-            f"(or pass architecture=... and task=... to from_pretrained)."
-        )
+        backend = BARE_FILE_BACKENDS[Path(present[0]).suffix][0]
     backend = BACKEND_ALIASES.get(str(backend).lower(), str(backend).lower())
-    features = config.get("model_features") or {}
-    torch_req = TorchRequirements(format="torchscript") if backend == "torch" else None
-    package = ModelPackage(
-        package_id="local",
-        backend=backend,
-        quantization=config.get("quantization", "unknown"),
-        batch=BatchSpec(dynamic=True, min=1, max=None),
-        files=_files_of(folder),
-        features=features if isinstance(features, dict) else {},
-        torch=torch_req,
+    weights = _weights_present(folder, backend)
+    source = str(config_file)
+    architecture = _name(overrides.get("architecture"), "architecture", None) or _name(
+        config.get("model_architecture"), "model_architecture", source
+    )
+    task = _name(overrides.get("task"), "task", None) or _name(config.get("task_type"), "task_type", source)
+    sniffed: dict[str, Any] = {}
+    if (not architecture or not task) and weights:
+        sniffed = _sniff(folder / weights[0], backend)  # e.g. an Ultralytics export names its task itself
+        architecture = architecture or sniffed.get("architecture")
+        task = task or sniffed.get("task")
+    if not architecture or not task:
+        raise InvalidParameterError(_unknown_folder_message(folder, config_file, backend, weights, architecture, task))
+    features = config.get("model_features") or sniffed.get("features") or {}
+    input_size = sniffed.get("input_size")
+    package = _validated(
+        lambda: ModelPackage(
+            package_id="local",
+            backend=backend,
+            quantization=_lower(config.get("quantization", "unknown")),
+            batch=BatchSpec(dynamic=True, min=1, max=None),
+            input_size=tuple(input_size) if input_size else None,
+            files=_files_of(folder),
+            features=features if isinstance(features, dict) else {},
+            torch=_torch_requirements(weights) if backend == "torch" else None,
+        ),
+        str(config_file) if config else str(folder),
     )
     return ModelMetadata(
         model_id=str(folder),
         architecture=str(architecture).lower(),
         task=str(task),
-        class_names=tuple(overrides.get("class_names") or _class_names(folder)),
+        class_names=_override_class_names(overrides) or _class_names(folder) or tuple(sniffed.get("class_names") or ()),
         packages=(package,),
         provider="local-path",
+    )
+
+
+def _unknown_folder_message(
+    folder: Path, config_file: Path, backend: str, weights: list[str], architecture: Any, task: Any
+) -> str:
+    """What was found in ``folder``, what is missing, and the two ways to fix it."""
+    missing = [n for n, v in (("architecture", architecture), ("task", task)) if not v]
+    keys = {"architecture": "model_architecture", "task": "task_type"}
+    entries = sorted(p.name for p in folder.iterdir())
+    found = ", ".join(entries[:12]) + (f" and {len(entries) - 12} more" if len(entries) > 12 else "")
+    if config_file.is_file():
+        where = f"its model_config.json has no {' and no '.join(keys[m] for m in missing)}"
+        add = f"add {' and '.join(keys[m] for m in missing)} to {config_file}"
+    else:
+        where = "it has no model_config.json"
+        example = {
+            "model_architecture": architecture or "yolov8",
+            "task_type": task or "object-detection",
+            "backend_type": backend,
+        }
+        add = f"add {config_file} holding {json.dumps(example)} (with your model's values)"
+    sniffed = f", and {weights[0]} carries no metadata an installed model family recognises" if weights else ""
+    return (
+        f"Cannot tell the {' and '.join(missing)} of the model in {folder}: {where}{sniffed}. Found: {found}. "
+        f"Fix: either pass {' and '.join(f'{m}=...' for m in missing)} to from_pretrained, e.g. "
+        f"AutoModel.from_pretrained({str(folder)!r}, architecture='yolov8', task='object-detection'), or {add}."
     )
 
 
@@ -117,8 +242,8 @@ def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
         )
     backend, torch_format = BARE_FILE_BACKENDS[suffix]
     sniffed = _sniff(file, backend)
-    architecture = overrides.get("architecture") or sniffed.get("architecture")
-    task = overrides.get("task") or sniffed.get("task")
+    architecture = _name(overrides.get("architecture"), "architecture", None) or sniffed.get("architecture")
+    task = _name(overrides.get("task"), "task", None) or sniffed.get("task")
     if not architecture or not task:
         missing = " and ".join(n for n, v in (("architecture", architecture), ("task", task)) if not v)
         raise InvalidParameterError(
@@ -140,7 +265,7 @@ def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
         model_id=str(file),
         architecture=str(architecture).lower(),
         task=str(task),
-        class_names=tuple(overrides.get("class_names") or sniffed.get("class_names") or ()),
+        class_names=_override_class_names(overrides) or tuple(sniffed.get("class_names") or ()),
         packages=(package,),
         provider="local-path",
     )
@@ -155,10 +280,16 @@ def _sniff(file: Path, backend: str) -> dict[str, Any]:
         file_metadata = inspect(file) if inspect is not None else {}
     except ImError:
         return {}
+    except Exception as exc:  # a plugin's bug must not stop loading: sniffing is a convenience
+        logger.warning("The %s backend could not inspect %s (%s: %s).", backend, file.name, type(exc).__name__, exc)
+        return {}
     for target in reg.sniffers:
         try:
             found = load_target(target)(file_metadata, file)
         except ImError:
+            continue
+        except Exception as exc:
+            logger.warning("Sniffer %s failed on %s (%s: %s); skipping it.", target, file.name, type(exc).__name__, exc)
             continue
         if found:
             return dict(found)

@@ -9,16 +9,20 @@ dynamic batch; the backend's own hints; ties broken by package id in sorted orde
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from im_core._config import settings
-from im_core._metadata import BACKEND_ALIASES, ModelMetadata, ModelPackage
+from im_core._metadata import BACKEND_ALIASES, ModelMetadata, ModelPackage, Quantization
 from im_core._plugins import PluginRegistry, registry
 from im_core.errors import ImError, InvalidParameterError
 
 __all__ = ["NegotiationReport", "PackageVerdict", "negotiate_packages", "normalize_device"]
+
+logger = logging.getLogger("im")
+_QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 
 _BACKEND_PRIORITY = {"cuda": {"trt": 3, "onnx": 2, "torch": 1}, "cpu": {"onnx": 2, "torch": 1}}
 _QUANT_PRIORITY = {
@@ -137,14 +141,28 @@ def normalize_device(device: Any) -> str | None:
     return text
 
 
-def _as_set(value: str | Iterable[str] | None, name: str, aliases: dict[str, str] | None = None) -> set[str] | None:
+def _as_set(
+    value: str | Iterable[str] | None,
+    name: str,
+    aliases: dict[str, str] | None = None,
+    allowed: Sequence[str] | None = None,
+) -> set[str] | None:
+    """``value`` (a string or a list of them) as a lower-cased set; ``allowed`` lists the only valid names."""
     if value is None:
         return None
-    items = [value] if isinstance(value, str) else list(value)
+    items = [value] if isinstance(value, str) else None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
     if not items or not all(isinstance(i, str) for i in items):
         raise InvalidParameterError(f"{name} must be a string or a non-empty list of strings, got {value!r}.")
-    out = {i.strip().lower() for i in items}
-    return {(aliases or {}).get(i, i) for i in out}
+    out = {(aliases or {}).get(i, i) for i in (i.strip().lower() for i in items)}
+    unknown = sorted(out - set(allowed)) if allowed is not None else []
+    if unknown:
+        raise InvalidParameterError(
+            f"{name}={value!r}: {', '.join(unknown)} is not a known value; use one or a list of "
+            f"{', '.join(allowed or ())}."
+        )
+    return out
 
 
 def _batch_range(batch_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -192,7 +210,7 @@ def negotiate_packages(
     reg = plugins or registry()
     wanted_device = normalize_device(device if device is not None else settings().default_device)
     backends = _as_set(backend, "backend", BACKEND_ALIASES)
-    quants = _as_set(quantization, "quantization")
+    quants = _as_set(quantization, "quantization", allowed=_QUANTIZATIONS)
     wanted_batch = _batch_range(batch_size)
     disabled = settings().disabled_backends
     report = NegotiationReport(
@@ -309,9 +327,18 @@ def _judge(
         probe = probes[package.backend]
     except ImError as exc:
         return f"backend {package.backend!r} is not usable here: {exc.message}", ()
+    except Exception as exc:  # a broken backend plugin rejects its packages instead of stopping negotiation
+        return _plugin_bug(package.backend, "probe", exc), ()
     if not probe.available:
         return f"{package.backend} runtime unavailable: {probe.reason}", ()
-    judged = plugin.check(package, probe, device)
+    try:
+        judged = plugin.check(package, probe, device)
+    except InvalidParameterError:
+        raise
+    except ImError as exc:
+        return exc.message, ()
+    except Exception as exc:
+        return _plugin_bug(package.backend, "check", exc), ()
     if not judged.ok:
         return judged.reason, ()
     kind = device.split(":")[0]
@@ -328,3 +355,12 @@ def _judge(
     if unsupported:
         return f"the {metadata.architecture} family does not support package features {unsupported}", ()
     return None, judged.rank
+
+
+def _plugin_bug(backend: str, step: str, exc: Exception) -> str:
+    """The rejection reason for a backend plugin whose ``probe``/``check`` raised something unexpected."""
+    logger.debug("The %s backend's %s raised:", backend, step, exc_info=exc)
+    return (
+        f"the {backend} backend plugin's {step}() failed unexpectedly ({type(exc).__name__}: {exc}); "
+        "update or report that plugin"
+    )

@@ -149,7 +149,14 @@ class Detections:
         return self.masks
 
     def to_supervision(self) -> Any:
-        """Convert to ``supervision.Detections`` (imported only here; ``pip install supervision``)."""
+        """Convert to ``supervision.Detections`` (imported only here; ``pip install supervision``).
+
+        ``xyxy``, ``confidence``, ``class_id`` and ``mask`` (dense (N, H, W) bool; RLE masks are decoded) map to
+        their namesakes. ``data`` gets ``class_name`` (N,), every entry of :attr:`data` (arrays as they are, lists
+        as (N,) object arrays), and, when present, ``keypoints`` float32 (N, K, 2) and ``keypoint_confidence``
+        float32 (N, K) — supervision keeps key points in a separate ``KeyPoints`` type, so they travel in ``data``
+        (an entry of :attr:`data` with the same name wins).
+        """
         try:
             import supervision as sv
         except ImportError as exc:
@@ -158,8 +165,11 @@ class Detections:
             raise MissingDependencyError(
                 "to_supervision() needs the supervision package: pip install supervision"
             ) from exc
-        data: dict[str, Any] = {k: np.asarray(v, dtype=object) for k, v in self.data.items()}
-        data["class_name"] = np.asarray(self.names, dtype=object)
+        data: dict[str, Any] = {k: _column(v) for k, v in self.data.items()}
+        data["class_name"] = _column(self.names)
+        if self.keypoints is not None:
+            data.setdefault("keypoints", self.keypoints)
+            data.setdefault("keypoint_confidence", self.keypoint_confidence)
         return sv.Detections(
             xyxy=self.xyxy, confidence=self.confidence, class_id=self.class_id, mask=self.dense_masks(), data=data
         )
@@ -167,6 +177,13 @@ class Detections:
     def __repr__(self) -> str:
         extras = [k for k in ("masks", "keypoints") if getattr(self, k) is not None] + list(self.data)
         return f"Detections(n={len(self)}, classes={sorted(set(self.names))}, extras={extras})"
+
+
+def _column(value: Any) -> np.ndarray:
+    """A per-detection column for supervision: arrays unchanged, other sequences as a 1-D (N,) object array."""
+    if isinstance(value, np.ndarray):
+        return value
+    return np.fromiter(value, dtype=object, count=len(value))
 
 
 def _take(value: Any, idx: np.ndarray) -> Any:
