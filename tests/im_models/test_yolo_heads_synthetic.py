@@ -1,10 +1,17 @@
 """Decoding of heads with no public weights, checked exactly: tiny ONNX graphs that ignore their input and return
-hand-written raw outputs (segmentation with prototypes, pose, classification, NMS-fused, YOLOv5, YOLOv10/YOLO26
-end-to-end, RF-DETR). They load through the real path: package folder or bare file → local_context → ONNX backend."""
+hand-written raw outputs (detection, segmentation with prototypes, pose, classification, NMS-fused, YOLOv5,
+YOLOv10/YOLO26 end-to-end, RF-DETR). They load through the real path: package folder or bare file → local_context →
+ONNX backend.
+
+Each decoding test runs three ways (the ``outputs`` fixture): numpy outputs as the ONNX session returns them, and
+the same outputs as torch tensors on the CPU and on CUDA (``gpu`` marker), as a session that keeps outputs on the
+device returns them; the torch runs must give results identical to the numpy run (:func:`_call`).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +46,80 @@ def constant_onnx(path: Path, outputs: dict[str, np.ndarray], input_shape=("batc
     return path
 
 
+OUTPUT_KINDS = ["numpy", "torch-cpu", pytest.param("torch-cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=OUTPUT_KINDS)
+def outputs(request) -> str:
+    """How the session hands back its outputs: ``numpy``, ``torch-cpu`` or ``torch-cuda``."""
+    return request.param
+
+
+class TorchOutputSession:
+    """Stand-in for a session that keeps its outputs on the device: the real session's outputs as torch tensors."""
+
+    def __init__(self, inner, device: str) -> None:
+        self.inner = inner
+        self.device = device
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, feeds, output_names=None):
+        import torch
+
+        out = self.inner.run(feeds, output_names)
+        return {k: torch.from_numpy(np.array(v)).to(self.device) for k, v in out.items()}
+
+
+def _on(model, kind: str):
+    """``model`` with its session returning ``kind`` outputs."""
+    if kind != "numpy":
+        model.package.session = TorchOutputSession(model.package.session, "cuda" if kind == "torch-cuda" else "cpu")
+    return model
+
+
+def _same(a, b) -> None:
+    """Two results are identical, field by field (bit-exact arrays, same RLE counts)."""
+    if hasattr(a, "xyxy"):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+        np.testing.assert_array_equal(a.class_id, b.class_id)
+        assert a.class_names == b.class_names
+        for field in ("keypoints", "keypoint_confidence"):
+            assert (getattr(a, field) is None) == (getattr(b, field) is None)
+            if getattr(a, field) is not None:
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        if isinstance(a.masks, list):
+            assert [m.counts.tolist() for m in a.masks] == [m.counts.tolist() for m in b.masks]
+        elif a.masks is not None:
+            np.testing.assert_array_equal(a.masks, b.masks)
+        else:
+            assert b.masks is None
+    else:  # Classification
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+
+
+def _call(model, image, **params):
+    """``model(image, **params)``; with torch outputs, also check that ``forward`` hands them on as torch tensors
+    on their device and that the result is identical to the numpy outputs' result."""
+    session = model.package.session
+    if not isinstance(session, TorchOutputSession):
+        return model(image, **params)
+    from im_core import to_images
+
+    raw = model.forward(model.pre_process(to_images(image), **params))
+    assert all(r.device.type == session.device for r in raw), [r.device for r in raw]
+    got = model(image, **params)
+    model.package.session = session.inner
+    try:
+        want = model(image, **params)
+    finally:
+        model.package.session = session
+    _same(got, want)
+    return got
+
+
 def _image(h: int, w: int) -> np.ndarray:
     return np.full((h, w, 3), 128, np.uint8)
 
@@ -57,7 +138,7 @@ def _anchor_free(cands: list[tuple], num_classes: int, extra: int, n: int = 12) 
     return out
 
 
-def test_segmentation_decoding_synthetic_protos(tmp_path):
+def test_segmentation_decoding_synthetic_protos(tmp_path, outputs):
     from im_models.yolo._segmentation import YOLOSegmentation
 
     e0, e1 = np.eye(32, dtype=np.float32)[0], np.eye(32, dtype=np.float32)[1]
@@ -75,21 +156,22 @@ def test_segmentation_decoding_synthetic_protos(tmp_path):
     protos[0, 0, 10:30, :] = 1.0
     protos[0, 1, :, 20:40] = 1.0
     path = constant_onnx(tmp_path / "seg.onnx", {"output0": det, "output1": protos})
-    model = YOLOSegmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b"]))
-    d = model(_image(640, 640))
+    model = _on(YOLOSegmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b"])), outputs)
+    d = _call(model, _image(640, 640))
     np.testing.assert_allclose(d.xyxy, [[60, 50, 140, 110], [350, 250, 450, 350]])
     assert d.class_id.tolist() == [0, 1] and d.masks.shape == (2, 640, 640)
     want = np.zeros((2, 640, 640), bool)
     want[0, 50:110, 60:140] = True  # rows [40, 120) ∩ box rows [50, 110)
     np.testing.assert_array_equal(d.masks, want)  # mask 1: its box lies outside proto 1's columns
-    rle = model(_image(640, 640), mask_format="rle")
+    rle = _call(model, _image(640, 640), mask_format="rle")
+    assert len(_call(model, _image(640, 640), confidence=0.95).masks) == 0
     assert isinstance(rle.masks, list) and all(isinstance(m, RLEMask) for m in rle.masks)
     np.testing.assert_array_equal(rle.dense_masks(), want)
     with pytest.raises(CorruptedModelPackageError, match="3 class names"):
         YOLOSegmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b", "c"]))
 
 
-def test_pose_decoding_synthetic_keypoints_through_letterbox(tmp_path):
+def test_pose_decoding_synthetic_keypoints_through_letterbox(tmp_path, outputs):
     from im_models.yolo._pose import YOLOPose
 
     kpts = np.zeros((17, 3), np.float32)
@@ -101,19 +183,19 @@ def test_pose_decoding_synthetic_keypoints_through_letterbox(tmp_path):
     model = YOLOPose.from_package(
         _ctx(path, "keypoint-detection", ["person"], features={"ultralytics": {"kpt_shape": [17, 3]}})
     )
-    d = model(_image(320, 640))  # letterboxed into 640×640: offset_y 160
+    d = _call(_on(model, outputs), _image(320, 640))  # letterboxed into 640×640: offset_y 160
     np.testing.assert_allclose(d.xyxy, [[250, 40, 350, 240]])
     np.testing.assert_allclose(d.keypoints[0], np.stack([kpts[:, 0], kpts[:, 1] - 160], axis=1))
     np.testing.assert_allclose(d.keypoint_confidence[0], kpts[:, 2])
 
 
-def test_classification_probabilities_and_logits(tmp_path):
+def test_classification_probabilities_and_logits(tmp_path, outputs):
     from im_models.yolo._classification import YOLOClassification
 
     probs = np.array([[0.1, 0.6, 0.2, 0.1]], np.float32)
     path = constant_onnx(tmp_path / "cls.onnx", {"output0": probs}, input_shape=(1, 3, 64, 64))
     model = YOLOClassification.from_package(_ctx(path, "classification", list("abcd"), size=(64, 64)))
-    c = model(_image(100, 50))
+    c = _call(_on(model, outputs), _image(100, 50))
     assert c.class_name == "b" and c.top_k(2) == [("b", pytest.approx(0.6)), ("c", pytest.approx(0.2))]
     logits = np.array([[0.0, 2.0, 1.0, 0.0]], np.float32)
     folder = tmp_path / "rf"
@@ -128,14 +210,13 @@ def test_classification_probabilities_and_logits(tmp_path):
             }
         )
     )
-    c = YOLOClassification.from_package(local_context(folder, architecture="yolov8", task="classification"))(
-        _image(10, 10)
-    )
+    model = YOLOClassification.from_package(local_context(folder, architecture="yolov8", task="classification"))
+    c = _call(_on(model, outputs), _image(10, 10))
     e = np.exp(logits[0])
     np.testing.assert_allclose(c.confidence, e / e.sum(), rtol=1e-6)
 
 
-def test_nms_fused_and_end_to_end_outputs_skip_nms(tmp_path):
+def test_nms_fused_and_end_to_end_outputs_skip_nms(tmp_path, outputs):
     from im_models.yolo._detection import YOLODetection
     from im_models.yolo._end_to_end import YOLOEndToEndDetection
 
@@ -146,15 +227,16 @@ def test_nms_fused_and_end_to_end_outputs_skip_nms(tmp_path):
     path = constant_onnx(tmp_path / "e2e.onnx", {"output0": rows}, input_shape=(1, 3, 640, 640))
     for cls, features in ((YOLOEndToEndDetection, None), (YOLODetection, {"nms_fused": {}})):
         model = cls.from_package(_ctx(path, "object-detection", ["a", "b"], features=features, arch="yolov10"))
-        d = model(_image(640, 640))
+        d = _call(_on(model, outputs), _image(640, 640))
         np.testing.assert_allclose(d.xyxy, rows[0, :3, :4])
         assert d.class_id.tolist() == [1, 1, 0]
-        assert len(model(_image(640, 640), confidence=0.5)) == 2
-        assert model(_image(640, 640), class_filter=["a"]).class_id.tolist() == [0]
-        assert len(model(_image(640, 640), max_detections=1)) == 1
+        assert len(_call(model, _image(640, 640), confidence=0.5)) == 2
+        assert _call(model, _image(640, 640), class_filter=["a"]).class_id.tolist() == [0]
+        assert _call(model, _image(640, 640), confidence={"b": 0.85}).confidence.tolist() == pytest.approx([0.9, 0.3])
+        assert len(_call(model, _image(640, 640), max_detections=1)) == 1
 
 
-def test_yolov5_objectness_times_class_probability(tmp_path):
+def test_yolov5_objectness_times_class_probability(tmp_path, outputs):
     from im_models.yolo._yolov5 import YOLOv5Detection
 
     out = np.zeros((1, 20, 5 + 3), np.float32)
@@ -164,7 +246,7 @@ def test_yolov5_objectness_times_class_probability(tmp_path):
     out[0, 3] = (500, 500, 20, 40, 1.0, 0.0, 0.0, 0.5)  # 0.5, class 2
     path = constant_onnx(tmp_path / "v5.onnx", {"output0": out}, input_shape=(1, 3, 640, 640))
     model = YOLOv5Detection.from_package(_ctx(path, "object-detection", ["x", "y", "z"], arch="yolov5"))
-    d = model(_image(640, 640))
+    d = _call(_on(model, outputs), _image(640, 640))
     np.testing.assert_allclose(d.confidence, [0.72, 0.5], rtol=1e-6)
     np.testing.assert_allclose(d.xyxy, [[75, 75, 125, 125], [490, 480, 510, 520]])
     assert d.class_id.tolist() == [1, 2]
@@ -172,7 +254,7 @@ def test_yolov5_objectness_times_class_probability(tmp_path):
         YOLOv5Detection.from_package(_ctx(path, "object-detection", ["x", "y"], arch="yolov5"))
 
 
-def test_rfdetr_style_sigmoid_topk_no_nms(tmp_path):
+def test_rfdetr_style_sigmoid_topk_no_nms(tmp_path, outputs):
     from im_models.detr._detection import DETRDetection
 
     boxes = np.zeros((1, 5, 4), np.float32)
@@ -200,16 +282,17 @@ def test_rfdetr_style_sigmoid_topk_no_nms(tmp_path):
         )
     )
     model = DETRDetection.from_package(local_context(folder, architecture="rfdetr", task="object-detection"))
-    d = model(_image(280, 1120))  # stretch: x scale 0.5, y scale 2
+    d = _call(_on(model, outputs), _image(280, 1120))  # stretch: x scale 0.5, y scale 2
     sig = 1 / (1 + np.exp(-np.array([2.0, 1.0])))
     np.testing.assert_allclose(d.confidence, sig, rtol=1e-6)
     assert d.names == ["bird", "cat"]
     np.testing.assert_allclose(d.xyxy, [[448, 84, 672, 196], [448, 84, 672, 196]], rtol=1e-5)
-    assert len(model(_image(280, 1120), confidence=0.2)) == 3
-    assert len(model(_image(280, 1120), max_detections=1)) == 1
+    assert len(_call(model, _image(280, 1120), confidence=0.2)) == 3
+    assert len(_call(model, _image(280, 1120), max_detections=1)) == 1
+    assert _call(model, _image(280, 1120), class_filter="cat").names == ["cat"]
 
 
-def test_rfdetr_bare_file_uses_detr_defaults(tmp_path):
+def test_rfdetr_bare_file_uses_detr_defaults(tmp_path, outputs):
     from im_models.detr._detection import DETRDetection
 
     boxes = np.array([[[0.5, 0.5, 0.5, 0.5]]], np.float32)
@@ -218,7 +301,7 @@ def test_rfdetr_bare_file_uses_detr_defaults(tmp_path):
     model = DETRDetection.from_package(_ctx(path, "object-detection", ["p", "q"], arch="rfdetr"))
     net = model.package.config.network_input
     assert (net.resize_mode, net.size, net.mean) == ("stretch", (384, 384), (0.485, 0.456, 0.406))
-    d = model(_image(100, 200))
+    d = _call(_on(model, outputs), _image(100, 200))
     np.testing.assert_allclose(d.xyxy, [[50, 25, 150, 75]], rtol=1e-5)
     assert d.names == ["p"]
 
@@ -237,3 +320,158 @@ def test_image_size_only_for_dynamic_inputs(tmp_path):
 
     prepared = model.pre_process(to_images(_image(64, 64)), image_size=320)
     assert prepared.tensor.shape == (1, 3, 320, 320)
+
+
+def _detection_model(tmp_path, outputs, cands, names, recommended=None, n=12):
+    from im_models.yolo._detection import YOLODetection
+
+    out = _anchor_free(cands, num_classes=len(names), extra=0, n=n)
+    path = constant_onnx(tmp_path / "det.onnx", {"output0": out}, input_shape=(1, 3, 640, 640))
+    ctx = _ctx(path, "object-detection", names)
+    if recommended is not None:
+        ctx = replace(ctx, package=ctx.package.model_copy(update={"recommended_parameters": recommended}))
+    return _on(YOLODetection.from_package(ctx), outputs)
+
+
+NONE = np.zeros(0)
+
+
+def test_detection_anchor_free_class_aware_nms_and_filters(tmp_path, outputs):
+    model = _detection_model(
+        tmp_path,
+        outputs,
+        [
+            (100, 100, 80, 80, 0, 0.9, NONE),  # [60, 60, 140, 140]
+            (104, 100, 80, 80, 0, 0.8, NONE),  # same class, IoU 0.9 → suppressed
+            (104, 100, 80, 80, 1, 0.7, NONE),  # other class: kept by class-aware NMS
+            (400, 400, 40, 40, 2, 0.3, NONE),
+            (500, 500, 40, 40, 2, 0.2, NONE),  # < 0.25
+        ],
+        ["a", "b", "c"],
+    )
+    img = _image(640, 640)
+    d = _call(model, img)
+    assert d.class_id.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(d.confidence, [0.9, 0.7, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(d.xyxy, [[60, 60, 140, 140], [64, 60, 144, 140], [380, 380, 420, 420]])
+    assert _call(model, img, class_agnostic=True).class_id.tolist() == [0, 2]
+    assert _call(model, img, class_filter=["b", 2]).class_id.tolist() == [1, 2]
+    assert _call(model, img, confidence={"c": 0.1, 0: 0.95}).confidence.tolist() == pytest.approx([0.7, 0.3, 0.2])
+    assert len(_call(model, img, max_detections=0)) == 0
+
+
+def test_pre_nms_top_k_cuts_before_nms_ties_keep_lower_index(tmp_path, outputs):
+    model = _detection_model(
+        tmp_path,
+        outputs,
+        [
+            (100, 100, 80, 80, 0, 0.9, NONE),  # A
+            (104, 100, 80, 80, 0, 0.8, NONE),  # B, suppressed by A
+            (400, 400, 40, 40, 0, 0.7, NONE),  # C, separate
+            (200, 400, 40, 40, 0, 0.6, NONE),  # D, separate, ties with E
+            (300, 400, 40, 40, 0, 0.6, NONE),  # E
+        ],
+        ["a"],
+    )
+    img = _image(640, 640)
+    assert _call(model, img).confidence.tolist() == pytest.approx([0.9, 0.7, 0.6, 0.6])
+    # the best 2 (A, B) enter NMS, B is suppressed: C never had a chance (top-k is before NMS, not after)
+    assert _call(model, img, pre_nms_top_k=2).confidence.tolist() == pytest.approx([0.9])
+    cut = _call(model, img, pre_nms_top_k=4)  # A, B, C and the first of the tied D / E
+    np.testing.assert_allclose(cut.xyxy[:, 0], [60, 380, 180])
+    assert len(_call(model, img, pre_nms_top_k=None)) == 4
+    from im_core.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="pre_nms_top_k"):
+        model(img, pre_nms_top_k=0)
+
+
+def test_recommended_and_per_class_confidence_from_the_package(tmp_path, outputs):
+    from im_core import RecommendedParameters
+
+    cands = [
+        (100, 100, 40, 40, 0, 0.7, NONE),
+        (200, 100, 40, 40, 0, 0.5, NONE),
+        (300, 100, 40, 40, 1, 0.4, NONE),
+        (400, 100, 40, 40, 1, 0.2, NONE),
+        (500, 100, 40, 40, 1, 0.1, NONE),
+    ]
+    rec = RecommendedParameters(confidence=0.6, per_class_confidence={"b": 0.15}, max_detections=10)
+    model = _detection_model(tmp_path, outputs, cands, ["a", "b"], recommended=rec)
+    img = _image(640, 640)
+    assert _call(model, img).confidence.tolist() == pytest.approx([0.7, 0.4, 0.2])  # a ≥ 0.6, b ≥ 0.15
+    assert len(_call(model, img, confidence=0.05)) == 5  # the call overrides both
+    # a mapping names some classes; the others use the package's global recommendation
+    assert _call(model, img, confidence={"a": 0.45}).confidence.tolist() == pytest.approx([0.7, 0.5])
+    assert len(_call(model, img, max_detections=2)) == 2
+    plain = _detection_model(tmp_path, outputs, cands, ["a", "b"])  # family default 0.25 without a package value
+    assert _call(plain, img).confidence.tolist() == pytest.approx([0.7, 0.5, 0.4])
+
+
+def test_pose_keypoint_names_and_skeleton_from_keypoints_metadata(tmp_path, outputs):
+    from im_models.yolo._pose import YOLOPose
+
+    names = [f"kp{i}" for i in range(11)]
+    kpts = np.stack([np.arange(11) * 5.0 + 300, np.full(11, 310.0), np.full(11, 0.5)], axis=1).astype(np.float32)
+    out = _anchor_free([(300, 300, 100, 100, 0, 0.9, kpts.ravel())], num_classes=1, extra=33)
+    folder = tmp_path / "pose"
+    folder.mkdir()
+    constant_onnx(folder / "weights.onnx", {"output0": out}, input_shape=(1, 3, 640, 640))
+    (folder / "class_names.txt").write_text("person\n")
+    (folder / "inference_config.json").write_text(
+        json.dumps({"network_input": {"training_input_size": {"height": 640, "width": 640}, "resize_mode": "stretch"}})
+    )
+    meta = [
+        {
+            "object_class_id": 0,
+            "object_class_name": "person",
+            "keypoints": {str(i): n for i, n in reversed(list(enumerate(names)))},  # "10" must sort after "9"
+            "edges": [{"from": 0, "to": 1}, {"from": 9, "to": 10}],
+        }
+    ]
+    (folder / "keypoints_metadata.json").write_text(json.dumps(meta))
+    model = YOLOPose.from_package(local_context(folder, architecture="yolov8", task="keypoint-detection"))
+    assert model.metadata.extra["keypoint_names"] == names
+    assert model.metadata.extra["skeleton"] == [(0, 1), (9, 10)]
+    assert model.kpt_shape == (11, 3)  # K from the names, no kpt_shape in the features
+    d = _call(_on(model, outputs), _image(640, 640))
+    np.testing.assert_allclose(d.keypoints[0], kpts[:, :2])
+    np.testing.assert_allclose(d.keypoint_confidence[0], kpts[:, 2])
+
+
+def test_class_count_mismatch_is_a_corrupted_package_for_pose_and_classification(tmp_path):
+    from im_models.yolo._classification import YOLOClassification
+    from im_models.yolo._pose import YOLOPose
+
+    out = _anchor_free([], num_classes=1, extra=51)  # (1, 4 + 1 + 17·3, n): one class
+    path = constant_onnx(tmp_path / "pose.onnx", {"output0": out}, input_shape=(1, 3, 640, 640))
+    features = {"ultralytics": {"kpt_shape": [17, 3]}}
+    with pytest.raises(CorruptedModelPackageError, match="2 class names"):
+        YOLOPose.from_package(_ctx(path, "keypoint-detection", ["person", "dog"], features=features))
+    with pytest.raises(CorruptedModelPackageError, match="does not fit"):  # no kpt_shape: 3 classes + K×3 fails
+        YOLOPose.from_package(_ctx(path, "keypoint-detection", ["a", "b", "c"]))
+    probs = np.full((1, 4), 0.25, np.float32)
+    cls_path = constant_onnx(tmp_path / "cls.onnx", {"output0": probs}, input_shape=(1, 3, 64, 64))
+    with pytest.raises(CorruptedModelPackageError, match="3 class names"):
+        YOLOClassification.from_package(_ctx(cls_path, "classification", list("abc"), size=(64, 64)))
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        [{"keypoints": {"nose": "0"}}],  # names as keys
+        [{"keypoints": {"0": "nose"}, "edges": [{"from": 0}]}],  # edge without "to"
+    ],
+)
+def test_malformed_keypoints_metadata_is_a_corrupted_package(tmp_path, meta):
+    from im_models.yolo._pose import YOLOPose
+
+    folder = tmp_path / "pose"
+    folder.mkdir()
+    constant_onnx(folder / "weights.onnx", {"output0": _anchor_free([], 1, 3)}, input_shape=(1, 3, 640, 640))
+    (folder / "inference_config.json").write_text(
+        json.dumps({"network_input": {"training_input_size": {"height": 640, "width": 640}, "resize_mode": "stretch"}})
+    )
+    (folder / "keypoints_metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(CorruptedModelPackageError, match=r"keypoints_metadata\.json"):
+        YOLOPose.from_package(local_context(folder, architecture="yolov8", task="keypoint-detection"))

@@ -3,7 +3,8 @@
 Call-time parameters (``model(image, confidence=..., ...)``) are resolved once per call by
 :func:`resolve_detection_params` against the package's recommended parameters and the family defaults, then
 :func:`select_detections` turns scored candidates into the kept indices (threshold → class filter → pre-NMS top-k →
-NMS → ``max_detections``), all vectorised.
+NMS → ``max_detections``), all vectorised. The first three steps live in :mod:`im_models.common._candidates`, written
+once for numpy and torch so heads whose outputs stay on a GPU run them there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from im_core.errors import InvalidParameterError
-from im_models.common._nms import nms, top_k_indices
+from im_models.common._arrays import NUMPY_OPS
+from im_models.common._candidates import filter_candidates
+from im_models.common._nms import nms
 
 __all__ = [
     "DetectionParams",
@@ -24,6 +27,7 @@ __all__ = [
     "class_thresholds",
     "resolve_detection_params",
     "select_detections",
+    "suppress",
     "xywh_to_xyxy",
 ]
 
@@ -204,9 +208,10 @@ def select_detections(
 ) -> np.ndarray:
     """Indices of the candidates to report, best first.
 
-    Order of operations: per-class confidence threshold → class filter → pre-NMS top-k (by score) → NMS
-    (class-aware unless ``params.class_agnostic``; skipped when ``run_nms`` is false, for NMS-free heads) →
-    the first ``params.max_detections``.
+    Order of operations: per-class confidence threshold → class filter → pre-NMS top-k (by score; ties: lower
+    index) → NMS (class-aware unless ``params.class_agnostic``; skipped when ``run_nms`` is false, for NMS-free
+    heads) → the first ``params.max_detections``. The first three steps are :func:`filter_candidates` (which heads
+    with outputs on a GPU run there), the last two :func:`suppress`.
 
     Args:
         boxes: (N, 4) ``x1, y1, x2, y2``.
@@ -219,22 +224,38 @@ def select_detections(
         int64 indices into the inputs.
     """
     class_ids = np.asarray(class_ids, np.int64)
-    ok = scores >= params.thresholds[class_ids]
-    if params.class_mask is not None:
-        ok &= params.class_mask[class_ids]
-    idx = np.flatnonzero(ok)
+    idx = filter_candidates(np.asarray(scores), class_ids, params, NUMPY_OPS)
     if idx.size == 0 or params.max_detections == 0:
         return np.zeros(0, np.int64)
-    if params.pre_nms_top_k is not None and idx.size > params.pre_nms_top_k:
-        idx = idx[np.sort(top_k_indices(scores[idx], params.pre_nms_top_k))]  # keep index order for ties
+    return idx[suppress(boxes[idx], scores[idx], class_ids[idx], params, run_nms=run_nms)]
+
+
+def suppress(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, params: DetectionParams, *, run_nms: bool = True
+) -> np.ndarray:
+    """The last steps of :func:`select_detections`, on candidates already filtered (on the CPU).
+
+    NMS (class-aware unless ``params.class_agnostic``; only sorting by score when ``run_nms`` is false) and the
+    first ``params.max_detections``.
+
+    Args:
+        boxes: float (N, 4) ``x1, y1, x2, y2``.
+        scores: float (N,).
+        class_ids: int (N,).
+        params: resolved parameters.
+        run_nms: whether to run NMS.
+
+    Returns:
+        int64 indices into the inputs, best first.
+    """
+    if len(scores) == 0 or params.max_detections == 0:
+        return np.zeros(0, np.int64)
     if run_nms:
-        kept = nms(
-            boxes[idx],
-            scores[idx],
+        return nms(
+            boxes,
+            scores,
             params.iou_threshold,
-            class_ids=None if params.class_agnostic else class_ids[idx],
+            class_ids=None if params.class_agnostic else class_ids,
             max_detections=params.max_detections,
         )
-        return idx[kept]
-    order = np.argsort(-scores[idx], kind="stable")[: params.max_detections]
-    return idx[order]
+    return np.argsort(-scores, kind="stable")[: params.max_detections].astype(np.int64)

@@ -19,6 +19,8 @@ from im_models.common import (
     resolve_detection_params,
     xywh_to_xyxy,
 )
+from im_models.common._arrays import array_ops
+from im_models.common._candidates import top_pairs
 from im_models.yolo._base import Prepared, YOLOPackage, load_yolo_package, pre_process_images, run_session, static_dim
 
 __all__ = ["DETRDetection", "decode_detr", "split_detr_outputs"]
@@ -27,8 +29,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def split_detr_outputs(raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``(boxes (B, Q, 4), logits (B, Q, C))`` from the session outputs (recognised by their last axis)."""
+def split_detr_outputs(raw: list[Any]) -> tuple[Any, Any]:
+    """``(boxes (B, Q, 4), logits (B, Q, C))`` from the session outputs (recognised by their last axis; numpy
+    arrays or torch tensors)."""
     boxes = [r for r in raw if r.ndim == 3 and r.shape[2] == 4]
     logits = [r for r in raw if r.ndim == 3 and not (r.shape[2] == 4 and any(r is b for b in boxes[:1]))]
     if len(boxes) < 1 or len(logits) != 1:
@@ -40,31 +43,36 @@ def split_detr_outputs(raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_detr(
-    boxes: np.ndarray, logits: np.ndarray, num_classes: int, params: DetectionParams, t: ImageTransform
+    boxes: Any, logits: Any, num_classes: int, params: DetectionParams, t: ImageTransform
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image: (Q, 4) normalised cxcywh + (Q, C') logits → ``(xyxy original px, scores, class_ids)``.
 
     Scores are ``sigmoid(logit)`` for every (query, class) pair; the best ``max_detections`` pairs are taken
-    (a query may appear with two classes, as in RF-DETR), then thresholds and the class filter apply. Logit columns
-    beyond ``num_classes`` are ignored.
+    (a query may appear with two classes, as in RF-DETR; ties: lower query, then lower class first), then thresholds
+    and the class filter apply. Logit columns beyond ``num_classes`` are ignored.
+
+    ``boxes`` / ``logits`` may be numpy arrays or torch tensors: the top-k over the Q × C pairs runs where they live
+    (:func:`im_models.common._candidates.top_pairs`); only the k best logits and their boxes are copied to the CPU,
+    where the sigmoid, thresholds and box scaling run.
     """
-    lg = logits[:, :num_classes].astype(np.float32)
-    flat = lg.ravel()
-    k = min(params.max_detections, flat.size)
+    k = min(params.max_detections, logits.shape[0] * num_classes)
     if k == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-    top = np.argpartition(-flat, k - 1)[:k] if k < flat.size else np.arange(flat.size)
-    top = top[np.argsort(-flat[top], kind="stable")]
-    scores = 1.0 / (1.0 + np.exp(-flat[top]))
-    q, cls = np.divmod(top, num_classes)
+    ops = array_ops(logits)
+    lg = ops.float32(logits[:, :num_classes])
+    q_dev, cls_dev = top_pairs(lg, k, ops)
+    top_logits = ops.numpy(lg[q_dev, cls_dev])  # the k ≤ max_detections best pairs, best first
+    top_boxes = ops.numpy(boxes[q_dev])
+    cls = ops.numpy(cls_dev, np.int64)
+    scores = 1.0 / (1.0 + np.exp(-top_logits))
     ok = scores >= params.thresholds[cls]
     if params.class_mask is not None:
         ok &= params.class_mask[cls]
-    q, cls, scores = q[ok], cls[ok], scores[ok].astype(np.float32)
-    xyxy = xywh_to_xyxy(boxes[q])
+    cls, scores = cls[ok], scores[ok].astype(np.float32)
+    xyxy = xywh_to_xyxy(top_boxes[ok])
     xyxy[:, 0::2] *= t.input_width
     xyxy[:, 1::2] *= t.input_height
-    return t.boxes_to_original(xyxy), scores, cls.astype(np.int64)
+    return t.boxes_to_original(xyxy), scores, cls
 
 
 class DETRDetection(ObjectDetectionModel):
@@ -118,15 +126,15 @@ class DETRDetection(ObjectDetectionModel):
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params, self.PARAMS)
 
-    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+    def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
-    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+    def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Detections]:
         boxes, logits = split_detr_outputs(raw)
         names = list(self.class_names)
         if logits.shape[2] < len(names):
             raise CorruptedModelPackageError(
-                f"The package lists {len(names)} class names but the logits output has shape {logits.shape}."
+                f"The package lists {len(names)} class names but the logits output has shape {tuple(logits.shape)}."
             )
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended, confidence=0.5)
         results = []

@@ -30,6 +30,7 @@ from im_models.common import (
     prepare_batch,
     ultralytics_config,
 )
+from im_models.common._arrays import is_torch_tensor
 
 __all__ = ["WEIGHT_FILES", "Prepared", "YOLOPackage", "load_yolo_package", "run_session"]
 
@@ -122,16 +123,16 @@ def load_yolo_package(ctx: PackageContext) -> YOLOPackage:
     return YOLOPackage(session, config, rect, names, features, recommended, layout)
 
 
-def run_session(package: YOLOPackage, prepared: Prepared) -> list[np.ndarray]:
-    """Run the session; outputs in the session's declared order, as numpy arrays on the CPU."""
+def run_session(package: YOLOPackage, prepared: Prepared) -> list[Any]:
+    """Run the session; outputs in the session's declared order.
+
+    Each output is a numpy array, or — where the session keeps data on a GPU (``outputs_on_device``) — the torch
+    tensor it returned, left on its device: the decoders reduce it there and copy only the surviving candidates
+    (:mod:`im_models.common._candidates`). Other array-likes become numpy arrays.
+    """
     out = package.session.run({package.input_name: prepared.tensor})
     values = [out[o.name] for o in package.session.outputs] if package.session.outputs else list(out.values())
-    arrays = []
-    for v in values:
-        if not isinstance(v, np.ndarray):
-            # a torch tensor kept on the device comes back to the CPU here
-            v = v.detach().float().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-        arrays.append(v)
+    arrays = [v if isinstance(v, np.ndarray) or is_torch_tensor(v) else np.asarray(v) for v in values]
     if not arrays:
         raise ModelRuntimeError("The session returned no outputs.")
     return arrays

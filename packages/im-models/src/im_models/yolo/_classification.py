@@ -9,9 +9,11 @@ import numpy as np
 from im_core import Classification, ClassificationModel, Image, PackageContext
 from im_core._tasks import LoadedModelInfo
 from im_models.common import check_params
+from im_models.common._arrays import to_numpy
 from im_models.yolo._base import (
     Prepared,
     YOLOPackage,
+    class_count_error,
     load_yolo_package,
     pre_process_images,
     resolve_class_names,
@@ -62,16 +64,15 @@ class YOLOClassification(ClassificationModel):
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params, self.PARAMS)
 
-    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+    def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
-    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Classification]:
+    def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Classification]:
         check_params(params, self.PARAMS, type(self).__name__)
-        scores = raw[0].reshape(raw[0].shape[0], -1)
+        out = to_numpy(raw[0])  # (B, C): small, copied whole
+        scores = out.reshape(out.shape[0], -1)
         names = list(self.class_names)
         if names and scores.shape[1] != len(names):
-            from im_models.yolo._base import class_count_error
-
             raise class_count_error("classification", scores.shape[1], scores.shape, len(names))
         probs = as_probabilities(scores, self.activation)
         return [Classification(probs[i], names) for i in range(len(prepared.transforms))]

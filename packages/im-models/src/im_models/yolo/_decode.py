@@ -1,4 +1,8 @@
-"""Raw YOLO head outputs (one image) → selected candidates, in network-input pixels. Pure numpy, no loops over boxes.
+"""Raw YOLO head outputs (one image) → selected candidates, in network-input pixels. No loops over boxes.
+
+The raw output may be a numpy array or a torch tensor on a GPU: the reduction to candidates (best class, thresholds,
+class filter, pre-NMS top-k: :mod:`im_models.common._candidates`) runs where it lives; the survivors are copied to the
+CPU for NMS (:func:`im_models.common.nms`) and the rest of the decoding.
 
 Layouts:
 
@@ -11,17 +15,21 @@ Layouts:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from im_models.common import DetectionParams, select_detections, xywh_to_xyxy
+from im_models.common import DetectionParams, xywh_to_xyxy
+from im_models.common._arrays import array_ops
+from im_models.common._candidates import best_class, filter_candidates
+from im_models.common._postprocess import suppress
 
 __all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5"]
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Selected detections of one image, best first, in network-input pixels.
+    """Selected detections of one image, best first, in network-input pixels (numpy, on the CPU).
 
     Attributes:
         xyxy: float32 (K, 4).
@@ -42,61 +50,77 @@ def _empty(extra: int) -> Candidates:
     )
 
 
-def decode_anchor_free(pred: np.ndarray, num_classes: int, params: DetectionParams) -> Candidates:
+def _finish(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    extras: np.ndarray,
+    params: DetectionParams,
+    nms: bool = True,
+) -> Candidates:
+    """NMS (or sorting, for NMS-free heads) and ``max_detections`` on the CPU, over the copied survivors."""
+    keep = suppress(boxes, scores, class_ids, params, run_nms=nms)
+    return Candidates(boxes[keep], scores[keep], class_ids[keep], extras[keep])
+
+
+def decode_anchor_free(pred: Any, num_classes: int, params: DetectionParams) -> Candidates:
     """Decode one image of an anchor-free head.
 
+    Best class, thresholds, class filter and pre-NMS top-k run where ``pred`` lives (numpy, or a torch tensor on its
+    device); only the survivors' boxes, scores, classes and extras are copied to the CPU for NMS.
+
     Args:
-        pred: (4 + C + E, N) raw output for one image.
+        pred: (4 + C + E, N) raw output for one image (numpy array or torch tensor).
         num_classes: C.
         params: thresholds, NMS and limits.
     """
+    ops = array_ops(pred)
     extra = pred.shape[0] - 4 - num_classes
-    cls_scores = pred[4 : 4 + num_classes]
-    best = cls_scores.max(axis=0) if num_classes > 1 else cls_scores[0]
-    cand = np.flatnonzero(best >= params.min_threshold)
-    if cand.size == 0:
+    cand, best, cls = best_class(pred[4 : 4 + num_classes], 0, params.min_threshold, ops)
+    keep = filter_candidates(best, cls, params, ops)
+    if len(keep) == 0 or params.max_detections == 0:
         return _empty(extra)
-    scores = best[cand].astype(np.float32, copy=False)
-    class_ids = cls_scores[:, cand].argmax(axis=0) if num_classes > 1 else np.zeros(cand.size, np.int64)
-    boxes = xywh_to_xyxy(pred[:4, cand].T)
-    keep = select_detections(boxes, scores, class_ids, params)
     sel = cand[keep]
-    extras = pred[4 + num_classes :, sel].T.astype(np.float32) if extra else np.zeros((len(sel), 0), np.float32)
-    return Candidates(boxes[keep], scores[keep], class_ids[keep].astype(np.int64), extras)
+    boxes = xywh_to_xyxy(ops.numpy(pred[:4, sel].T))
+    extras = ops.numpy(pred[4 + num_classes :, sel].T)
+    return _finish(boxes, ops.numpy(best[keep]), ops.numpy(cls[keep], np.int64), extras, params)
 
 
-def decode_fused(pred: np.ndarray, params: DetectionParams, num_classes: int) -> Candidates:
+def decode_fused(pred: Any, params: DetectionParams, num_classes: int) -> Candidates:
     """Decode one image of an NMS-fused / end-to-end head: (N, 6 + E) rows ``x1 y1 x2 y2 score class [extras]``.
 
-    No NMS is run (the graph did it); thresholds, class filter and ``max_detections`` still apply. Rows with a class
-    id outside ``[0, num_classes)`` (padding rows of fixed-size outputs) are dropped.
+    No NMS is run (the graph did it); thresholds, class filter and ``max_detections`` still apply (where ``pred``
+    lives; only the surviving rows are copied). Rows with a class id outside ``[0, num_classes)`` (padding rows of
+    fixed-size outputs) are dropped.
     """
+    ops = array_ops(pred)
     extra = pred.shape[1] - 6
-    scores = pred[:, 4]
+    scores = ops.float32(pred[:, 4])
     cls = pred[:, 5]
-    ok = (scores >= params.min_threshold) & (cls >= 0) & (cls < num_classes)
-    cand = np.flatnonzero(ok)
-    if cand.size == 0:
+    cand = ops.nonzero((scores >= params.min_threshold) & (cls >= 0) & (cls < num_classes))
+    keep = filter_candidates(scores[cand], ops.int64(cls[cand]), params, ops)
+    if len(keep) == 0 or params.max_detections == 0:
         return _empty(extra)
-    boxes = pred[cand, :4].astype(np.float32)
-    sc = scores[cand].astype(np.float32)
-    cid = cls[cand].astype(np.int64)
-    keep = select_detections(boxes, sc, cid, params, run_nms=False)
-    extras = pred[cand[keep], 6:].astype(np.float32)
-    return Candidates(boxes[keep], sc[keep], cid[keep], extras)
+    rows = ops.numpy(pred[cand[keep]])
+    return _finish(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), rows[:, 6:], params, nms=False)
 
 
-def decode_yolov5(pred: np.ndarray, num_classes: int, params: DetectionParams) -> Candidates:
-    """Decode one image of a YOLOv5 head: (N, 5 + C + E) rows ``cx cy w h objectness class-probs [extras]``."""
+def decode_yolov5(pred: Any, num_classes: int, params: DetectionParams) -> Candidates:
+    """Decode one image of a YOLOv5 head: (N, 5 + C + E) rows ``cx cy w h objectness class-probs [extras]``.
+
+    Score = objectness × class probability; the reduction runs where ``pred`` lives, as in
+    :func:`decode_anchor_free`.
+    """
+    ops = array_ops(pred)
     extra = pred.shape[1] - 5 - num_classes
-    obj = pred[:, 4]
-    cand = np.flatnonzero(obj >= params.min_threshold)  # score = obj × p ≤ obj: a safe first filter
-    if cand.size == 0:
+    obj = ops.float32(pred[:, 4])
+    cand = ops.nonzero(obj >= params.min_threshold)  # score = obj × p ≤ obj: a safe first filter
+    probs = ops.float32(pred[cand, 5 : 5 + num_classes]) * obj[cand, None]
+    scores, cls = ops.max_argmax(probs, 1)
+    keep = filter_candidates(scores, cls, params, ops)
+    if len(keep) == 0 or params.max_detections == 0:
         return _empty(extra)
-    probs = pred[cand, 5 : 5 + num_classes] * obj[cand, None]
-    class_ids = probs.argmax(axis=1)
-    scores = probs[np.arange(len(cand)), class_ids].astype(np.float32)
-    boxes = xywh_to_xyxy(pred[cand, :4])
-    keep = select_detections(boxes, scores, class_ids, params)
-    extras = pred[cand[keep], 5 + num_classes :].astype(np.float32)
-    return Candidates(boxes[keep], scores[keep], class_ids[keep].astype(np.int64), extras)
+    sel = cand[keep]
+    boxes = xywh_to_xyxy(ops.numpy(pred[sel, :4]))
+    extras = ops.numpy(pred[sel, 5 + num_classes :])
+    return _finish(boxes, ops.numpy(scores[keep]), ops.numpy(cls[keep], np.int64), extras, params)

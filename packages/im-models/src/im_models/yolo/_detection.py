@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from im_core import Detections, Image, ObjectDetectionModel, PackageContext
 from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
@@ -63,26 +61,29 @@ class YOLODetection(ObjectDetectionModel):
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params, self.PARAMS)
 
-    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+    def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
-    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+    def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Detections]:
+        """``raw``: numpy arrays or torch tensors (reduced on their device, see :func:`decode_anchor_free`)."""
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
         if out.ndim != 3:
             raise CorruptedModelPackageError(
-                f"Expected a (B, 4 + C, N) or (B, N, 6) detection output, got {out.shape}."
+                f"Expected a (B, 4 + C, N) or (B, N, 6) detection output, got {tuple(out.shape)}."
             )
         results = []
         for i in range(len(prepared.transforms)):
             if self.fused:
                 if out.shape[2] < 6:
-                    raise CorruptedModelPackageError(f"An NMS-fused output needs (B, N, 6) rows, got {out.shape}.")
+                    raise CorruptedModelPackageError(
+                        f"An NMS-fused output needs (B, N, 6) rows, got {tuple(out.shape)}."
+                    )
                 cands = decode_fused(out[i], p, len(names))
             else:
                 if out.shape[1] != 4 + len(names):
-                    raise class_count_error("detection", out.shape[1] - 4, out.shape, len(names))
+                    raise class_count_error("detection", out.shape[1] - 4, tuple(out.shape), len(names))
                 cands = decode_anchor_free(out[i], len(names), p)
             results.append(to_detections(cands, prepared, i, names))
         return results

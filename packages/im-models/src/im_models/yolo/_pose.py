@@ -71,10 +71,11 @@ class YOLOPose(KeypointDetectionModel):
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params, self.PARAMS)
 
-    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+    def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
-    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+    def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Detections]:
+        """``raw``: numpy arrays or torch tensors; only the survivors' boxes and keypoints are copied to the CPU."""
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
@@ -82,7 +83,7 @@ class YOLOPose(KeypointDetectionModel):
         k, d = self.kpt_shape if self.kpt_shape else (width // 3, 3)
         if k * d != width or d not in (2, 3):
             raise CorruptedModelPackageError(
-                f"Pose output {out.shape} leaves {width} keypoint values per detection, not {k}×{d} "
+                f"Pose output {tuple(out.shape)} leaves {width} keypoint values per detection, not {k}×{d} "
                 f"({len(names)} classes). Check the class names and kpt_shape."
             )
         results = []
@@ -99,17 +100,27 @@ class YOLOPose(KeypointDetectionModel):
 
 
 def _keypoints_metadata(meta: Any) -> dict[str, Any]:
-    """Keypoint names and skeleton from Roboflow's ``keypoints_metadata.json`` (first class entry)."""
+    """Keypoint names and skeleton from Roboflow's ``keypoints_metadata.json`` (first class entry).
+
+    Raises:
+        CorruptedModelPackageError: keypoint ids or edge ends that are not integers.
+    """
     entry = meta[0] if isinstance(meta, list) and meta else meta
     if not isinstance(entry, dict):
         return {}
     out: dict[str, Any] = {}
     kps = entry.get("keypoints")
-    if isinstance(kps, dict):
-        out["keypoint_names"] = [str(kps[k]) for k in sorted(kps, key=lambda x: int(x))]
-    elif isinstance(kps, list):
-        out["keypoint_names"] = [str(v) for v in kps]
     edges = entry.get("edges")
-    if isinstance(edges, list):
-        out["skeleton"] = [(int(e["from"]), int(e["to"])) for e in edges if isinstance(e, dict) and "from" in e]
+    try:
+        if isinstance(kps, dict):
+            out["keypoint_names"] = [str(kps[k]) for k in sorted(kps, key=lambda x: int(x))]
+        elif isinstance(kps, list):
+            out["keypoint_names"] = [str(v) for v in kps]
+        if isinstance(edges, list):
+            out["skeleton"] = [(int(e["from"]), int(e["to"])) for e in edges if isinstance(e, dict) and "from" in e]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptedModelPackageError(
+            f"keypoints_metadata.json is malformed ({type(exc).__name__}: {exc}): keypoint ids must be integers and "
+            'each edge needs integer "from" and "to". Fix or remove the file.'
+        ) from None
     return out

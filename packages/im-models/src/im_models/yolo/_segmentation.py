@@ -10,6 +10,7 @@ from im_core import Detections, Image, InstanceSegmentationModel, PackageContext
 from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
 from im_models.common import DETECTION_PARAMS, instance_masks, resolve_detection_params
+from im_models.common._arrays import to_numpy
 from im_models.yolo._base import (
     Prepared,
     YOLOPackage,
@@ -25,8 +26,9 @@ from im_models.yolo._decode import decode_anchor_free, decode_fused
 __all__ = ["YOLOSegmentation", "split_segmentation_outputs"]
 
 
-def split_segmentation_outputs(raw: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``(detections (B, 4+C+P, N) or (B, N, 6+P), prototypes (B, P, mh, mw))`` from the session outputs."""
+def split_segmentation_outputs(raw: list[Any]) -> tuple[Any, Any]:
+    """``(detections (B, 4+C+P, N) or (B, N, 6+P), prototypes (B, P, mh, mw))`` from the session outputs
+    (numpy arrays or torch tensors)."""
     protos = [r for r in raw if r.ndim == 4]
     dets = [r for r in raw if r.ndim == 3]
     if len(protos) != 1 or len(dets) != 1:
@@ -72,10 +74,13 @@ class YOLOSegmentation(InstanceSegmentationModel):
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params, self.PARAMS)
 
-    def forward(self, prepared: Prepared) -> list[np.ndarray]:
+    def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
-    def post_process(self, raw: list[np.ndarray], prepared: Prepared, **params: Any) -> list[Detections]:
+    def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Detections]:
+        """Candidates are selected where the outputs live (numpy, or torch tensors on a GPU); what reaches the CPU
+        is the survivors' boxes, scores, classes and mask coefficients, plus the image's prototypes (P × mh × mw,
+        only when something survives): the masks are then computed on the CPU inside each box."""
         dets, protos = split_segmentation_outputs(raw)
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
@@ -87,9 +92,10 @@ class YOLOSegmentation(InstanceSegmentationModel):
                 cands = decode_fused(dets[i], p, len(names))
             else:
                 if dets.shape[1] != 4 + len(names) + n_proto:
-                    raise class_count_error("segmentation", dets.shape[1] - 4 - n_proto, dets.shape, len(names))
+                    raise class_count_error("segmentation", dets.shape[1] - 4 - n_proto, tuple(dets.shape), len(names))
                 cands = decode_anchor_free(dets[i], len(names), p)
             xyxy = t.boxes_to_original(cands.xyxy)
-            masks = instance_masks(protos[i], cands.extras[:, :n_proto], xyxy, t, mask_format=fmt)
+            proto = to_numpy(protos[i]) if len(cands.scores) else np.zeros((n_proto, 1, 1), np.float32)
+            masks = instance_masks(proto, cands.extras[:, :n_proto], xyxy, t, mask_format=fmt)
             results.append(Detections(xyxy, cands.scores, cands.class_ids, names, masks=masks))
         return results

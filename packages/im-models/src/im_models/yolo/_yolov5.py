@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from im_core import Detections, PackageContext
 from im_models.common import resolve_detection_params
 from im_models.yolo._base import class_count_error, load_yolo_package, resolve_class_names, static_dim
@@ -29,7 +27,7 @@ class YOLOv5Detection(YOLODetection):
         names = resolve_class_names(package.class_names, None if width is None else width - 5, "YOLOv5", shape)
         return cls(package, ctx.info(names))
 
-    def post_process(self, raw: list[np.ndarray], prepared: Any, **params: Any) -> list[Detections]:
+    def post_process(self, raw: list[Any], prepared: Any, **params: Any) -> list[Detections]:
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
@@ -39,7 +37,7 @@ class YOLOv5Detection(YOLODetection):
                 cands = decode_fused(out[i], p, len(names))
             else:
                 if out.ndim != 3 or out.shape[2] != 5 + len(names):
-                    raise class_count_error("YOLOv5", out.shape[-1] - 5, out.shape, len(names))
+                    raise class_count_error("YOLOv5", out.shape[-1] - 5, tuple(out.shape), len(names))
                 cands = decode_yolov5(out[i], len(names), p)
             results.append(to_detections(cands, prepared, i, names))
         return results
