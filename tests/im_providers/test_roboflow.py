@@ -14,6 +14,7 @@ from im_core._config import reload_settings
 from im_core.errors import (
     ForbiddenError,
     ImError,
+    MalformedMetadataError,
     ModelNotFoundError,
     PaymentRequiredError,
     ProviderUnavailableError,
@@ -155,3 +156,21 @@ def test_api_key_never_leaks(roboflow, caplog: pytest.LogCaptureFixture) -> None
     assert not leaked and not names
     snapshot = ModelCache().load_metadata("roboflow", "coco/3")
     assert snapshot is not None and "X-Goog-Signature=abc" in snapshot.packages[0].files[0].url
+
+
+@pytest.mark.parametrize(
+    ("page", "field"),
+    [
+        ({"modelPackages": 5}, "modelPackages"),
+        ({"modelPackages": "p1"}, "modelPackages"),
+        ({"nextPage": {"cursor": 1}}, "nextPage"),
+        ({"nextPage": 7}, "nextPage"),
+        ({"taskType": None}, "taskType"),
+    ],
+)
+def test_malformed_pages_name_the_field(roboflow, page: dict, field: str) -> None:
+    body = {"modelId": "coco/3", "modelArchitecture": "yolov8", "taskType": "object-detection", **page}
+    roboflow.routes[API] = servers.json_route({"modelMetadata": body})
+    with pytest.raises(MalformedMetadataError, match=field) as info:
+        RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    assert KEY not in str(info.value)

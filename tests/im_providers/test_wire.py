@@ -174,3 +174,62 @@ def test_pagination_fields_are_ignored_by_the_parser() -> None:
 def test_malformed_documents_raise(doc: object) -> None:
     with pytest.raises(MalformedMetadataError):
         parse_model_metadata(doc, model_id="m")  # type: ignore[arg-type]
+
+
+def _minimal(**fields: object) -> dict:
+    return {"modelId": "x", "modelArchitecture": "yolov8", "taskType": "object-detection", **fields}
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (_minimal(modelPackages=5), "modelPackages"),
+        (_minimal(modelPackages="onnx"), "modelPackages"),
+        (_minimal(modelPackages={"packageId": "p"}), "modelPackages"),
+        (_minimal(classNames="car"), "classNames"),
+        (_minimal(classNames=[1, 2]), r"classNames\[0\]"),
+        (_minimal(classNames=["a", None]), r"classNames\[1\]"),
+        (_minimal(modelDependencies=5), "modelDependencies"),
+        (_minimal(modelDependencies=[3]), r"modelDependencies\[0\]"),
+        (_minimal(modelDependencies=[{"name": "e", "modelId": 7}]), "modelId"),
+        (_minimal(modelDependencies=[{"name": None, "modelId": "clip/1"}]), r"modelDependencies\[0\]"),
+        (_minimal(modelVariant=["n"]), "modelVariant"),
+        (_minimal(modelId=12), "modelId"),
+        (_minimal(taskType=None), "taskType"),
+        (_minimal(modelArchitecture=["yolov8"]), "modelArchitecture"),
+        (_minimal(recommendedParameters=[0.5]), "recommendedParameters"),
+    ],
+)
+def test_wrong_json_types_name_the_field(doc: dict, field: str) -> None:
+    with pytest.raises(MalformedMetadataError, match=field):
+        parse_model_metadata(doc, model_id="x")
+
+
+def _onnx_package(**fields: object) -> dict:
+    manifest = {"type": "onnx-model-package-v1", "staticBatchSize": 1, **fields.pop("manifest", {})}
+    return {"packageId": "p", "packageManifest": manifest, "packageFiles": [], **fields}
+
+
+@pytest.mark.parametrize(
+    ("package", "reason"),
+    [
+        ({"packageId": "p", "packageManifest": 5}, "no packageManifest"),
+        (_onnx_package(trustedSource="false"), "trustedSource must be true or false"),
+        (_onnx_package(manifest={"dynamicBatchSize": "false"}), "dynamicBatchSize must be true or false"),
+        (_onnx_package(packageFiles=5), "packageFiles must be an array, got a number"),
+        (_onnx_package(packageFiles=[{"fileHandle": 3}]), "fileHandle"),
+    ],
+)
+def test_malformed_packages_are_skipped_with_a_reason(package: dict, reason: str, caplog) -> None:
+    """A package of the wrong shape is skipped (logged), never a raw error and never silently trusted."""
+    caplog.set_level(logging.WARNING, logger="im.providers")
+    md = parse_model_metadata(_minimal(modelPackages=[package]), model_id="x")
+    assert md.packages == ()
+    assert reason in caplog.text
+
+
+def test_boolean_flags_are_taken_as_booleans() -> None:
+    md = parse_model_metadata(_minimal(modelPackages=[_onnx_package(trustedSource=False)]), default_trusted=True)
+    assert md.packages[0].trusted is False
+    md = parse_model_metadata(_minimal(modelPackages=[_onnx_package()]), default_trusted=True)
+    assert md.packages[0].trusted is True

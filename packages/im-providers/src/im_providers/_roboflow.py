@@ -14,7 +14,7 @@ from im_core._cache import request_with_retries, scrub, validate_model_id
 from im_core._config import settings
 from im_core._metadata import ModelMetadata
 from im_core.errors import ImError, MalformedMetadataError
-from im_providers._wire import parse_model_metadata
+from im_providers._wire import check_field, parse_model_metadata
 
 __all__ = ["MAX_PAGES", "RoboflowProvider"]
 
@@ -70,7 +70,7 @@ class RoboflowProvider:
         first: dict[str, Any] | None = None
         packages: list[Any] = []
         cursor: str | None = None
-        for _ in range(MAX_PAGES):
+        for page_no in range(1, MAX_PAGES + 1):
             params: dict[str, Any] = {"modelId": model_id}
             if self.page_size:
                 params["pageSize"] = self.page_size
@@ -78,8 +78,9 @@ class RoboflowProvider:
                 params["startAfter"] = cursor
             page = self._page(url, params, headers, model_id, key)
             first = first or page
-            packages.extend(page.get("modelPackages") or ())
-            cursor = page.get("nextPage")
+            where = f"Roboflow metadata of model {model_id!r} (page {page_no})"
+            packages.extend(check_field(page, "modelPackages", list, where=where) or ())
+            cursor = check_field(page, "nextPage", str, where=where)
             if not cursor:
                 break
         else:

@@ -33,7 +33,7 @@ from im_core._metadata import (
 )
 from im_core.errors import ImError, MalformedMetadataError
 
-__all__ = ["KNOWN_SKIPPED_TYPES", "PACKAGE_PARSERS", "parse_model_metadata"]
+__all__ = ["KNOWN_SKIPPED_TYPES", "PACKAGE_PARSERS", "check_field", "json_type", "parse_model_metadata"]
 
 log = logging.getLogger("im.providers")
 
@@ -55,8 +55,61 @@ class _Skip(Exception):
     """This package cannot be used; the message says why."""
 
 
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type, with an article ("an array", "null") for error messages."""
+    if value is None:
+        return "null"
+    for kind, name in _JSON_NAMES.items():
+        if isinstance(value, kind):
+            return name
+    return "a number" if isinstance(value, float) else type(value).__name__
+
+
+def _is(value: Any, kind: type) -> bool:
+    """``value`` is of JSON type ``kind`` (``dict`` means any mapping; a boolean is not a number)."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, Mapping if kind is dict else kind)
+
+
+def check_field(document: Mapping[str, Any], key: str, kind: type, *, where: str, items: type | None = None) -> Any:
+    """``document[key]`` if it is absent/null or of JSON type ``kind`` (each element of type ``items``, for arrays).
+
+    Raises:
+        MalformedMetadataError: naming ``where`` (e.g. "Metadata of model 'x'") and the field.
+    """
+    value = document.get(key)
+    if value is None:
+        return None
+    if not _is(value, kind):
+        raise MalformedMetadataError(
+            f"{where}: {key!r} must be {_JSON_NAMES[kind]} or null, got {json_type(value)}; the provider sent a "
+            "malformed document."
+        )
+    bad = [i for i, v in enumerate(value) if not _is(v, items)] if items is not None else []
+    if bad:
+        raise MalformedMetadataError(
+            f"{where}: {key}[{bad[0]}] must be {_JSON_NAMES[items]}, got {json_type(value[bad[0]])}; the provider "
+            "sent a malformed document."
+        )
+    return value
+
+
+def _flag(m: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A boolean manifest field: true/false or absent (``default``); ``"false"`` is not silently true."""
+    value = m.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _Skip(f"{key} must be true or false, got {json_type(value)}")
+    return value
+
+
 def _batch(m: Mapping[str, Any]) -> BatchSpec:
-    if m.get("dynamicBatchSize"):
+    if _flag(m, "dynamicBatchSize", False):
         lo = int(m.get("minBatchSize") or 1)
         hi = m.get("maxBatchSize")
         opt = m.get("optBatchSize")
@@ -84,9 +137,9 @@ def _trt(m: Mapping[str, Any]) -> dict[str, Any]:
             trt_version=m.get("trtVersion"),
             compute_capability=m.get("cudaDeviceCC"),
             device_name=m.get("cudaDeviceType") or specs.get("deviceName"),
-            same_cc_compatible=bool(m.get("sameCCCompatible", False)),
-            forward_compatible=bool(m.get("trtForwardCompatible", False)),
-            lean_runtime_excluded=bool(m.get("trtLeanRuntimeExcluded", False)),
+            same_cc_compatible=_flag(m, "sameCCCompatible", False),
+            forward_compatible=_flag(m, "trtForwardCompatible", False),
+            lean_runtime_excluded=_flag(m, "trtLeanRuntimeExcluded", False),
             cuda_version=m.get("cudaVersion"),
             driver_version=specs.get("driverVersion"),
             machine_type=m.get("machineType"),
@@ -160,17 +213,39 @@ def _package(raw: Any, base_url: str | None, default_trusted: bool) -> ModelPack
         raise _Skip(f"its package type {kind!r} is not one im can run")
     fields = parser(manifest)
     size = raw.get("inputSize")
+    files = raw.get("packageFiles") or []
+    if not isinstance(files, (list, tuple)):
+        raise _Skip(f"packageFiles must be an array, got {json_type(files)}")
     return ModelPackage(
         package_id=raw.get("packageId"),
         quantization=_QUANT.get(str(manifest.get("quantization", "")).lower(), "unknown"),
         batch=_batch(manifest),
         input_size=tuple(size) if isinstance(size, (list, tuple)) else None,
-        files=tuple(_file(f, base_url) for f in raw.get("packageFiles") or ()),
-        trusted=bool(raw.get("trustedSource", default_trusted)),
+        files=tuple(_file(f, base_url) for f in files),
+        trusted=_flag(raw, "trustedSource", default_trusted),
         features=dict(raw.get("modelFeatures") or {}),
         recommended_parameters=_recommended(raw.get("recommendedParameters")),
         **fields,
     )
+
+
+def _dependencies(raw: Any, where: str) -> tuple[ModelDependency, ...]:
+    out = []
+    for i, d in enumerate(raw):
+        if not isinstance(d, Mapping):
+            raise MalformedMetadataError(f"{where}: modelDependencies[{i}] must be an object, got {json_type(d)}.")
+        at = f"{where}: modelDependencies[{i}]"
+        name, model_id = check_field(d, "name", str, where=at), check_field(d, "modelId", str, where=at)
+        if name is None or model_id is None:
+            raise MalformedMetadataError(f"{at} needs a string 'name' and 'modelId'.")
+        try:
+            dep = ModelDependency(
+                name=name, model_id=model_id, package_id=check_field(d, "modelPackageId", str, where=at)
+            )
+        except ValidationError as exc:
+            raise MalformedMetadataError(f"{at} is invalid: {_reason(exc)}") from None
+        out.append(dep)
+    return tuple(out)
 
 
 def _reason(exc: Exception) -> str:
@@ -204,23 +279,31 @@ def parse_model_metadata(
     if isinstance(document, Mapping) and isinstance(document.get("modelMetadata"), Mapping):
         document = document["modelMetadata"]
     if not isinstance(document, Mapping):
-        raise MalformedMetadataError(f"Model metadata must be a JSON object, got {type(document).__name__}.")
-    mid = document.get("modelId") or model_id
-    missing = [k for k in ("modelArchitecture", "taskType") if not isinstance(document.get(k), str)]
+        raise MalformedMetadataError(f"Model metadata must be a JSON object, got {json_type(document)}.")
+    where = f"Metadata of model {document.get('modelId') or model_id!r}"
+    mid = check_field(document, "modelId", str, where=where) or model_id
+    missing = [k for k in ("modelArchitecture", "taskType") if document.get(k) is None]
     if not isinstance(mid, str) or missing:
         raise MalformedMetadataError(
-            f"Metadata of model {mid!r} lacks {', '.join(missing) or 'modelId'}; the provider sent something that "
-            "is not a model description."
+            f"{where} lacks {', '.join(missing) or 'modelId'}; the provider sent something that is not a model "
+            "description."
         )
+    for key in ("modelArchitecture", "taskType", "modelVariant"):
+        check_field(document, key, str, where=where)
+    check_field(document, "classNames", list, where=where, items=str)
+    check_field(document, "recommendedParameters", dict, where=where)
+    raw_packages = check_field(document, "modelPackages", list, where=where) or ()
+    dependencies = _dependencies(check_field(document, "modelDependencies", list, where=where) or (), where)
     packages: list[ModelPackage] = []
     seen: set[str] = set()
-    for index, raw in enumerate(document.get("modelPackages") or ()):
+    for index, raw in enumerate(raw_packages):
         pid = raw.get("packageId") if isinstance(raw, Mapping) else None
         try:
             package = _package(raw, base_url, default_trusted)
         except (_Skip, ValidationError, ImError, TypeError, ValueError) as exc:
             reason = _reason(exc)
-            kind = (raw.get("packageManifest") or {}).get("type") if isinstance(raw, Mapping) else None
+            manifest = raw.get("packageManifest") if isinstance(raw, Mapping) else None
+            kind = manifest.get("type") if isinstance(manifest, Mapping) else None
             level = logging.DEBUG if kind in KNOWN_SKIPPED_TYPES else logging.WARNING
             log.log(level, "model %r: skipping package %r (#%d): %s", mid, pid, index, reason)
             continue
@@ -237,10 +320,7 @@ def parse_model_metadata(
             variant=document.get("modelVariant"),
             class_names=tuple(document.get("classNames") or ()),
             packages=tuple(packages),
-            dependencies=tuple(
-                ModelDependency(name=d["name"], model_id=d["modelId"], package_id=d.get("modelPackageId"))
-                for d in document.get("modelDependencies") or ()
-            ),
+            dependencies=dependencies,
             recommended_parameters=_recommended(document.get("recommendedParameters")),
             provider=provider,
         )
