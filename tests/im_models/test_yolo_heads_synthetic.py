@@ -290,6 +290,8 @@ def test_rfdetr_style_sigmoid_topk_no_nms(tmp_path, outputs):
     assert len(_call(model, _image(280, 1120), confidence=0.2)) == 3
     assert len(_call(model, _image(280, 1120), max_detections=1)) == 1
     assert _call(model, _image(280, 1120), class_filter="cat").names == ["cat"]
+    # the class filter applies before the top-k: the better "bird" pair must not take the only place
+    assert _call(model, _image(280, 1120), class_filter="cat", max_detections=1).names == ["cat"]
 
 
 def test_rfdetr_bare_file_uses_detr_defaults(tmp_path, outputs):

@@ -47,27 +47,31 @@ def decode_detr(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image: (Q, 4) normalised cxcywh + (Q, C') logits → ``(xyxy original px, scores, class_ids)``.
 
-    Scores are ``sigmoid(logit)`` for every (query, class) pair; the best ``max_detections`` pairs are taken
-    (a query may appear with two classes, as in RF-DETR; ties: lower query, then lower class first), then thresholds
-    and the class filter apply. Logit columns beyond ``num_classes`` are ignored.
+    Scores are ``sigmoid(logit)`` for every (query, class) pair of the classes the class filter allows; the best
+    ``max_detections`` pairs are taken (a query may appear with two classes, as in RF-DETR; ties: lower query, then
+    lower class first), then the thresholds apply. Logit columns beyond ``num_classes`` are ignored.
 
     ``boxes`` / ``logits`` may be numpy arrays or torch tensors: the top-k over the Q × C pairs runs where they live
     (:func:`im_models.common._candidates.top_pairs`); only the k best logits and their boxes are copied to the CPU,
     where the sigmoid, thresholds and box scaling run.
     """
-    k = min(params.max_detections, logits.shape[0] * num_classes)
-    if k == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
     ops = array_ops(logits)
     lg = ops.float32(logits[:, :num_classes])
+    allowed = None
+    if params.class_mask is not None:  # filter classes before the top-k, so filtered classes never take its places
+        allowed = np.flatnonzero(params.class_mask[:num_classes])
+        lg = lg[:, ops.table(allowed, lg)]
+    k = min(params.max_detections, lg.shape[0] * lg.shape[1])
+    if k == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
     q_dev, cls_dev = top_pairs(lg, k, ops)
     top_logits = ops.numpy(lg[q_dev, cls_dev])  # the k ≤ max_detections best pairs, best first
     top_boxes = ops.numpy(boxes[q_dev])
     cls = ops.numpy(cls_dev, np.int64)
+    if allowed is not None:
+        cls = allowed[cls]
     scores = 1.0 / (1.0 + np.exp(-top_logits))
     ok = scores >= params.thresholds[cls]
-    if params.class_mask is not None:
-        ok &= params.class_mask[cls]
     cls, scores = cls[ok], scores[ok].astype(np.float32)
     xyxy = xywh_to_xyxy(top_boxes[ok])
     xyxy[:, 0::2] *= t.input_width
