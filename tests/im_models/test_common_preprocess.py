@@ -8,6 +8,7 @@ import pytest
 from im_core import Image, to_images
 from im_core.errors import CorruptedModelPackageError, ModelInputError
 from im_models.common import (
+    ImageTransform,
     NetworkInput,
     StaticCrop,
     parse_inference_config,
@@ -126,3 +127,86 @@ def test_huge_image_is_resized_without_trouble():
     big = Image(np.zeros((8000, 8000, 3), np.uint8), "bgr")
     tensor, (t,) = prepare_batch([big], net, rect=True)
     assert tensor.shape == (1, 3, 320, 320) and t.scale_x == pytest.approx(0.04)
+
+
+def _reference(im: Image, net: NetworkInput, tensor_hw: tuple[int, int], t: ImageTransform) -> np.ndarray:
+    """Straightforward float64 pipeline: flip, resize, pad the uint8 image with OpenCV, then normalise."""
+    import cv2
+
+    H, W = tensor_hw
+    h, w = im.height, im.width
+    rh, rw = round(t.scale_y * h), round(t.scale_x * w)
+    top, left = round(t.offset_y), round(t.offset_x)
+    pixels = np.ascontiguousarray(im.to(net.color))
+    if (rh, rw) != (h, w):
+        pixels = cv2.resize(pixels, (rw, rh), interpolation=cv2.INTER_LINEAR)
+    border = cv2.BORDER_REFLECT_101 if net.resize_mode == "letterbox-reflect-edges" else cv2.BORDER_CONSTANT
+    pad = net.padding_value
+    padded = cv2.copyMakeBorder(pixels, top, H - rh - top, left, W - rw - left, border, value=(pad, pad, pad))
+    x = padded.astype(np.float64)
+    if net.channels == 1:
+        x = x.mean(axis=2, keepdims=True)
+    x = x / (net.scaling_factor or 1.0)
+    mean = np.zeros(net.channels) if net.mean is None else np.asarray(net.mean)
+    std = np.ones(net.channels) if net.std is None else np.asarray(net.std)
+    return ((x - mean) / std).transpose(2, 0, 1)
+
+
+_MODES = [
+    dict(resize_mode="letterbox"),
+    dict(resize_mode="fit-longer-edge"),
+    dict(resize_mode="letterbox-reflect-edges"),
+    dict(resize_mode="stretch"),
+    dict(resize_mode="letterbox", color="bgr", mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3)),
+    dict(resize_mode="letterbox", channels=1, padding_value=0),
+    dict(resize_mode="letterbox", dtype="float16"),
+    dict(resize_mode="letterbox", dtype="uint8", scaling_factor=None),
+]
+
+
+@pytest.mark.parametrize("kw", _MODES, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+@pytest.mark.parametrize("shape", [(37, 91), (90, 40), (64, 64)])
+def test_tensor_matches_a_pad_then_normalise_reference(kw: dict, shape: tuple[int, int]) -> None:
+    net = NetworkInput(height=64, width=64, **kw)
+    rng = np.random.default_rng(sum(shape))
+    im = Image(rng.integers(0, 256, (*shape, 3), dtype=np.uint8), "bgr")
+    tensor, (t,) = prepare_batch([im], net)
+    want = _reference(im, net, tensor.shape[2:], t)
+    assert tensor.shape == (1, net.channels, 64, 64) and tensor.dtype == np.dtype(net.dtype)
+    if net.dtype == "uint8":
+        np.testing.assert_array_equal(tensor[0], want)
+    else:
+        tol = 2e-3 if net.dtype == "float16" else 2e-6
+        np.testing.assert_allclose(tensor[0].astype(np.float64), want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kw", _MODES[:1] + _MODES[4:], ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_padding_is_bit_identical_to_converting_a_pixel_of_the_padding_value(kw: dict) -> None:
+    # an image made of the padding value must give one value per channel, in the image area and the padding alike
+    net = NetworkInput(height=48, width=48, **kw)
+    im = Image(np.full((20, 40, 3), net.padding_value, np.uint8), "bgr")
+    tensor, (t,) = prepare_batch([im], net)
+    assert t.offset_y > 0  # there is padding above and below
+    for plane in tensor[0]:
+        assert np.unique(plane).size == 1
+
+
+def test_center_crop_pads_a_small_image_with_the_padding_value():
+    net = NetworkInput(height=40, width=40, resize_mode="center-crop", padding_value=7, scaling_factor=None)
+    tensor, (t,) = prepare_batch([_img(10, 60, "rgb", (1, 2, 3))], net)
+    assert (t.offset_x, t.offset_y) == (-10.0, 15.0)
+    np.testing.assert_array_equal(tensor[0, :, 0, 0], [7, 7, 7])
+    np.testing.assert_array_equal(tensor[0, :, 15, 0], [1, 2, 3])
+    np.testing.assert_array_equal(tensor[0, :, 24, 39], [1, 2, 3])  # rows 15..24: the 10-row image
+    np.testing.assert_array_equal(tensor[0, :, 25, 39], [7, 7, 7])
+
+
+def test_pixel_constants_are_cached_and_read_only():
+    net = NetworkInput(height=8, width=8, mean=(0.1, 0.2, 0.3), std=(0.5, 0.5, 0.5))
+    from im_models.common._preprocess import _constants
+
+    (a, _), fill = _constants(net)
+    assert _constants(net)[1] is fill
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 0
+    np.testing.assert_allclose(fill[:, 0, 0], (114 / 255 - np.array([0.1, 0.2, 0.3])) / 0.5, rtol=1e-6)
