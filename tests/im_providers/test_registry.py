@@ -14,6 +14,8 @@ from im_core._config import reload_settings
 from im_core.cli import main as im_main
 from im_core.errors import (
     ConfigurationError,
+    InvalidParameterError,
+    MalformedMetadataError,
     ModelNotFoundError,
     ProviderUnavailableError,
     UnauthorizedError,
@@ -203,3 +205,57 @@ def test_user_defined_provider_registration(tmp_path: Path) -> None:
     assert md.provider == "echo-test"
     assert (ModelCache().materialize(md, md.packages[0]) / "w.bin").read_bytes() == b"abc"
     assert ModelCache().load_metadata("echo-test", "any/model") == md
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ('{"modelId": "mediapipe/face-detector", ', "not readable JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"modelPackages": 5}', "modelPackages"),
+        ('{"modelPackages": [3]}', r"modelPackages\[0\]"),
+    ],
+)
+def test_corrupt_existing_metadata_is_named_and_nothing_is_written(
+    reg: Path, tmp_path: Path, content: str, match: str
+) -> None:
+    meta = reg / "mediapipe/face-detector/metadata.json"
+    meta.write_text(content)
+    before = _tree(reg)
+    with pytest.raises(MalformedMetadataError, match=match) as info:
+        add_to_registry(
+            reg,
+            model_id="mediapipe/face-detector",
+            architecture="blazeface",
+            task="object-detection",
+            files=[tmp_path / "weights.onnx"],
+            package_id="second",
+        )
+    assert str(meta) in info.value.message
+    assert _tree(reg) == before
+    assert sorted(p.name for p in meta.parent.iterdir()) == ["metadata.json", "onnx-fp32-b1"]
+
+
+def test_an_add_that_fails_validation_leaves_nothing_behind(reg: Path, tmp_path: Path) -> None:
+    before = _tree(reg)
+    bad = {"staticBatchSize": 0}  # a package no parser can read
+    with pytest.raises(InvalidParameterError, match="would not be readable"):
+        add_to_registry(
+            reg, model_id="new/model", architecture="x", task="t", files=[tmp_path / "weights.onnx"], manifest_extra=bad
+        )
+    assert not (reg / "new").exists()
+    with pytest.raises(InvalidParameterError, match="would not be readable"):  # replacing an existing package
+        add_to_registry(
+            reg,
+            model_id="mediapipe/face-detector",
+            architecture="blazeface",
+            task="object-detection",
+            files=[tmp_path / "class_names.txt"],
+            manifest_extra=bad,
+        )
+    assert _tree(reg) == before
+    assert sorted(p.name for p in (reg / "mediapipe/face-detector").iterdir()) == ["metadata.json", "onnx-fp32-b1"]

@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 from im_core._cache import validate_model_id
 from im_core._metadata import ModelDependency
-from im_core.errors import InvalidParameterError
+from im_core.errors import InvalidParameterError, MalformedMetadataError
 from im_providers._registry import METADATA_FILE
-from im_providers._wire import parse_model_metadata
+from im_providers._wire import check_field, json_type, parse_model_metadata
 
 __all__ = ["add_to_registry"]
 
@@ -67,6 +67,30 @@ def _dependency(dep: Any) -> dict[str, Any]:
     if dep.get("package_id"):
         out["modelPackageId"] = dep["package_id"]
     return out
+
+
+def _existing_document(meta_path: Path) -> dict[str, Any]:
+    """The entry's current ``metadata.json`` as a dict (``{}`` when there is none).
+
+    Raises:
+        MalformedMetadataError: it is not JSON, not an object, or its ``modelPackages`` is not an array of objects;
+            the message names the file.
+    """
+    try:
+        document = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise MalformedMetadataError(
+            f"{meta_path} exists but is not readable JSON ({type(exc).__name__}: {exc}). Fix it, or delete it to "
+            "start the entry afresh (then add every package again); nothing was written."
+        ) from None
+    where = str(meta_path)
+    if not isinstance(document, dict):
+        raise MalformedMetadataError(f"{where} must hold a JSON object, not {json_type(document)}; nothing written.")
+    packages = check_field(document, "modelPackages", list, where=where, items=dict) or []
+    document["modelPackages"] = packages
+    return document
 
 
 def add_to_registry(
@@ -118,12 +142,18 @@ def add_to_registry(
             raise InvalidParameterError(f"{src} is not a file.")
 
     entry_dir = Path(registry_dir) / model_id
-    pkg_dir = entry_dir / package_id
+    meta_path = entry_dir / METADATA_FILE
+    document = _existing_document(meta_path)  # a corrupt one fails here, before anything is written
+    created = [d for d in (entry_dir, *entry_dir.parents) if not d.exists()]
     staging = entry_dir / f".{package_id}.{uuid.uuid4().hex}.tmp"
     staging.mkdir(parents=True)
-    package_files = []
+    meta_tmp = meta_path.with_name(f".{METADATA_FILE}.{uuid.uuid4().hex}.tmp")
+    done = swapped = False
+    pkg_dir = entry_dir / package_id
+    old = entry_dir / f".{package_id}.{uuid.uuid4().hex}.old"
     try:
-        for src in sources:
+        package_files = []
+        for src in sources:  # copy, then hash the copy: the digests describe exactly the bytes published
             shutil.copyfile(src, staging / src.name)
             sha, md5, size = _digests(staging / src.name)
             package_files.append(
@@ -135,58 +165,69 @@ def add_to_registry(
                     "size": size,
                 }
             )
+        manifest: dict[str, Any] = {
+            "type": kind,
+            "backendType": "trt" if backend == "trt" else backend.lower(),
+            "quantization": quantization,
+            **batch_fields,
+        }
+        if kind == "onnx-model-package-v1":
+            manifest["opset"] = opset
+        manifest.update(manifest_extra or {})
+        package: dict[str, Any] = {
+            "type": "external-model-package-v1",
+            "packageId": package_id,
+            "trustedSource": trusted,
+            "packageManifest": manifest,
+            "packageFiles": package_files,
+            "modelFeatures": dict(features or {}),
+        }
+        if input_size is not None:
+            package["inputSize"] = [int(input_size[0]), int(input_size[1])]
+        document.update(
+            {
+                "type": "external-model-metadata-v1",
+                "modelId": model_id,
+                "modelArchitecture": architecture,
+                "taskType": task,
+            }
+        )
+        if variant is not None:
+            document["modelVariant"] = variant
+        if class_names is not None:
+            document["classNames"] = list(class_names)
+        if dependencies:
+            document["modelDependencies"] = [_dependency(d) for d in dependencies]
+        others = [p for p in document.get("modelPackages") or () if p.get("packageId") != package_id]
+        document["modelPackages"] = [*others, package]
+        document["nextPage"] = None
+
+        # validate everything before any file appears under its final name
+        try:
+            parsed = parse_model_metadata(document, model_id=model_id, base_url=meta_path.resolve().as_uri())
+        except MalformedMetadataError as exc:
+            raise MalformedMetadataError(f"{meta_path} (after adding {package_id!r}): {exc.message}") from None
+        if parsed.package(package_id) is None:
+            raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
+        meta_tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
         if pkg_dir.exists():
-            shutil.rmtree(pkg_dir)
+            os.replace(pkg_dir, old)
         os.replace(staging, pkg_dir)
+        swapped = True
+        os.replace(meta_tmp, meta_path)
+        done = True
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-    manifest: dict[str, Any] = {
-        "type": kind,
-        "backendType": "trt" if backend == "trt" else backend.lower(),
-        "quantization": quantization,
-        **batch_fields,
-    }
-    if kind == "onnx-model-package-v1":
-        manifest["opset"] = opset
-    manifest.update(manifest_extra or {})
-    package: dict[str, Any] = {
-        "type": "external-model-package-v1",
-        "packageId": package_id,
-        "trustedSource": trusted,
-        "packageManifest": manifest,
-        "packageFiles": package_files,
-        "modelFeatures": dict(features or {}),
-    }
-    if input_size is not None:
-        package["inputSize"] = [int(input_size[0]), int(input_size[1])]
-
-    meta_path = entry_dir / METADATA_FILE
-    try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        document = {}
-    document.update(
-        {"type": "external-model-metadata-v1", "modelId": model_id, "modelArchitecture": architecture, "taskType": task}
-    )
-    if variant is not None:
-        document["modelVariant"] = variant
-    if class_names is not None:
-        document["classNames"] = list(class_names)
-    if dependencies:
-        document["modelDependencies"] = [_dependency(d) for d in dependencies]
-    others = [p for p in document.get("modelPackages") or () if p.get("packageId") != package_id]
-    document["modelPackages"] = [*others, package]
-    document["nextPage"] = None
-
-    parsed = parse_model_metadata(document, model_id=model_id, base_url=meta_path.resolve().as_uri())
-    if parsed.package(package_id) is None:
-        raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
-    tmp = meta_path.with_name(f".{METADATA_FILE}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, meta_path)
-    finally:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            meta_tmp.unlink()
+        if not done and swapped:  # the metadata could not be replaced: take the new files out again
+            shutil.rmtree(pkg_dir, ignore_errors=True)
+        if not done and old.exists():  # and put the previous package back
+            os.replace(old, pkg_dir)
+        if not done:
+            for d in created:  # a new entry's folders, innermost first; only if still empty
+                with contextlib.suppress(OSError):
+                    d.rmdir()
     return meta_path
