@@ -350,6 +350,15 @@ def test_bare_torchscript_and_pt2_files_load_with_architecture_and_task(asset, m
     np.testing.assert_allclose(_embed(pt2, asset), reference, rtol=1e-4, atol=1e-5)
 
 
+def test_a_pt_file_is_a_state_dict_or_torchscript_by_its_contents(asset, tmp_path, mobilenet_exports):
+    """The embedding family passes its module for ``.pt`` files; the backend tells a state dict from TorchScript."""
+    scripted = tmp_path / "scripted.pt"
+    shutil.copy(mobilenet_exports["torchscript"], scripted)
+    from_script = AutoModel.from_pretrained(scripted, **_EMBEDDER)
+    from_state = AutoModel.from_pretrained(mobilenet_exports["state-dict"], **_EMBEDDER)
+    np.testing.assert_allclose(_embed(from_script, asset), _embed(from_state, asset), rtol=1e-4, atol=1e-5)
+
+
 def _torch_folder(folder: Path, weights: Path, name: str, **config) -> Path:
     folder.mkdir()
     shutil.copy(weights, folder / name)

@@ -44,8 +44,8 @@ class ImageEmbedder(EmbeddingModel):
     size (no centre crop: an embedding should see everything). Extra ``preprocessing.json`` keys: ``pooling``
     (``auto``/``avg``/``max``/``cls``/``mean``/``none``) and ``normalize`` (default true).
 
-    For a torch state-dict package (``weights.pt`` / ``.pth``; TorchScript must be named ``.torchscript``), the
-    module comes from :data:`STATE_DICT_MODULES` by architecture (``mobilenetv2-backbone`` →
+    For a torch state-dict package (``weights.pt`` / ``.pth``; the backend tells a state dict from a TorchScript
+    archive saved under those names by its contents), the module comes from :data:`STATE_DICT_MODULES` by architecture (``mobilenetv2-backbone`` →
     :func:`~im_models.embeddings._mobilenetv2.build_mobilenet_v2_backbone`).
     """
 
@@ -66,8 +66,8 @@ class ImageEmbedder(EmbeddingModel):
         options: dict[str, Any] = {}
         if ctx.backend == "torch" and not name.lower().endswith(_SELF_DESCRIBING):
             factory = _module_factory(ctx.metadata.architecture)
-            if factory is not None:  # a .pt/.pth file of a known architecture is its state dict
-                options.update(module=factory, format="state-dict")
+            if factory is not None:  # the module, in case the .pt/.pth file is a state dict (the backend tells)
+                options.update(module=factory)
         session = ctx.load_session(name, **options)
         shape = session.inputs[0].shape if session.inputs else ()
         config = load_classifier_config(ctx, shape)
