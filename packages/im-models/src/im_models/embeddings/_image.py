@@ -45,8 +45,8 @@ class ImageEmbedder(EmbeddingModel):
     (``auto``/``avg``/``max``/``cls``/``mean``/``none``) and ``normalize`` (default true).
 
     For a torch state-dict package (``weights.pt`` / ``.pth``; the backend tells a state dict from a TorchScript
-    archive saved under those names by its contents), the module comes from :data:`STATE_DICT_MODULES` by architecture (``mobilenetv2-backbone`` →
-    :func:`~im_models.embeddings._mobilenetv2.build_mobilenet_v2_backbone`).
+    archive saved under those names by its contents), the module comes from :data:`STATE_DICT_MODULES` by
+    architecture (``mobilenetv2-backbone`` → :func:`~im_models.embeddings._mobilenetv2.build_mobilenet_v2_backbone`).
     """
 
     def __init__(
