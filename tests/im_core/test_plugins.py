@@ -85,3 +85,65 @@ def test_model_lookup_errors_say_what_exists():
         reg.find_model("arch", "object-detection", "trt")
     with pytest.raises(ModelImplementationNotFoundError, match="Known: arch/object-detection"):
         reg.find_model("other", "object-detection")
+
+
+@pytest.mark.parametrize(
+    ("lookup", "name", "install"),
+    [
+        ("provider", "roboflow", r"pip install 'im-providers'"),
+        ("provider", "local", r"pip install 'im-providers'"),
+        ("provider", "http", r"pip install 'im-providers'"),
+        ("backend", "onnx", r"pip install 'im-backend-onnx'"),
+        ("backend", "torch", r"pip install 'im-backend-torch'"),
+        ("backend", "trt", r"pip install 'im-backend-trt'.*im\[trt\]"),
+        ("pipeline", "ocr", r"pip install 'im-pipelines'"),
+    ],
+)
+def test_a_builtin_name_without_its_distribution_says_what_to_install(lookup, name, install):
+    """An im-core-only install (no plugins at all): asking for a built-in says which distribution brings it."""
+    reg = PluginRegistry()
+    with pytest.raises(PluginError, match=install) as info:
+        getattr(reg, lookup)(name)
+    assert "not installed" in info.value.message
+    with pytest.raises(ModelImplementationNotFoundError, match="pip install 'im-models'"):
+        reg.find_model("yolov8", "object-detection")
+    with pytest.raises(PluginError, match="Unknown weights provider 'nope'"):  # not a built-in: the generic hint
+        reg.provider("nope")
+
+
+def test_builtin_plugin_table_matches_the_workspace_entry_points():
+    from importlib import metadata
+
+    from im_core._plugins import BUILTIN_PLUGINS
+
+    for group, table in BUILTIN_PLUGINS.items():
+        found = {}
+        for ep in metadata.entry_points(group=group):
+            manifest = ep.load()
+            for entry in getattr(manifest, "entries", (manifest,)):
+                found[entry.name] = ep.dist.name
+        assert {name: dist for name, (dist, _) in table.items()} == found, group
+
+
+def test_from_pretrained_in_an_im_core_only_install_names_im_providers(monkeypatch):
+    from im_core import _plugins
+    from im_core._cache import resolve_metadata
+
+    monkeypatch.setattr(_plugins, "_registry", PluginRegistry())  # nothing discovered: im-core alone
+    with pytest.raises(PluginError, match=r"'roboflow' comes with the distribution 'im-providers'.*pip install"):
+        resolve_metadata("roboflow", "coco/3")
+
+
+def test_bad_provider_options_name_the_provider_and_its_options(tmp_path):
+    from im_core import AutoModel
+    from im_core.errors import InvalidParameterError
+
+    reg = registry()
+    with pytest.raises(InvalidParameterError, match=r"provider 'http'.*'rot'.*accepts: root, timeout_s, retries"):
+        reg.provider("http", rot="http://x")
+    with pytest.raises(InvalidParameterError, match=r"'local'.*accepts: root\."):
+        reg.provider("local", root=str(tmp_path), secret_token="hunter2")
+    with pytest.raises(InvalidParameterError) as info:
+        AutoModel.from_pretrained("a/b", weights_provider="local", provider_options={"rooot": "hunter2"})
+    assert "rooot" in info.value.message and "hunter2" not in str(info.value)  # names, never values
+    assert reg.provider("local", root=str(tmp_path)).root == tmp_path.resolve()

@@ -18,6 +18,7 @@ distribution and the extra to install. ``import im_core`` never fails because of
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 import warnings
 from collections.abc import Iterable
@@ -25,9 +26,15 @@ from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from im_core.errors import MissingDependencyError, ModelImplementationNotFoundError, PluginError
+from im_core.errors import (
+    InvalidParameterError,
+    MissingDependencyError,
+    ModelImplementationNotFoundError,
+    PluginError,
+)
 
 __all__ = [
+    "BUILTIN_PLUGINS",
     "PLUGIN_API_VERSION",
     "BackendManifest",
     "ModelEntry",
@@ -43,6 +50,20 @@ __all__ = [
 
 PLUGIN_API_VERSION = 1
 GROUPS = ("im.backends", "im.weights_providers", "im.models", "im.pipelines")
+
+#: Plugins that ship with im, by entry-point group: name -> (distribution, extra of the ``im`` meta-package).
+#: Asking for one of these when its distribution is not installed says what to install.
+BUILTIN_PLUGINS: dict[str, dict[str, tuple[str, str | None]]] = {
+    "im.backends": {
+        "onnx": ("im-backend-onnx", None),
+        "torch": ("im-backend-torch", None),
+        "trt": ("im-backend-trt", "trt"),
+    },
+    "im.weights_providers": {name: ("im-providers", None) for name in ("roboflow", "local", "http")},
+    "im.pipelines": {name: ("im-pipelines", None) for name in ("ocr", "face-gaze")},
+}
+#: The distribution holding the built-in model families (group ``im.models``).
+MODELS_DISTRIBUTION = "im-models"
 
 
 def load_target(target: str, *, distribution: str | None = None, extra: str | None = None) -> Any:
@@ -241,12 +262,20 @@ class PluginRegistry:
         if manifest is None:
             raise self._unknown("im.weights_providers", name, sorted(self.providers), "weights provider")
         cls = load_target(manifest.target, distribution=manifest.distribution)
+        _check_options(cls, options, f"weights provider {name!r}")
         return cls(**options)
+
+    def pipeline(self, name: str) -> PipelineEntry:
+        """The pipeline entry called ``name``."""
+        entry = self.pipelines.get(name)
+        if entry is None:
+            raise self._unknown("im.pipelines", name, sorted(self.pipelines), "pipeline")
+        return entry
 
     def model_class(self, architecture: str, task: str, backend: str) -> type:
         """The family class for ``(architecture, task)`` that accepts ``backend`` packages."""
         entry = self.find_model(architecture, task, backend)
-        return load_target(entry.target, distribution="im-models")
+        return load_target(entry.target, distribution=MODELS_DISTRIBUTION)
 
     def find_model(self, architecture: str, task: str, backend: str | None = None) -> ModelEntry:
         arch = architecture.lower()
@@ -261,7 +290,8 @@ class PluginRegistry:
             matches = with_backend
         if not matches:
             known = sorted({f"{a}/{e.task}" for e in self.models for a in e.architectures})
-            hint = "" if self.models else " No model families are installed: pip install im-models."
+            hint = f" No model families are installed. {_install_hint(MODELS_DISTRIBUTION, None)}"
+            hint = "" if self.models else hint
             raise ModelImplementationNotFoundError(
                 f"No installed model family implements architecture {architecture!r} for task {task!r}.{hint}"
                 f" Known: {', '.join(known) or 'none'}."
@@ -284,10 +314,38 @@ class PluginRegistry:
                 f"The {what} {name!r} is installed (distribution {b.distribution}) but failed to load: {b.error}. "
                 f"Reinstall it: pip install --force-reinstall '{b.distribution}'."
             )
+        installed = ", ".join(known) or "none"
+        builtin = BUILTIN_PLUGINS.get(group, {}).get(name)
+        if builtin is not None:
+            dist, extra = builtin
+            return PluginError(
+                f"The {what} {name!r} comes with the distribution {dist!r}, which is not installed (installed: "
+                f"{installed}). {_install_hint(dist, extra)}",
+                distribution=dist,
+                extra=extra,
+            )
         return PluginError(
-            f"Unknown {what} {name!r}. Installed: {', '.join(known) or 'none'}."
+            f"Unknown {what} {name!r}. Installed: {installed}."
             f" Install the distribution that provides it, or add one with im_core.register()."
         )
+
+
+def _check_options(factory: Any, options: dict[str, Any], what: str) -> None:
+    """Raise :class:`InvalidParameterError` if ``factory(**options)`` cannot bind (names only; values never shown)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        return
+    try:
+        signature.bind(**options)
+    except TypeError as exc:
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        accepted = [p.name for p in signature.parameters.values() if p.kind in kinds]
+        raise InvalidParameterError(
+            f"provider_options {sorted(options)} do not fit the {what}: {exc}. It accepts: "
+            f"{', '.join(accepted) or 'no options'}.",
+            accepted=accepted,
+        ) from None
 
 
 def _im_entry_points() -> list[Any]:
