@@ -21,6 +21,7 @@ from im_core.errors import (
     DependencyModelError,
     InvalidParameterError,
     ModelLoadingError,
+    ModelNotFoundError,
     NoCompatiblePackageError,
     OfflineModeError,
     PluginError,
@@ -686,3 +687,15 @@ def test_a_dependency_with_dependencies_of_its_own_is_a_clear_error(asset, tmp_p
     middle = AutoModel.from_pretrained("demo/middle", **kwargs)
     top = AutoModel.from_pretrained("demo/top", dependency_models_params={"detector": middle}, **kwargs)
     assert top.detector is middle
+
+
+@pytest.mark.parametrize("given", ["missing/yolov8n.onnx", "./missing-folder", "/no/such/dir/model", "~/none.pt2"])
+def test_a_missing_local_path_is_a_clear_error_without_asking_a_provider(given, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a missing local path must not reach the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    with pytest.raises(ModelNotFoundError, match="No such file or folder"):
+        AutoModel.from_pretrained(given)

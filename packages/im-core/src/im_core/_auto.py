@@ -21,6 +21,7 @@ from im_core.errors import (
     ImError,
     InvalidParameterError,
     ModelLoadingError,
+    ModelNotFoundError,
     NoCompatiblePackageError,
     PluginError,
 )
@@ -246,6 +247,13 @@ def _provider_args(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _looks_like_a_path(value: str) -> bool:
+    """A string that can only mean a local file: a model file suffix, or an absolute/relative/home path."""
+    from im_core._local import BARE_FILE_BACKENDS
+
+    return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(value).suffix.lower() in BARE_FILE_BACKENDS
+
+
 def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
     """The model's metadata and, for a bare file, its file name (``None`` otherwise)."""
     path = Path(request.model_id_or_path).expanduser()
@@ -253,6 +261,11 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
         from im_core._local import local_metadata
 
         return local_metadata(path.resolve(), request.local_overrides)
+    if _looks_like_a_path(request.model_id_or_path):
+        raise ModelNotFoundError(
+            f"No such file or folder: {request.model_id_or_path!r} (looked in {path.absolute().parent}). "
+            "Check the path; a model id (e.g. 'coco/3') has no file suffix and does not start with '/', '.' or '~'."
+        )
     from im_core._cache import resolve_metadata
 
     provider = request.weights_provider or settings().default_provider
