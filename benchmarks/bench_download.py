@@ -9,7 +9,6 @@ Serves a 200 MB file (default) from a loopback HTTP server on 127.0.0.1 (zero-co
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -21,12 +20,13 @@ from pathlib import Path
 
 
 def _servers():
-    path = Path(__file__).resolve().parents[1] / "tests" / "im_core" / "_servers.py"
-    spec = importlib.util.spec_from_file_location("im_bench_servers", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The tests' loopback server (``tests/testlib/servers.py``), imported the way the tests import it."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from testlib import servers
+
+    return servers
 
 
 def main() -> int:
