@@ -15,9 +15,11 @@ comparison. Default: the CPUs this process may use. On a shared machine ``--thre
 
 Each round times a block of ``--calls`` raw calls and a block of ``--calls`` im calls, raw first on even rounds and
 im first on odd ones, so drift and the order effect hit both sides alike. The number of rounds comes from a time
-budget per comparison (``--budget`` seconds; the per-call time is measured during warm-up), at least ``--min-rounds``;
-``--rounds`` fixes it instead. Reported: the median per-call time of each side, their difference (µs), the ratio of
-medians, and the median of the per-round ratios (im / raw) with its IQR — the number to compare with the target.
+budget per comparison (``--budget`` seconds; the per-call time is measured during warm-up), at least
+``--min-rounds``; ``--rounds`` fixes it instead. A comparison stops early (after an even number of rounds, never
+below ``--min-rounds``) when the machine slows down and the budget is spent. Reported: the median per-call time of
+each side, their difference (µs), the ratio of medians, and the median of the per-round ratios (im / raw) with its
+IQR — the number to compare with the target.
 The absolute overhead (µs) is also measured on the conformance reference network (1×3×8×8), where the runtime's own
 work is tiny.
 
@@ -80,7 +82,11 @@ def compare(raw: Callable[[], Any], ours: Callable[[], Any], plan: Plan, *, call
     warm = min(_per_call(raw, max(1, calls)), _per_call(ours, max(1, calls)))
     rounds = plan.rounds_for(warm, calls)
     raw_t, our_t, ratios = [], [], []
+    deadline = time.perf_counter() + plan.budget_s  # a machine that slows down after warm-up stops at the budget
     for r in range(rounds):
+        if plan.rounds is None and r >= plan.min_rounds and r % 2 == 0 and time.perf_counter() > deadline:
+            rounds = r
+            break
         if r % 2:
             o = _per_call(ours, calls)
             w = _per_call(raw, calls)
