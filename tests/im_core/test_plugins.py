@@ -147,3 +147,52 @@ def test_bad_provider_options_name_the_provider_and_its_options(tmp_path):
         AutoModel.from_pretrained("a/b", weights_provider="local", provider_options={"rooot": "hunter2"})
     assert "rooot" in info.value.message and "hunter2" not in str(info.value)  # names, never values
     assert reg.provider("local", root=str(tmp_path)).root == tmp_path.resolve()
+
+
+def test_entry_points_are_read_once_for_all_groups(monkeypatch):
+    """Reading entry points scans every installed distribution: one call for the four groups, kept for the process;
+    ``registry(refresh=True)`` reads them again."""
+    from importlib import metadata
+
+    from im_core import _plugins
+
+    calls = []
+    real = metadata.entry_points
+
+    def counting(**params):
+        calls.append(params)
+        return real(**params)
+
+    monkeypatch.setattr(metadata, "entry_points", counting)
+    monkeypatch.setattr(_plugins, "_entry_points_cache", None)
+    reg = registry(refresh=True)
+    assert calls == [{}]  # one call, no group filter: the groups are selected from its answer
+    assert {"onnx", "torch", "trt"} <= set(reg.backends) and {"local", "http"} <= set(reg.providers)
+    assert reg.models and {"ocr", "face-gaze"} <= set(reg.pipelines)
+    PluginRegistry().scan()
+    PluginRegistry().scan()
+    assert len(calls) == 1
+    registry(refresh=True)
+    assert len(calls) == 2
+
+
+def test_entry_points_are_selected_per_group_in_group_order(monkeypatch):
+    """Whatever ``entry_points()`` returns (``SelectableGroups`` on 3.10/3.11, ``EntryPoints`` on 3.12+), only the
+    im groups are kept, in the order of ``GROUPS``."""
+    from importlib import metadata
+
+    from im_core import _plugins
+
+    eps = metadata.EntryPoints(
+        metadata.EntryPoint(name, value, group)
+        for name, value, group in [
+            ("p", "a:P", "im.pipelines"),
+            ("script", "a:main", "console_scripts"),
+            ("b", "a:B", "im.backends"),
+            ("m", "a:M", "im.models"),
+            ("w", "a:W", "im.weights_providers"),
+        ]
+    )
+    monkeypatch.setattr(metadata, "entry_points", lambda: eps)
+    monkeypatch.setattr(_plugins, "_entry_points_cache", None)
+    assert [ep.group for ep in _plugins._im_entry_points()] == list(_plugins.GROUPS)

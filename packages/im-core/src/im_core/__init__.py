@@ -6,8 +6,9 @@ tensorrt, cv2) is ever imported here.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from im_core._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -77,17 +78,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'im_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, extra=["__version__"])
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs

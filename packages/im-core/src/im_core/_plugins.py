@@ -200,16 +200,15 @@ class PluginRegistry:
         """Read every entry point of the im groups (or the given ones, for tests)."""
         eps = entry_points if entry_points is not None else _im_entry_points()
         for ep in eps:
-            dist = getattr(getattr(ep, "dist", None), "name", None)
             try:
                 manifest = ep.load()
             except Exception as exc:  # a broken plugin must never break im_core
-                self._mark_broken(ep.group, ep.name, dist, f"{type(exc).__name__}: {exc}")
+                self._mark_broken(ep.group, ep.name, _distribution_name(ep), f"{type(exc).__name__}: {exc}")
                 continue
             try:
                 self.add(manifest, group=ep.group)
             except PluginError as exc:
-                self._mark_broken(ep.group, ep.name, dist, exc.message)
+                self._mark_broken(ep.group, ep.name, _distribution_name(ep), exc.message)
 
     def _mark_broken(self, group: str, name: str, dist: str | None, error: str) -> None:
         self.broken.append(_Broken(group, name, dist, error))
@@ -348,11 +347,31 @@ def _check_options(factory: Any, options: dict[str, Any], what: str) -> None:
         ) from None
 
 
-def _im_entry_points() -> list[Any]:
-    out: list[Any] = []
-    for group in GROUPS:
-        out.extend(importlib_metadata.entry_points(group=group))
-    return out
+def _distribution_name(ep: Any) -> str | None:
+    """The name of the distribution declaring ``ep`` (only for messages: reading it parses that distribution's
+    METADATA file, so it is not done for plugins that load)."""
+    try:
+        return getattr(getattr(ep, "dist", None), "name", None)
+    except Exception:  # unreadable metadata: the message says "unknown"
+        return None
+
+
+_entry_points_cache: list[Any] | None = None
+
+
+def _im_entry_points(*, refresh: bool = False) -> list[Any]:
+    """The entry points of the im groups (:data:`GROUPS`), in group order; read once per process.
+
+    ``importlib.metadata.entry_points()`` reads the metadata of every installed distribution, so it is called once
+    for all groups (not once per group) and the answer is kept; ``refresh=True`` reads it again (a distribution
+    installed since). Python 3.10/3.11 return a ``SelectableGroups`` and 3.12+ an ``EntryPoints``: both have
+    ``select(group=...)``.
+    """
+    global _entry_points_cache
+    if _entry_points_cache is None or refresh:
+        every = importlib_metadata.entry_points()
+        _entry_points_cache = [ep for group in GROUPS for ep in every.select(group=group)]
+    return list(_entry_points_cache)
 
 
 _registry: PluginRegistry | None = None
@@ -360,11 +379,14 @@ _registry_lock = threading.Lock()
 
 
 def registry(*, refresh: bool = False) -> PluginRegistry:
-    """The process-wide plugin registry, scanned on first use (or again with ``refresh=True``)."""
+    """The process-wide plugin registry, scanned on first use (or again with ``refresh=True``, which also reads
+    the installed distributions' entry points again)."""
     global _registry
     with _registry_lock:
         if _registry is None or refresh:
             fresh = PluginRegistry()
+            if refresh:
+                _im_entry_points(refresh=True)
             fresh.scan()
             if _registry is not None:  # keep what user code registered
                 for m in _user_manifests:

@@ -6,9 +6,7 @@ Importing this package is light: a family module (and cv2) is imported only when
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from im_core._lazy import lazy_exports
 from im_models._manifest import ENTRIES
 
 # class name -> module, derived from the manifest so the two cannot disagree
@@ -17,14 +15,4 @@ _FAMILIES: dict[str, str] = {e.target.split(":")[1]: e.target.split(":")[0] for 
 __all__ = sorted(_FAMILIES)
 
 
-def __getattr__(name: str) -> Any:
-    module = _FAMILIES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'im_models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _FAMILIES)

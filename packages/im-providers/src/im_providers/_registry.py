@@ -26,7 +26,6 @@ import json
 import logging
 from pathlib import Path
 from urllib.parse import quote, urlsplit
-from urllib.request import url2pathname
 
 from im_core._cache import redact_url, request_with_retries, validate_model_id
 from im_core._config import settings
@@ -60,6 +59,8 @@ class LocalRegistryProvider:
         value = _root_or_setting(root, self.name)
         scheme = urlsplit(value).scheme
         if scheme == "file":
+            from urllib.request import url2pathname  # imports http.client and ssl: only for a file:// root
+
             value = url2pathname(urlsplit(value).path)
         elif scheme in ("http", "https"):
             raise ConfigurationError(f"The 'local' provider needs a folder, got the URL {value!r}; use 'http'.")

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from im_core._cache._http import IncompleteBody, request_with_retries
 from im_core._cache._paths import redact_url
@@ -155,6 +154,8 @@ def _verify(fetched: Fetched, *, name: str, url: str, size: int | None, sha256: 
 def _copy_local(
     url: str, tmp_path: Path, *, name: str, size: int | None, md5: bool, beat: Callable[[], None]
 ) -> Fetched:
+    from urllib.request import url2pathname  # imports http.client and ssl: only when a file is copied
+
     source = Path(url2pathname(unquote(urlsplit(url).path)))
     if not source.is_file():
         raise ModelNotFoundError(f"{name}: the registry lists {source} but that file does not exist.")
