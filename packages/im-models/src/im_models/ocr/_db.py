@@ -113,7 +113,7 @@ def db_boxes(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray
     center, axis, sides = center[keep], axis[keep], sides[keep]
     if len(center) == 0:
         return empty
-    scores = quad_means(prob, rect_polygons(center, axis, sides))  # pixels do not depend on the corner order
+    scores = quad_means(prob, order_quads(rect_polygons(center, axis, sides)))
     keep = scores >= params.box_threshold
     center, axis, sides, scores = center[keep], axis[keep], sides[keep], scores[keep]
     # unclip: grow both sides by 2 * area * ratio / perimeter

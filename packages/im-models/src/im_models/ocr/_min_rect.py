@@ -89,7 +89,7 @@ def _hulls(p: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     row = owner * ny + y
     order = np.argsort(row * nx + x, kind="stable")
     row, x = row[order], x[order]
-    first = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))
+    first = np.flatnonzero(np.diff(row, prepend=-1))
     last = np.append(first[1:], len(row)) - 1
     g_owner, g_y = row[first] // ny, row[first] % ny
     # left chains (x) then right chains (-x), each sorted by (chain, y)
@@ -187,8 +187,7 @@ def _calipers(hx: np.ndarray, hy: np.ndarray, ho: np.ndarray, n: int) -> tuple[n
     tied = area <= least[eo] * (1 + _TIE) + _TIE
     turn = np.angle(unit, deg=True) % 90.0
     order = np.lexsort((np.minimum(turn, 90.0 - turn), ~tied, eo))
-    ranked = eo[order]
-    best = order[np.concatenate(([True], ranked[1:] != ranked[:-1]))]
+    best = order[np.diff(eo[order], prepend=-1) != 0]
     owners = eo[best]
     middle = z[start]  # sets without an edge are one point
     middle[owners] = z[edge[best]] + (0.5 * (a0[best] + a1[best]) + 0.5j * (b0[best] + b1[best])) * unit[best]

@@ -94,8 +94,8 @@ def _edges(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _strictly_convex(points: np.ndarray) -> np.ndarray:
     """bool (N,): the integer quadrilateral turns the same way, strictly, at every corner."""
-    d = points[:, [1, 2, 3, 0]] - points
-    e = d[:, [1, 2, 3, 0]]
+    d = np.roll(points, -1, axis=1) - points
+    e = np.roll(d, -1, axis=1)
     cross = d[:, :, 0] * e[:, :, 1] - d[:, :, 1] * e[:, :, 0]
     return (cross > 0).all(axis=1) | (cross < 0).all(axis=1)
 
@@ -179,9 +179,7 @@ def _interval_sums(values: np.ndarray, y: np.ndarray, x0: np.ndarray, x1: np.nda
         flat += np.arange(total, dtype=index)
         picked = np.take(np.ascontiguousarray(values).reshape(-1), flat).astype(np.float64)
         return np.add.reduceat(picked, first)
-    if region.dtype != np.float64:
-        region = region.astype(np.float32, copy=False)
-    table = cv2.integral(region, sdepth=cv2.CV_64F)
+    table = cv2.integral(region.astype(np.float32, copy=False), sdepth=cv2.CV_64F)
     y, x0, x1 = y - top, x0 - left, x1 - left
     return table[y + 1, x1] - table[y, x1] - table[y + 1, x0] + table[y, x0]
 
