@@ -1,21 +1,10 @@
 """DB (Differentiable Binarization) post-processing: probability map → scored, unclipped text quadrilaterals.
 
 Follows PaddleOCR's ``DBPostProcess`` (``box_type="quad"``, ``score_mode="fast"``): threshold the map, take the
-contours of the binary map (``cv2.RETR_LIST``: outer borders and hole borders), fit a minimum-area rotated rectangle
-to each, score it by the mean probability inside, grow it by ``area * unclip_ratio / perimeter`` on every side and
-fit the rectangle again. For a rectangle the round-joined polygon offset PaddleOCR computes with pyclipper has
-exactly that grown rectangle as its minimum-area box, so the unclip is done in closed form here (no pyclipper).
-
-Everything after the one ``cv2.findContours`` call works on all candidates at once (DESIGN.md §7: no Python loop
-over candidate boxes; the contours are only stacked, by ``np.concatenate`` and ``map(len, ...)``): contour areas for
-``max_candidates`` by the shoelace formula, a bounding-box pre-filter for ``min_size``, the rectangles by exact
-vectorised hulls and rotating calipers (:mod:`im_models.ocr._min_rect`), the box scores by an exact vectorised
-re-implementation of ``cv2.fillPoly`` + ``cv2.mean`` (:mod:`im_models.ocr._quad_raster`).
-
-The result is PaddleOCR's, computed more exactly: rectangle corners come from exact hulls in float64, where
-``cv2.minAreaRect`` works in float32 and can put a corner at ``711.99994`` instead of ``712`` — which the integer
-truncation of the box score then moves by a pixel. Different rectangles of equal area (small blobs) may be chosen
-differently (see :mod:`im_models.ocr._min_rect`).
+contours of the binary map, fit a minimum-area rotated rectangle to each, score it by the mean probability inside,
+grow it by ``area * unclip_ratio / perimeter`` on every side and fit the rectangle again. For a rectangle the
+round-joined polygon offset PaddleOCR computes with pyclipper has exactly that grown rectangle as its minimum-area
+box, so the unclip is done in closed form here (no pyclipper).
 """
 
 from __future__ import annotations
@@ -25,11 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from im_models.common._crops import order_quads
-from im_models.ocr._min_rect import min_area_rects, rect_polygons
-from im_models.ocr._quad_raster import quad_means
-from im_models.ocr._ragged import ragged
 
-__all__ = ["DBParams", "contour_areas", "db_boxes", "rect_corners", "reading_order"]
+__all__ = ["DBParams", "db_boxes", "rect_corners", "reading_order"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +58,21 @@ def rect_corners(rects: np.ndarray) -> np.ndarray:
     return np.stack([r[:, :1] + dx, r[:, 1:2] + dy], axis=2).astype(np.float32)
 
 
+def _box_scores(prob: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Mean of ``prob`` (H, W) inside each quadrilateral (N, 4, 2), rasterised as ``cv2.fillPoly`` does."""
+    import cv2
+
+    h, w = prob.shape
+    lo = np.clip(np.floor(quads.min(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
+    hi = np.clip(np.ceil(quads.max(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
+    scores = np.zeros(len(quads), np.float32)
+    for i, (quad, (x0, y0), (x1, y1)) in enumerate(zip(quads, lo.tolist(), hi.tolist())):  # fillPoly per box
+        mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+        cv2.fillPoly(mask, [(quad - [x0, y0]).astype(np.int32)], 1)
+        scores[i] = cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0]
+    return scores
+
+
 def db_boxes(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray]:
     """Text quadrilaterals from one DB probability map.
 
@@ -81,65 +82,37 @@ def db_boxes(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray
 
     Returns:
         ``(quads, scores)``: float32 (N, 4, 2) corners (top-left, top-right, bottom-right, bottom-left) in
-        map pixels, and float32 (N,) box scores, in contour order (largest contour area first when there were more
-        than ``max_candidates``).
+        map pixels, and float32 (N,) box scores.
     """
     import cv2
 
-    binary = cv2.compare(prob.astype(np.float32, copy=False), float(params.threshold), cv2.CMP_GT)  # 255 where >
+    binary = (prob > params.threshold).astype(np.uint8)
     if params.dilate:
         binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
     contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     empty = (np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))
     if not contours:
         return empty
-    lengths = np.fromiter(map(len, contours), np.int64, len(contours))
-    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
-    starts = np.cumsum(lengths) - lengths
-    chosen = np.arange(len(contours))
     if len(contours) > params.max_candidates:
-        chosen = np.argsort(-contour_areas(points, lengths), kind="stable")[: params.max_candidates]
-    # a rectangle's short side is at most the square root of its area, which is at most the bounding box's: skip
-    # contours whose bounding box is too small before fitting anything
-    x, y = points[:, 0], points[:, 1]
-    box_area = np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)
-    box_area *= np.maximum.reduceat(y, starts) - np.minimum.reduceat(y, starts)
-    chosen = chosen[box_area[chosen] >= max(params.min_size, 0.0) ** 2]
-    if len(chosen) == 0:
+        areas = np.array([cv2.contourArea(c) for c in contours])
+        contours = [contours[i] for i in np.argsort(-areas, kind="stable")[: params.max_candidates]]
+    # one minAreaRect per contour: OpenCV has no batched form; bounded by max_candidates
+    rects = np.array([(cx, cy, w, h, a) for (cx, cy), (w, h), a in map(cv2.minAreaRect, contours)], np.float64)
+    rects = rects[np.minimum(rects[:, 2], rects[:, 3]) >= params.min_size]
+    if len(rects) == 0:
         return empty
-    owner, index = ragged(starts[chosen], lengths[chosen])
-    center, axis, sides = min_area_rects(points[index], owner, len(chosen))
-    keep = sides.min(axis=1) >= params.min_size
-    center, axis, sides = center[keep], axis[keep], sides[keep]
-    if len(center) == 0:
-        return empty
-    scores = quad_means(prob, order_quads(rect_polygons(center, axis, sides)))
+    quads = order_quads(rect_corners(rects))
+    scores = _box_scores(prob, quads)
     keep = scores >= params.box_threshold
-    center, axis, sides, scores = center[keep], axis[keep], sides[keep], scores[keep]
+    rects, scores = rects[keep], scores[keep]
     # unclip: grow both sides by 2 * area * ratio / perimeter
-    w, h = sides[:, 0], sides[:, 1]
+    w, h = rects[:, 2], rects[:, 3]
     distance = w * h * params.unclip_ratio / np.maximum(2.0 * (w + h), 1e-6)
-    grown = sides + 2.0 * distance[:, None]
-    keep = grown.min(axis=1) >= params.min_size + 2
-    return order_quads(rect_polygons(center[keep], axis[keep], grown[keep])), scores[keep]
-
-
-def contour_areas(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``cv2.contourArea`` of every contour at once (shoelace formula).
-
-    Args:
-        points: int (P, 2) stacked contour points ``(x, y)``.
-        lengths: int (N,) points per contour (each at least 1), in stacking order.
-
-    Returns:
-        float64 (N,) absolute polygon areas.
-    """
-    p = np.asarray(points, np.float64).reshape(-1, 2)
-    starts = np.cumsum(lengths) - lengths
-    previous = np.arange(len(p)) - 1
-    previous[starts] = starts + lengths - 1
-    cross = p[previous, 0] * p[:, 1] - p[:, 0] * p[previous, 1]
-    return 0.5 * np.abs(np.add.reduceat(cross, starts))
+    grown = rects.copy()
+    grown[:, 2] += 2.0 * distance
+    grown[:, 3] += 2.0 * distance
+    keep = np.minimum(grown[:, 2], grown[:, 3]) >= params.min_size + 2
+    return order_quads(rect_corners(grown[keep])), scores[keep]
 
 
 def reading_order(quads: np.ndarray) -> np.ndarray:
