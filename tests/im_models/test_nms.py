@@ -303,3 +303,23 @@ def test_nms_score_dtypes_agree():
 def test_nms_rejects_a_negative_or_nan_threshold(thr):
     with pytest.raises(InvalidParameterError, match="iou_threshold"):
         nms(np.zeros((2, 4), np.float32), np.ones(2, np.float32), thr)
+
+
+@pytest.mark.parametrize("max_det", [300, None])
+def test_nms_tied_scores_listed_object_by_object_is_exact(max_det):
+    """All scores equal and candidates listed cluster after cluster: each kept box suppresses a whole run ahead."""
+    boxes, _ = clusters(8400, spread=3)
+    scores = np.ones(len(boxes), np.float32)
+    got = nms(boxes, scores, 0.5, max_detections=max_det).tolist()
+    assert got == reference_nms_fast(boxes, scores, 0.5, max_det=max_det)
+    assert got[0] == 0
+
+
+def test_nms_class_ids_of_any_range_or_dtype():
+    boxes, scores = clusters(1000, spread=3, seed=6)
+    classes = np.random.default_rng(6).integers(0, 3, len(boxes))
+    expected = reference_nms_fast(boxes, scores, 0.5, classes)
+    for ids in (classes, classes.astype(np.uint8), classes * 10**12 - 7, (classes - 1).astype(np.int8)):
+        assert nms(boxes, scores, 0.5, class_ids=ids).tolist() == expected
+    names = np.array(["car", "cat", "dog"])[classes]
+    assert nms(boxes, scores, 0.5, class_ids=names).tolist() == expected

@@ -2,33 +2,36 @@
 
 The reference algorithm: visit boxes by descending score (ties: lower index first); keep a box unless it overlaps a
 box already kept (IoU strictly greater than the threshold; for class-aware NMS, only boxes of the same class count).
-:func:`nms` returns exactly that list (and, with ``max_detections``, exactly its prefix). Its Python-level steps are
-bounded by the number of blocks plus, in the worst case, the number of kept boxes — never by the number of candidates.
+:func:`nms` returns exactly that list, and with ``max_detections`` exactly its prefix. It never loops in Python over
+candidates: every Python-level step below keeps at least one box, or is one of a few steps per block.
 
-**Blocks.** Candidates are taken in score order. A chunk of them is first checked against every box kept so far
-(cross-check); the first ``m`` survivors form a block, where ``m = min(block, max_detections - kept)`` so that a
-block never resolves more boxes than can still be reported. The block is then resolved among itself and its kept
-boxes join the kept set. Survivors of the chunk after the block are simply looked at again with the next chunk
-(the chunk length follows the measured survival rate so that little is looked at twice).
+**The sweep** (:class:`_Sweep`) visits the candidates in score order. Each candidate is checked against the kept boxes
+that precede it exactly once, in one of two vectorised ways: when a box is kept it kills its overlaps among the
+candidates already looked at (*push*), and candidates looked at later meet all boxes kept so far in one go (*pull*;
+the older half of the kept boxes first when there are many pairs, so that what it kills is not checked again). How
+far ahead candidates are looked at follows the measured survival rate and the number of boxes still to keep, so that
+with ``max_detections`` little is looked at in vain. Live candidates are then decided in blocks of ``m ≤ block``
+(``m`` at most twice the number of boxes still to keep). When blocks keep few boxes (dense duplicates that each
+kill many candidates ahead), the sweep keeps one box at a time and pushes it, which beats resolving dense blocks.
 
-**Resolving a block** of ``m`` boxes, given its overlap edges ``j → i`` (``j`` before ``i``, same class, IoU >
-threshold): the greedy answer ``G`` is the unique solution of ``keep_i = not any_j(keep_j and j → i)`` (by induction
-over ``i``). Iterating that map from ``keep = all`` gives ``K¹, K², …``; if ``Kᵗ`` and ``Kᵗ⁺¹`` first differ at
-position ``p``, then ``Kᵗ⁺¹`` equals ``G`` on ``[0, p]`` (on ``[0, p)`` it solves the recurrence, whose solution is
-unique; position ``p`` only depends on that prefix). Most blocks converge in 2–3 such vectorised rounds. A block
-that does not (a long suppression chain converges one position per round) is finished from that final prefix by the
-one-box-at-a-time scan, vectorised over the block: take the next alive box that suppresses anything, keep it, kill
-its successors. Each step keeps a box, so that loop runs at most once per kept box.
+**Resolving a block** of ``m`` live boxes, given its overlap edges ``j → i`` (``j`` before ``i``): the greedy answer
+``G`` is the unique solution of ``keep_i = not any_j(keep_j and j → i)`` (by induction over ``i``). Iterating that map
+from ``keep = all`` gives ``K¹, K², …``; if ``Kᵗ`` and ``Kᵗ⁺¹`` first differ at ``p``, then ``Kᵗ⁺¹`` equals ``G`` on
+``[0, p]`` (on ``[0, p)`` it solves the recurrence, whose solution is unique; ``p`` depends on that prefix only). Most
+blocks converge in 2–3 such rounds. A block that does not (a suppression chain settles one box per round) is finished
+from its final prefix by the one-box-at-a-time scan over the block's edge lists — each step keeps a box. A block with
+too many candidate pairs (duplicates: ~m²) is split in halves: the first half is resolved, its kept boxes kill in the
+second half, whose survivors are resolved the same way.
 
-**Which pairs are looked at** (the cost of both the cross-check and the block edges): IoU > t ≥ 0 needs the 1-D
-IoU of the x-intervals to exceed t as well, and for intervals that gives ``|Δcx| < (1 - t) / (2t) · min(w_a, w_b)``
-(from ``|Δx1| + |Δx2| = union - inter < (1 - t) / t · inter``) and ``|Δcx| < (w_a + w_b) / 2`` (they intersect);
-likewise in y. So each box has centre radii ``rx, ry`` (padded well beyond float rounding) that any partner's
-centre must fall in. Boxes are indexed by an exact integer key (class, horizontal strip of centre y, rank of
-centre x): a query is one ``searchsorted`` window per strip its ``cy ± ry`` covers, then ``|Δcy| ≤ ry`` is checked
-and the IoU computed in float64 with exactly the reference's arithmetic on the remaining pairs only. Those bounds
-only skip pairs whose IoU cannot exceed the threshold, so the result is exact. Boxes with a zero or negative side,
-or a non-finite coordinate, overlap nothing (their numpy IoU is 0 or NaN) and are left out of the index.
+**Which pairs are looked at.** IoU > t ≥ 0 needs the 1-D IoU of the x-intervals to exceed t too, and for intervals
+that gives ``|Δcx| < (1 - t) / (2t) · min(w_a, w_b)`` (from ``|Δx1| + |Δx2| = union - inter < (1 - t) / t · inter``)
+and ``|Δcx| < (w_a + w_b) / 2`` (they intersect); likewise in y. So each box has centre radii ``rx, ry`` (padded far
+beyond float rounding, and using the largest box for ``w_b``) within which any partner's centre lies. Boxes are
+indexed by an exact int64 key (class, horizontal strip of centre y, cell of centre x): a box's possible partners are
+found with one ``searchsorted`` range per strip that its ``cy ± ry`` covers, ``|Δcy| ≤ ry`` is checked, and the IoU
+is computed in float64 with exactly the reference's arithmetic on the remaining pairs only. The bounds only skip
+pairs whose IoU cannot exceed the threshold, so the result is exact. Boxes with a zero or negative side, or a
+non-finite coordinate, overlap nothing (their numpy IoU is 0 or NaN): they are kept, and never indexed.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ _ROUNDS = 3  # vectorised fixed-point rounds per block before finishing it box b
 _SLACK = 1e-9  # relative padding of the pair-search radii (float64 rounding is ~1e-16)
 _MAX_STRIPS = 4096  # centre-y strips of the pair search
 _X_CELLS = 1 << 16  # centre-x cells of the pair search
-_SPLIT_PAIRS = 32  # a block with more candidate pairs per box than this is resolved in halves
-_MIN_GENERATION = 64  # kept boxes checked against new candidates together (smaller groups are merged)
+_SPLIT_PAIRS = 128  # a block with more candidate pairs per box than this is resolved in halves
+_SEED_WHEN = 8  # kept boxes are taken one at a time while each decides this many candidates on average
+_SPLIT_PAIRS_KILL = 16384  # candidate pairs above which candidates meet the older half of the kept boxes first
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,20 +87,6 @@ def top_k_indices(scores: np.ndarray, k: int | None) -> np.ndarray:
     return np.argpartition(-scores, k - 1)[:k]
 
 
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of float64 (K, 4) box pairs, with exactly the arithmetic of :func:`box_iou`."""
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    np.maximum(iw, 0.0, out=iw)
-    np.maximum(ih, 0.0, out=ih)
-    inter = iw * ih
-    union = area_a + area_b - inter
-    np.maximum(union, 1e-12, out=union)
-    return inter / union
-
-
 def _score_order(scores: np.ndarray) -> np.ndarray:
     """Indices by descending score, ties by ascending index (NaN last), as a stable argsort of ``-scores``.
 
@@ -112,13 +102,24 @@ def _score_order(scores: np.ndarray) -> np.ndarray:
     return (np.sort((rank << np.uint64(32)) | np.arange(n, dtype=np.uint64)) & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
+def _class_ranks(class_ids: np.ndarray | None, n: int) -> np.ndarray:
+    """int64 (N,) small non-negative numbers, equal exactly where the class ids are equal."""
+    if class_ids is None:
+        return np.zeros(n, np.int64)
+    if class_ids.dtype.kind in "iub" and n:
+        lo, hi = int(class_ids.min()), int(class_ids.max())
+        if hi - lo < 1 << 20:
+            return class_ids.astype(np.int64) - lo
+    return np.unique(class_ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without a Python loop (counts ≥ 0)."""
     return np.arange(int(counts.sum())) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
 
 
 class _Index:
-    """Some active boxes, sorted by their :meth:`_Grid.keys`: ``keys``, ``at`` (positions) and centre ``cy``."""
+    """Some active boxes, sorted by their :attr:`_Grid.key`: ``keys``, ``at`` (positions) and centre ``cy``."""
 
     def __init__(self, keys: np.ndarray, at: np.ndarray, cy: np.ndarray) -> None:
         self.keys, self.at, self.cy = keys, at, cy
@@ -158,29 +159,31 @@ class _Grid:
             h = self.y2 - self.y1
             self.area = w * h  # exactly the reference's areas
         # Boxes that can overlap anything: positive, finite sides (otherwise numpy's IoU is 0 or NaN).
-        self.active = (w > 0) & (h > 0) & (w < np.inf) & (h < np.inf)
-        act = self.active
-        if not act.any():
+        self.active = act = (w > 0) & (h > 0) & (w < np.inf) & (h < np.inf)
+        if act.all():
+            x1, y1 = self.x1, self.y1
+        elif act.any():
+            x1, y1, w, h = self.x1[act], self.y1[act], w[act], h[act]
+        else:
             return
         t = thr * (1 - _SLACK)  # the reference's rounded IoU > thr implies the exact IoU > t
         rho = np.inf if t <= 0 else max((1 - t) / (2 * t), 0.0)
-        pad = _SLACK * float(max(np.abs(self.x1[act]).max(), np.abs(self.y1[act]).max(), w[act].max(), h[act].max()))
-        with np.errstate(invalid="ignore", over="ignore"):
-            cx, cy = self.x1 + 0.5 * w, self.y1 + 0.5 * h
-            rx = np.minimum(rho * w, (w + w[act].max()) * 0.5) * (1 + _SLACK) + pad
-            ry = np.minimum(rho * h, (h + h[act].max()) * 0.5) * (1 + _SLACK) + pad
-        self.cx, self.cy = np.where(act, cx, 0.0), np.where(act, cy, 0.0)
-        self.rx, self.ry = np.where(act, rx, 0.0), np.where(act, ry, 0.0)
-        self.x0 = float(self.cx[act].min())
-        x_span = float(self.cx[act].max()) - self.x0
+        w_max, h_max = float(w.max()), float(h.max())
+        pad = _SLACK * max(float(np.abs(x1).max()), float(np.abs(y1).max()), w_max, h_max)
+        cx, cy = x1 + 0.5 * w, y1 + 0.5 * h
+        rx = np.minimum(rho * w, (w + w_max) * 0.5) * (1 + _SLACK) + pad
+        ry = np.minimum(rho * h, (h + h_max) * 0.5) * (1 + _SLACK) + pad
+        self.x0, self.y0 = float(cx.min()), float(cy.min())
+        x_span, y_span = float(cx.max()) - self.x0, float(cy.max()) - self.y0
         self.x_scale = _X_CELLS / x_span if x_span > 0 else 0.0
-        self.y0 = float(self.cy[act].min())
-        y_span = float(self.cy[act].max()) - self.y0
-        self.strip_h = max(float(self.ry[act].mean()), y_span / _MAX_STRIPS)
+        self.strip_h = max(float(ry.mean()), y_span / _MAX_STRIPS)
         self.n_strips = int(y_span // self.strip_h) + 1
-        self.cls = np.zeros(len(b), np.int64)
-        if class_ids is not None:
-            self.cls = np.unique(class_ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        if not act.all():  # inactive boxes: zero radii (they are never queried nor indexed)
+            self.cx, self.cy, self.rx, self.ry = (np.zeros(len(act)) for _ in range(4))
+            self.cx[act], self.cy[act], self.rx[act], self.ry[act] = cx, cy, rx, ry
+        else:
+            self.cx, self.cy, self.rx, self.ry = cx, cy, rx, ry
+        self.cls = _class_ranks(class_ids, len(act))
         self.key = (self.cls * self.n_strips + self._strip(self.cy)) * _X_CELLS + self._cell(self.cx)
 
     def _strip(self, y: np.ndarray) -> np.ndarray:
@@ -302,6 +305,106 @@ def _block_keep(grid: _Grid, cand: np.ndarray) -> np.ndarray:
     return keep
 
 
+class _Sweep:
+    """The visit in score order: candidates before ``pos`` are decided, ``found`` holds the kept ones.
+
+    ``alive[i]``: candidate ``i`` is not suppressed by any box kept so far — known for ``i < horizon``; ``pending``
+    indexes the active candidates in ``[pos, horizon)`` (possibly some dead or decided ones too). Each kept box
+    suppresses in ``pending`` once (push); candidates beyond the horizon meet the kept boxes when the horizon moves
+    (pull), the oldest kept boxes first when there are many pairs, so that what they suppress is not checked again.
+    """
+
+    def __init__(self, grid: _Grid, limit: int) -> None:
+        self.grid, self.limit = grid, limit
+        self.n = len(grid.active)
+        self.alive = np.ones(self.n, bool)
+        self.pending = grid.index(np.zeros(0, np.int64))
+        self.kept: list[np.ndarray] = []  # positions of the kept active boxes, ascending, if needed for a pull
+        self.found: list[np.ndarray] = []
+        self.count = self.pos = self.horizon = 0
+        self.rate = 1.0  # fraction of the last stretch that survived the kept boxes
+        self.seed_span = 0.0  # candidates decided per kept box (capped), running average while seeding
+
+    def look_ahead(self, m: int, span: float = 1.0) -> None:
+        """Move the horizon until ``[pos, horizon)`` holds ``m`` live candidates (or all of them).
+
+        ``span``: candidates expected to be decided per kept box (beyond those the kept boxes suppress so far).
+        """
+        alive, grid = self.alive, self.grid
+        have = int(np.count_nonzero(alive[self.pos : self.horizon]))
+        while have < m and self.horizon < self.n:
+            if len(self.kept) > 1:
+                self.kept = [np.concatenate(self.kept)]
+            # for about as many live candidates as boxes may still be kept
+            want = max(m, self.limit - self.count) - have
+            stop = min(self.n, self.horizon + int(1.25 * want * span / self.rate) + 16)
+            stretch = grid.index(np.arange(self.horizon, stop))
+            if self.kept:
+                self.suppress(self.kept[0], stretch)
+                stretch.retain(alive[stretch.at])
+            survivors = int(np.count_nonzero(alive[self.horizon : stop]))
+            self.rate = max(survivors, 1) / (stop - self.horizon)
+            self.pending.insert(stretch)
+            have += survivors
+            self.horizon = stop
+
+    def suppress(self, kept: np.ndarray, candidates: _Index) -> None:
+        """Kill the candidates that the kept boxes at ``kept`` (ascending) overlap.
+
+        With many candidate pairs, the older half of the kept boxes goes first, and what it kills is dropped from
+        ``candidates`` before the other half is checked.
+        """
+        grid = self.grid
+        if len(kept) > len(candidates.at):
+            dead, _ = grid.pairs(candidates.at, grid.index(kept))
+        else:
+            windows = grid.windows(kept, candidates)
+            if len(kept) >= 32 and int(windows.count.sum()) > _SPLIT_PAIRS_KILL:
+                self.suppress(kept[: len(kept) // 2], candidates)
+                candidates.retain(self.alive[candidates.at])
+                self.suppress(kept[len(kept) // 2 :], candidates)
+                return
+            _, dead = grid.pairs(kept, candidates, windows=windows)
+        self.alive[dead] = False
+
+    def keep(self, new: np.ndarray) -> None:
+        """Record the newly kept boxes (positions, ascending) and let them suppress the candidates ahead."""
+        self.found.append(new)
+        self.count += len(new)
+        new = new[self.grid.active[new]]
+        if self.count < self.limit and self.pos < self.n and new.size:
+            self.suppress(new, self.pending)
+            if self.horizon < self.n:
+                self.kept.append(new)
+
+    def block(self, m: int) -> bool:
+        """Resolve the next ``m`` live candidates together; whether to continue one kept box at a time."""
+        self.look_ahead(m)
+        cand = self.pos + np.flatnonzero(self.alive[self.pos : self.horizon])[:m]
+        if not cand.size:
+            self.pos = self.n
+            return False
+        self.pos = int(cand[-1]) + 1 if len(cand) == m else self.horizon
+        self.pending.retain((self.pending.at >= self.pos) & self.alive[self.pending.at])
+        new = cand[_block_keep(self.grid, cand)][: self.limit - self.count]
+        self.keep(new)
+        self.seed_span = 4.0 * _SEED_WHEN
+        return len(new) * _SEED_WHEN < len(cand)
+
+    def seed(self) -> bool:
+        """Keep the next live candidate; whether that is still worth doing one at a time."""
+        self.look_ahead(1, self.seed_span)
+        live = self.alive[self.pos : self.horizon]
+        if not live.any():
+            self.pos = self.n
+            return False
+        i = self.pos + int(live.argmax())
+        span, self.pos = i + 1 - self.pos, i + 1
+        self.keep(np.array([i]))
+        self.seed_span += (min(span, 4 * _SEED_WHEN) - self.seed_span) / 4
+        return self.seed_span >= _SEED_WHEN
+
+
 def nms(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -338,50 +441,17 @@ def nms(
         return np.zeros(0, np.int64)
     order = _score_order(scores)
     cls = None if class_ids is None else np.asarray(class_ids)[order]
-    grid = _Grid(np.asarray(boxes)[order].astype(np.float64), cls, thr)
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    grid = _Grid(np.take(boxes, order, axis=0).astype(np.float64, copy=False), cls, thr)
     if not grid.active.any():
         return order[:limit].astype(np.int64)
+    sweep = _Sweep(grid, limit)
     size = max(1, int(block))
-    alive = np.ones(n, bool)  # not suppressed by a kept box (known before ``horizon``)
-    pending = grid.index(np.zeros(0, np.int64))  # active candidates in [pos, horizon) not known to be dead
-    generations: list[_Index] = []  # the kept active boxes, oldest first (what a new stretch is checked against)
-    found: list[np.ndarray] = []
-    count = pos = horizon = 0
-    rate = 1.0  # fraction of the last stretch that survived the kept boxes
-    while pos < n and count < limit:
-        m = min(size, 2 * (limit - count))  # a chain keeps every other box: twice what is still needed
-        have = int(np.count_nonzero(alive[pos:horizon]))
-        while have < m and horizon < n:
-            # Look further ahead, for about as many live candidates as boxes may still be kept. The new stretch
-            # meets the kept boxes one generation at a time, so that what the first kill is not checked again.
-            stop = min(n, horizon + int(1.25 * (max(m, limit - count) - have) / rate) + 16)
-            stretch = grid.index(np.arange(horizon, stop))
-            for kept in generations:
-                if len(kept.at) <= len(stretch.at):
-                    _, dead = grid.pairs(kept.at, stretch)
-                else:
-                    dead, _ = grid.pairs(stretch.at, kept)
-                alive[dead] = False
-                stretch.retain(alive[stretch.at])
-            survivors = int(np.count_nonzero(alive[horizon:stop]))
-            rate = max(survivors, 1) / (stop - horizon)
-            pending.insert(stretch)
-            have += survivors
-            horizon = stop
-        cand = pos + np.flatnonzero(alive[pos:horizon])[:m]
-        if not cand.size:
-            break
-        pos = int(cand[-1]) + 1 if len(cand) == m else horizon
-        new = cand[_block_keep(grid, cand)][: limit - count]
-        found.append(new)
-        count += len(new)
-        if count < limit and pos < n:  # the new kept boxes suppress what lies ahead
-            pending.retain((pending.at >= pos) & alive[pending.at])
-            new_index = grid.index(new)
-            _, dead = grid.pairs(new_index.at, pending)
-            alive[dead] = False
-            if horizon < n:
-                generations.append(new_index)
-                if len(generations) > 1 and len(generations[-1].at) < _MIN_GENERATION:
-                    generations[-2].insert(generations.pop())
-    return order[np.concatenate(found)].astype(np.int64)
+    seeding = False
+    while sweep.pos < n and sweep.count < limit:
+        if seeding:  # one kept box at a time while each one suppresses many candidates
+            seeding = sweep.seed()
+        else:
+            m = min(size, 2 * (limit - sweep.count))  # a chain keeps every other box: twice what is still needed
+            seeding = sweep.block(m)
+    return order[np.concatenate(sweep.found)].astype(np.int64) if sweep.found else np.zeros(0, np.int64)
