@@ -63,6 +63,9 @@ def _box_scores(prob: np.ndarray, quads: np.ndarray) -> np.ndarray:
     import cv2
 
     h, w = prob.shape
+    # float32 corners such as 711.99994 stand for 712: snap them, or truncation below would shift the box a pixel
+    snapped = np.rint(quads)
+    quads = np.where(np.abs(quads - snapped) < 1e-3, snapped, quads)
     lo = np.clip(np.floor(quads.min(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
     hi = np.clip(np.ceil(quads.max(axis=1)), 0, [w - 1, h - 1]).astype(np.int64)
     scores = np.zeros(len(quads), np.float32)
