@@ -8,7 +8,7 @@ from typing import Any
 
 from im_core import AutoModel, Model, registry
 from im_core._plugins import load_target
-from im_core.errors import InvalidParameterError, PluginError
+from im_core.errors import InvalidParameterError
 from im_pipelines._base import Pipeline
 
 __all__ = ["AutoModelPipeline"]
@@ -34,10 +34,7 @@ class AutoModelPipeline:
             **kwargs: ``from_pretrained`` arguments shared by every model (``weights_provider``, ``device``...);
                 a model's own dict wins.
         """
-        entry = registry().pipelines.get(pipeline_id)
-        if entry is None:
-            known = ", ".join(sorted(registry().pipelines)) or "none (pip install im-pipelines)"
-            raise PluginError(f"Unknown pipeline {pipeline_id!r}. Known pipelines: {known}.")
+        entry = registry().pipeline(pipeline_id)
         pipeline_cls = load_target(entry.target, distribution="im-pipelines")
         params = list(models_parameters) if models_parameters is not None else list(entry.default_models)
         if not params:
