@@ -39,6 +39,8 @@ def validate_relative_path(name: str) -> str:
     if not name or "\\" in name or "\x00" in name:
         raise UnsafePathError(f"File name {name!r} is empty or contains a backslash or NUL.")
     path = PurePosixPath(name)
+    if not path.parts or str(path) == ".":
+        raise UnsafePathError(f"File name {name!r} names the package folder itself, not a file in it.")
     if path.is_absolute() or any(part in ("..", "") for part in path.parts) or name.startswith("~"):
         raise UnsafePathError(f"File name {name!r} is absolute or leaves its package folder; refusing it.")
     return str(path)
