@@ -23,15 +23,16 @@ from its final prefix by the one-box-at-a-time scan over the block's edge lists 
 too many candidate pairs (duplicates: ~m²) is split in halves: the first half is resolved, its kept boxes kill in the
 second half, whose survivors are resolved the same way.
 
-**Which pairs are looked at.** IoU > t ≥ 0 needs the 1-D IoU of the x-intervals to exceed t too, and for intervals
-that gives ``|Δcx| < (1 - t) / (2t) · min(w_a, w_b)`` (from ``|Δx1| + |Δx2| = union - inter < (1 - t) / t · inter``)
-and ``|Δcx| < (w_a + w_b) / 2`` (they intersect); likewise in y. So each box has centre radii ``rx, ry`` (padded far
-beyond float rounding, and using the largest box for ``w_b``) within which any partner's centre lies. Boxes are
-indexed by an exact int64 key (class, horizontal strip of centre y, cell of centre x): a box's possible partners are
-found with one ``searchsorted`` range per strip that its ``cy ± ry`` covers, ``|Δcy| ≤ ry`` is checked, and the IoU
-is computed in float64 with exactly the reference's arithmetic on the remaining pairs only. The bounds only skip
-pairs whose IoU cannot exceed the threshold, so the result is exact. Boxes with a zero or negative side, or a
-non-finite coordinate, overlap nothing (their numpy IoU is 0 or NaN): they are kept, and never indexed.
+**Which pairs are looked at.** IoU > t ≥ 0 needs the 1-D IoU of the x-intervals, ``iw / (w_a + w_b - iw)``, to
+exceed t too. As ``iw ≤ (w_a + w_b) / 2 - |Δcx|`` and ``iw ≤ min(w_a, w_b)``, that gives ``|Δcx| < c (w_a + w_b)``
+with ``c = (1 - t) / (2 (1 + t))``, and ``w_b < w_a / t``; likewise in y. So a box's partners have their centre within
+``rx = c (w_a + min(w_a / t, widest box))`` of its own (``ry`` alike; all bounds padded far beyond float rounding).
+Boxes are indexed by an exact int64 key (class, horizontal strip of centre y, cell of centre x): a box's possible
+partners are found with one ``searchsorted`` range per strip that its ``cy ± ry`` covers; the pair bounds above are
+checked (with both sizes below t = 0.5, where that prunes most), and the IoU is computed in float64 with exactly the
+reference's arithmetic on the remaining pairs only. The bounds only skip pairs whose IoU cannot exceed the
+threshold, so the result is exact. Boxes with a zero or negative side, or a non-finite coordinate, overlap nothing
+(their numpy IoU is 0 or NaN): they are kept, and never indexed.
 """
 
 from __future__ import annotations
@@ -166,23 +167,25 @@ class _Grid:
             x1, y1, w, h = self.x1[act], self.y1[act], w[act], h[act]
         else:
             return
-        t = thr * (1 - _SLACK)  # the reference's rounded IoU > thr implies the exact IoU > t
-        rho = np.inf if t <= 0 else max((1 - t) / (2 * t), 0.0)
+        t = min(thr * (1 - _SLACK), 1.0)  # the reference's rounded IoU > thr implies the exact IoU > t
+        c = (1 - t) / (2 * (1 + t)) * (1 + _SLACK)
         w_max, h_max = float(w.max()), float(h.max())
-        pad = _SLACK * max(float(np.abs(x1).max()), float(np.abs(y1).max()), w_max, h_max)
+        self.pad = pad = _SLACK * max(float(np.abs(x1).max()), float(np.abs(y1).max()), w_max, h_max)
         cx, cy = x1 + 0.5 * w, y1 + 0.5 * h
-        rx = np.minimum(rho * w, (w + w_max) * 0.5) * (1 + _SLACK) + pad
-        ry = np.minimum(rho * h, (h + h_max) * 0.5) * (1 + _SLACK) + pad
+        cw, ch = c * w, c * h
+        with np.errstate(divide="ignore"):  # t = 0: a partner may be as wide as the widest box
+            rx = cw + c * np.minimum(w / t, w_max) + pad
+            ry = ch + c * np.minimum(h / t, h_max) + pad
         self.x0, self.y0 = float(cx.min()), float(cy.min())
         x_span, y_span = float(cx.max()) - self.x0, float(cy.max()) - self.y0
         self.x_scale = _X_CELLS / x_span if x_span > 0 else 0.0
         self.strip_h = max(float(ry.mean()), y_span / _MAX_STRIPS)
         self.n_strips = int(y_span // self.strip_h) + 1
         if not act.all():  # inactive boxes: zero radii (they are never queried nor indexed)
-            self.cx, self.cy, self.rx, self.ry = (np.zeros(len(act)) for _ in range(4))
-            self.cx[act], self.cy[act], self.rx[act], self.ry[act] = cx, cy, rx, ry
+            self.cx, self.cy, self.cw, self.ch, self.rx, self.ry = (np.zeros(len(act)) for _ in range(6))
+            self.cx[act], self.cy[act], self.cw[act], self.ch[act], self.rx[act], self.ry[act] = cx, cy, cw, ch, rx, ry
         else:
-            self.cx, self.cy, self.rx, self.ry = cx, cy, rx, ry
+            self.cx, self.cy, self.cw, self.ch, self.rx, self.ry = cx, cy, cw, ch, rx, ry
         self.cls = _class_ranks(class_ids, len(act))
         self.key = (self.cls * self.n_strips + self._strip(self.cy)) * _X_CELLS + self._cell(self.cx)
 
@@ -225,16 +228,26 @@ class _Grid:
         ``earlier``: only pairs with ``b`` before ``a``. ``windows``: :meth:`windows` of ``q``, if already known.
         """
         q, qi, lo, count = self.windows(q, index) if windows is None else windows
-        cy, ry = self.cy[q], self.ry[q]
+        qq = q[qi]  # the query of each (query, strip) range
         j = _ranges(lo, count)  # one entry per candidate pair
-        a = np.repeat(q[qi], count)
         d = index.cy[j]
-        d -= np.repeat(cy[qi], count)
+        d -= np.repeat(self.cy[qq], count)
         np.abs(d, out=d)
-        near = d <= np.repeat(ry[qi], count)
+        if self.thr < 0.5:  # the query's radius is loose: use the partner's size too (see the module docstring)
+            d -= self.ch[index.at[j]]
+            near = d <= np.repeat(self.ch[qq] + self.pad, count)
+        else:
+            near = d <= np.repeat(self.ry[qq], count)
+        a = np.repeat(qq, count)
         if earlier:
             near &= index.at[j] < a
         a, b = a[near], index.at[j[near]]
+        if self.thr < 0.5:
+            d = self.cx[a] - self.cx[b]
+            np.abs(d, out=d)
+            d -= self.cw[b]
+            near = d <= self.cw[a] + self.pad
+            a, b = a[near], b[near]
         iw = np.minimum(self.x2[a], self.x2[b]) - np.maximum(self.x1[a], self.x1[b])
         ih = np.minimum(self.y2[a], self.y2[b]) - np.maximum(self.y1[a], self.y1[b])
         np.maximum(iw, 0.0, out=iw)
