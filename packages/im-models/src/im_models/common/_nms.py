@@ -5,14 +5,15 @@ box already kept (IoU strictly greater than the threshold; for class-aware NMS, 
 :func:`nms` returns exactly that list, and with ``max_detections`` exactly its prefix. It never loops in Python over
 candidates: every Python-level step below keeps at least one box, or is one of a few steps per block.
 
-**The sweep** (:class:`_Sweep`) visits the candidates in score order. Each candidate is checked against the kept boxes
-that precede it exactly once, in one of two vectorised ways: when a box is kept it kills its overlaps among the
-candidates already looked at (*push*), and candidates looked at later meet all boxes kept so far in one go (*pull*;
-the older half of the kept boxes first when there are many pairs, so that what it kills is not checked again). How
-far ahead candidates are looked at follows the measured survival rate and the number of boxes still to keep, so that
-with ``max_detections`` little is looked at in vain. Live candidates are then decided in blocks of ``m ≤ block``
-(``m`` at most twice the number of boxes still to keep). When blocks keep few boxes (dense duplicates that each
-kill many candidates ahead), the sweep keeps one box at a time and pushes it, which beats resolving dense blocks.
+**The sweep** (:class:`_Sweep`) visits the candidates in score order. Each candidate is checked against each kept box
+that precedes it at most once (not at all once it is suppressed), in one of two vectorised ways: when a box is kept
+it kills its overlaps among the candidates already looked at (*push*), and candidates looked at later meet all boxes
+kept so far in one go (*pull*; the older half of the kept boxes first when there are many pairs, so that what it
+kills is not checked again). How far ahead candidates are looked at follows the measured survival rate and the
+number of boxes still to keep, so that with ``max_detections`` little is looked at in vain. Live candidates are then
+decided in blocks of ``m ≤ block`` (``m`` at most twice the number of boxes still to keep). When blocks keep few boxes
+(dense duplicates that each kill many candidates ahead), the sweep keeps one box at a time and pushes it, which
+beats resolving dense blocks.
 
 **Resolving a block** of ``m`` live boxes, given its overlap edges ``j → i`` (``j`` before ``i``): the greedy answer
 ``G`` is the unique solution of ``keep_i = not any_j(keep_j and j → i)`` (by induction over ``i``). Iterating that map
