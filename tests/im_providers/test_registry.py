@@ -259,3 +259,20 @@ def test_an_add_that_fails_validation_leaves_nothing_behind(reg: Path, tmp_path:
         )
     assert _tree(reg) == before
     assert sorted(p.name for p in (reg / "mediapipe/face-detector").iterdir()) == ["metadata.json", "onnx-fp32-b1"]
+
+
+@pytest.mark.parametrize("provider", ["local", "http"])
+def test_file_names_with_percent_and_spaces_round_trip(tmp_path: Path, provider: str) -> None:
+    """A file named ``w%41 b.onnx`` must arrive under that name, not ``wA b.onnx`` (escapes decoded once)."""
+    root = tmp_path / "registry"
+    odd = tmp_path / "w%41 b.onnx"
+    odd.write_bytes(b"odd bytes")
+    add_to_registry(root, model_id="odd/1", architecture="yolov8", task="object-detection", files=[odd])
+    if provider == "local":
+        md = resolve_metadata("local", "odd/1", provider_options={"root": str(root)})
+        folder = ModelCache().materialize(md, md.packages[0])
+    else:
+        with servers.LoopbackServer(root=root) as srv:
+            md = resolve_metadata("http", "odd/1", provider_options={"root": srv.url})
+            folder = ModelCache().materialize(md, md.packages[0])
+    assert (folder / "w%41 b.onnx").read_bytes() == b"odd bytes"

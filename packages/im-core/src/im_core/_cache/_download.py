@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from im_core._cache._http import IncompleteBody, request_with_retries
 from im_core._cache._paths import redact_url
@@ -156,7 +156,7 @@ def _copy_local(
 ) -> Fetched:
     from urllib.request import url2pathname  # imports http.client and ssl: only when a file is copied
 
-    source = Path(url2pathname(unquote(urlsplit(url).path)))
+    source = Path(url2pathname(urlsplit(url).path))  # url2pathname decodes %-escapes (once)
     if not source.is_file():
         raise ModelNotFoundError(f"{name}: the registry lists {source} but that file does not exist.")
     h, m, n = hashlib.sha256(), (hashlib.md5(usedforsecurity=False) if md5 else None), 0
