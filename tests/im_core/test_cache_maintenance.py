@@ -165,3 +165,16 @@ def test_link_through_escaping_symlink_is_refused_before_creating_anything(srv, 
         cache.materialize(md, nested)
     assert list(outside.iterdir()) == []
     assert not cache.layout.marker(md.model_id, pkg.package_id).exists()
+
+
+def test_an_unchanged_snapshot_is_not_rewritten_on_every_load(srv) -> None:
+    md = resolve_metadata("http", "m/1", provider_options={"root": srv.url})
+    path = ModelCache().layout.snapshot("http", "m/1")
+    before = path.stat()
+    resolve_metadata("http", "m/1", provider_options={"root": srv.url})  # same answer: same file, not replaced
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    changed = md.model_copy(update={"class_names": ("x", "y")})
+    ModelCache().save_metadata("http", "m/1", changed)
+    assert path.stat().st_ino != before.st_ino
+    assert ModelCache().load_metadata("http", "m/1") == changed

@@ -410,14 +410,13 @@ class ModelCache:
         for pkg in data.get("packages", []):
             for f in pkg.get("files", []):
                 f["url"] = _clean_url(f.get("url"), secrets)
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "provider": provider,
-            "model_id": model_id,
-            "saved_at": time.time(),
-            "metadata": data,
-        }
-        _atomic_write(self.layout.snapshot(provider, model_id), scrub(json.dumps(doc, indent=1), secrets))
+        doc = {"format": SNAPSHOT_FORMAT, "provider": provider, "model_id": model_id, "metadata": data}
+        text = scrub(json.dumps(doc, indent=1), secrets)
+        path = self.layout.snapshot(provider, model_id)
+        with contextlib.suppress(OSError):
+            if path.read_text() == text:  # unchanged since the last load: no rewrite (the file's mtime says when)
+                return
+        _atomic_write(path, text)
 
     def load_metadata(self, provider: str, model_id: str) -> ModelMetadata | None:
         """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
