@@ -5,8 +5,7 @@ Exports are imported on first use, so scanning this package's entry point stays 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from im_core._lazy import lazy_exports
 
 _EXPORTS = {
     "AutoModelPipeline": "im_pipelines._auto",
@@ -17,15 +16,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'im_pipelines' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
