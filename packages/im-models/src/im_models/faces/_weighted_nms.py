@@ -42,9 +42,7 @@ def weighted_nms(
     if len(boxes) == 0:
         empty_kp = None if keypoints is None else np.zeros((0, *np.shape(keypoints)[1:]), np.float32)
         return boxes, scores, empty_kp
-    keep = nms(boxes, scores, iou_threshold)  # indices of the openers, best first
-    if max_detections is not None:
-        keep = keep[:max_detections]
+    keep = nms(boxes, scores, iou_threshold, max_detections=max_detections)  # the openers, best first
     overlap = box_iou(boxes[keep], boxes) > iou_threshold  # (M, N)
     overlap[np.arange(len(keep)), keep] = True  # a degenerate (zero-area) opener still owns itself
     owned = overlap.any(axis=0)
