@@ -699,3 +699,12 @@ def test_a_missing_local_path_is_a_clear_error_without_asking_a_provider(given, 
     monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(ModelNotFoundError, match="No such file or folder"):
         AutoModel.from_pretrained(given)
+
+
+def test_unknown_load_options_are_refused_and_known_ones_reach_the_family(asset):
+    with pytest.raises(InvalidParameterError, match=r"YOLODetection takes no load option\(s\) 'confidnce'"):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), confidnce=0.5)
+    with pytest.raises(InvalidParameterError, match=r"'pooling_mode'.*accepts: normalize, pooling"):
+        AutoModel.from_pretrained(asset("embed/mobilenetv2_backbone.pt"), pooling_mode="max", **_EMBEDDER)
+    model = AutoModel.from_pretrained(asset("embed/mobilenetv2_backbone.pt"), pooling="max", **_EMBEDDER)
+    assert model.pooling == "max"

@@ -345,6 +345,18 @@ def _unexpected_failure(exc: Exception, metadata: ModelMetadata, candidate: Pack
     return error
 
 
+def _check_load_options(family: type, options: dict[str, Any]) -> None:
+    """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``LOAD_OPTIONS``)."""
+    accepted = frozenset(getattr(family, "LOAD_OPTIONS", ()))
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InvalidParameterError(
+            f"{family.__name__} takes no load option(s) {', '.join(map(repr, unknown))}; it accepts: "
+            f"{', '.join(sorted(accepted)) or 'none'}. Per-call parameters (confidence, iou_threshold, ...) go to "
+            "the call instead: model(image, confidence=0.5)."
+        )
+
+
 def _build(
     metadata: ModelMetadata,
     package: ModelPackage,
@@ -353,6 +365,8 @@ def _build(
     dependencies: dict[str, Any],
     weights_file: str | None,
 ) -> Model[Any]:
+    family = registry().model_class(metadata.architecture, metadata.task, package.backend)
+    _check_load_options(family, request.model_kwargs)
     path = Path(request.model_id_or_path).expanduser()
     if path.exists():
         directory = path.resolve() if path.is_dir() else path.resolve().parent
@@ -360,7 +374,6 @@ def _build(
         from im_core._cache import ModelCache
 
         directory = ModelCache().materialize(metadata, package, offline=request.offline)
-    family = registry().model_class(metadata.architecture, metadata.task, package.backend)
     session_options: dict[str, Any] = dict(request.session_options or {})
     if request.onnx_execution_providers is not None and package.backend == "onnx":
         session_options["onnx_execution_providers"] = request.onnx_execution_providers

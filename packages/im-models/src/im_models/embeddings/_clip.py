@@ -55,6 +55,9 @@ class CLIPModel(EmbeddingModel):
     ``image_size``, then centre crop), normalised with CLIP's mean/std; vectors are L2-normalised.
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset({*_DEFAULTS, "tokenizer"})
+
     def __init__(
         self,
         image_session: Session,

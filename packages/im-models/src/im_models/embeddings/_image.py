@@ -49,6 +49,9 @@ class ImageEmbedder(EmbeddingModel):
     architecture (``mobilenetv2-backbone`` → :func:`~im_models.embeddings._mobilenetv2.build_mobilenet_v2_backbone`).
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset({"pooling", "normalize"})
+
     def __init__(
         self, session: Session, info: LoadedModelInfo, config: ClassifierConfig, pooling: str, normalize: bool
     ) -> None:

@@ -88,6 +88,9 @@ class BlazeFaceDetector(ObjectDetectionModel):
     ``min_suppression_threshold``), ``max_detections`` (100).
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset({"anchor_strides"})
+
     def __init__(
         self,
         session: Session,

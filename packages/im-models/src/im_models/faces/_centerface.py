@@ -66,6 +66,9 @@ class CenterFaceDetector(ObjectDetectionModel):
     ``max_detections`` (100), ``image_size`` (longer side the image is fitted into, dynamic graphs only; 640).
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset({"image_size"})
+
     def __init__(
         self,
         session: Session,

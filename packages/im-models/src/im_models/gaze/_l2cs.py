@@ -86,6 +86,9 @@ class L2CSGaze(GazeModel):
     ``confidence``) when a detector is attached.
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset({"output_order", "bin_width", "angle_offset"})
+
     def __init__(
         self,
         session: Session,

@@ -36,6 +36,9 @@ class TextAngleClassifier(ClassificationModel):
     say 180°, so padding matters. Scores are the network's softmax over ``("0", "180")``.
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset(_DEFAULTS)
+
     def __init__(self, session: Session, info: LoadedModelInfo, config: dict[str, Any]) -> None:
         self.session = session
         self.metadata = info

@@ -63,6 +63,9 @@ class DBTextDetector(TextDetectionModel):
     ``max_candidates``, ``min_size``, ``dilate``.
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset(_DEFAULTS)
+
     def __init__(self, session: Session, info: LoadedModelInfo, config: dict[str, Any]) -> None:
         self.session = session
         self.metadata = info

@@ -73,6 +73,9 @@ class CTCTextRecognizer(TextRecognitionModel):
     Call parameter: ``confidence`` (lines below it are dropped).
     """
 
+    #: keyword arguments of ``from_pretrained`` this family reads when it is built
+    LOAD_OPTIONS = frozenset(_DEFAULTS)
+
     def __init__(
         self,
         session: Session,
