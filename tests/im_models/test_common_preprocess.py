@@ -210,3 +210,58 @@ def test_pixel_constants_are_cached_and_read_only():
     with pytest.raises(ValueError, match="read-only"):
         a[0] = 0
     np.testing.assert_allclose(fill[:, 0, 0], (114 / 255 - np.array([0.1, 0.2, 0.3])) / 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}, {"color": "bgr", "scaling_factor": 127.5}],
+    ids=["div255", "imagenet", "bgr-127.5"],
+)
+def test_float32_planes_are_bit_identical_to_the_two_step_numpy_arithmetic(kw: dict) -> None:
+    # the float32 path converts through a per-channel 256-entry table; it must equal fl(fl(v * a) + b) exactly
+    net = NetworkInput(height=40, width=56, **kw)
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    pixels[0, :3] = [[0, 0, 0], [255, 255, 255], [114, 1, 254]]
+    tensor, _ = prepare_batch([Image(pixels, "bgr")], net)
+    planes = pixels[..., ::-1] if net.color == "rgb" else pixels
+    scale = 1.0 / (net.scaling_factor or 1.0)
+    mean = np.zeros(3) if net.mean is None else np.asarray(net.mean)
+    std = np.ones(3) if net.std is None else np.asarray(net.std)
+    for c in range(3):
+        a, b = np.float32(scale / std[c]), np.float32(-mean[c] / std[c])
+        want = planes[..., c].astype(np.float32) * a
+        if b != 0:
+            want = want + b
+        np.testing.assert_array_equal(tensor[0, c], want)
+
+
+def test_layout_is_reused_for_same_sized_images_and_kept_apart_per_configuration():
+    from im_models.common._preprocess import _layout
+
+    net = NetworkInput(height=128, width=128, dynamic=True, stride=32)
+    first = _layout(((72, 128),), net, True, None, None)
+    assert _layout(((72, 128),), net, True, None, None) is first  # cached
+    assert (first.height, first.width) == (96, 128) and first.placements[0].top == 12
+    # a different size, rect, crop or padding value gets its own geometry / values
+    assert _layout(((128, 72),), net, True, None, None).width == 96
+    assert _layout(((72, 128),), net, False, None, None).height == 128
+    cropped = _layout(((72, 128),), net, True, StaticCrop(0, 0, 50, 100), None)
+    assert cropped.placements[0].crop == (0, 0, 64, 72) and first.placements[0].crop is None
+    padded = NetworkInput(height=128, width=128, dynamic=True, stride=32, padding_value=0)
+    t_a, _ = prepare_batch([_img(72, 128)], net, rect=True)
+    t_b, _ = prepare_batch([_img(72, 128)], padded, rect=True)
+    assert t_a[0, 0, 0, 0] == np.float32(114) * np.float32(1 / 255) and t_b[0, 0, 0, 0] == 0
+    # repeated calls give equal tensors and equal transforms
+    t_c, tr_a = prepare_batch([_img(72, 128)], net, rect=True)
+    t_d, tr_b = prepare_batch([_img(72, 128)], net, rect=True)
+    np.testing.assert_array_equal(t_c, t_d)
+    assert tr_a == tr_b
+
+
+def test_unhashable_configuration_is_computed_without_the_cache():
+    net = NetworkInput(height=16, width=16, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])  # type: ignore[arg-type]
+    tensor, (t,) = prepare_batch([_img(8, 16, value=(255, 0, 128))], net)
+    assert t.offset_y == 4.0
+    want = (np.array([128, 0, 255]) / 255 - 0.5) / 0.5
+    np.testing.assert_allclose(tensor[0, :, 8, 8], want, rtol=1e-6, atol=1e-6)

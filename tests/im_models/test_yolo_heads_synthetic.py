@@ -477,3 +477,51 @@ def test_malformed_keypoints_metadata_is_a_corrupted_package(tmp_path, meta):
     (folder / "keypoints_metadata.json").write_text(json.dumps(meta))
     with pytest.raises(CorruptedModelPackageError, match=r"keypoints_metadata\.json"):
         YOLOPose.from_package(local_context(folder, architecture="yolov8", task="keypoint-detection"))
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_suppress_of_few_candidates_equals_nms(agnostic):
+    # few candidates take a dense IoU-matrix path in suppress(); it must return exactly nms()'s list
+    from im_models.common import DetectionParams, nms
+    from im_models.common._postprocess import suppress
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(1, 65))
+        xy = rng.uniform(0, 80, (n, 2))
+        wh = rng.uniform(-5, 40, (n, 2))  # some degenerate (zero or negative sides)
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        boxes[rng.random(n) < 0.1] = boxes[0]  # exact duplicates
+        if trial % 7 == 0:
+            boxes[rng.integers(0, n)] = [np.nan, 0, np.inf, 5]
+        scores = rng.choice(np.float32([0.3, 0.5, 0.5, 0.9]), n) if trial % 2 else rng.random(n, np.float32)
+        classes = rng.integers(0, 3, n)
+        iou = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0]))
+        max_det = int(rng.choice([1, 3, 300]))
+        params = DetectionParams(np.zeros(3, np.float32), iou, max_det, class_agnostic=agnostic)
+        got = suppress(boxes, scores, classes, params)
+        want = nms(boxes, scores, iou, class_ids=None if agnostic else classes, max_detections=max_det)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}, n {n}, iou {iou}")
+
+
+def test_resolved_detection_params_are_cached_read_only_and_keyed_by_type():
+    from im_core.errors import InvalidParameterError
+    from im_models.common import resolve_detection_params
+
+    names = ["a", "b", "c"]
+    first = resolve_detection_params({}, names, 3)
+    assert resolve_detection_params({}, names, 3) is first
+    assert first.single_threshold == pytest.approx(0.25) and first.min_threshold == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="read-only"):
+        first.thresholds[0] = 0.9
+    assert resolve_detection_params({"confidence": 0.5}, names, 3).thresholds[0] == np.float32(0.5)
+    assert resolve_detection_params({}, ["a", "b", "x"], 3) is not first
+    assert resolve_detection_params({}, names, 3, confidence=0.4).thresholds[0] == np.float32(0.4)
+    per_class = resolve_detection_params({"confidence": {"b": 0.6}}, names, 3)  # a dict: resolved uncached
+    assert per_class.single_threshold is None and per_class.thresholds.tolist() == pytest.approx([0.25, 0.6, 0.25])
+    assert resolve_detection_params({"confidence": 1}, names, 3).thresholds[0] == 1.0
+    with pytest.raises(InvalidParameterError):  # True == 1 (same hash) must not hit the cached entry for 1
+        resolve_detection_params({"confidence": True}, names, 3)
+    with pytest.raises(InvalidParameterError):
+        resolve_detection_params({"max_detections": -1}, names, 3)

@@ -68,6 +68,8 @@ def to_images(images: Any, color_format: ColorFormat = "bgr") -> list[Image]:
     """
     if color_format not in ("bgr", "rgb"):
         raise ModelInputError(f"color_format must be 'bgr' or 'rgb', got {color_format!r}.")
+    if type(images) is np.ndarray and images.ndim == 3 and images.dtype == np.uint8 and _hw3(images.shape):
+        return [Image(images, color_format)]  # the common case, already in the form _from_array returns
     if isinstance(images, (list, tuple)):
         if not images:
             raise ModelInputError("Got an empty list of images; pass at least one image.")
@@ -77,6 +79,11 @@ def to_images(images: Any, color_format: ColorFormat = "bgr") -> list[Image]:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return [_one(a, color_format, i) for i, a in enumerate(images)]
     return [_one(images, color_format, None)]
+
+
+def _hw3(shape: tuple[int, ...]) -> bool:
+    """Whether a 3-D shape is a non-empty (H, W, 3) image."""
+    return shape[2] == 3 and shape[0] > 0 and shape[1] > 0
 
 
 def _where(index: int | None) -> str:

@@ -77,6 +77,10 @@ class ArrayOps:
         """``x`` as float32 (no copy when it already is)."""
         raise NotImplementedError
 
+    def wide_float(self, x: Any) -> bool:
+        """Whether ``x`` is float32 or float64 (a float32 value compared with it as a Python float stays exact)."""
+        raise NotImplementedError
+
     def int64(self, x: Any) -> Any:
         """``x`` as int64 (floats truncated toward zero)."""
         raise NotImplementedError
@@ -94,7 +98,7 @@ class NumpyOps(ArrayOps):
     """:class:`ArrayOps` for numpy arrays."""
 
     def nonzero(self, mask: Any) -> np.ndarray:
-        return np.flatnonzero(mask)
+        return np.asarray(mask).nonzero()[0]  # 1-D: the method skips np.flatnonzero's Python-level wrappers
 
     def arange(self, n: int, like: Any) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
@@ -121,6 +125,9 @@ class NumpyOps(ArrayOps):
 
     def float32(self, x: Any) -> np.ndarray:
         return np.asarray(x).astype(np.float32, copy=False)
+
+    def wide_float(self, x: Any) -> bool:
+        return x.dtype in _WIDE_FLOATS
 
     def int64(self, x: Any) -> np.ndarray:
         return np.asarray(x).astype(np.int64, copy=False)
@@ -170,22 +177,28 @@ class TorchOps(ArrayOps):
     def float32(self, x: Any) -> Any:
         return x.float()
 
+    def wide_float(self, x: Any) -> bool:
+        return x.dtype in (self.torch.float32, self.torch.float64)
+
     def int64(self, x: Any) -> Any:
         return x.long()
 
     def table(self, values: np.ndarray, like: Any) -> Any:
-        return self.torch.from_numpy(np.ascontiguousarray(values)).to(like.device)
+        return self.torch.tensor(values, device=like.device)  # a copy: ``values`` may be read-only (cached)
 
     def numpy(self, x: Any, dtype: Any = np.float32) -> np.ndarray:
         return to_numpy(x, dtype)
 
 
+_WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 NUMPY_OPS = NumpyOps()
 _torch_ops: list[TorchOps] = []
 
 
 def array_ops(*values: Any) -> ArrayOps:
     """The namespace for ``values``: :class:`TorchOps` when any is a torch tensor, else :class:`NumpyOps`."""
+    if all(type(v) is np.ndarray for v in values):  # the common case, without the duck-typing probes
+        return NUMPY_OPS
     if any(is_torch_tensor(v) for v in values):
         if not _torch_ops:
             _torch_ops.append(TorchOps())

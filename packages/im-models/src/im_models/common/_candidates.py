@@ -90,7 +90,14 @@ def filter_candidates(scores: Any, class_ids: Any, params: DetectionParams, ops:
         ops: the namespace (found from ``scores`` when omitted).
     """
     ops = ops or array_ops(scores)
-    ok = scores >= ops.table(params.thresholds, scores)[class_ids]
+    single = params.single_threshold
+    if single is not None and ops.wide_float(scores):
+        # one threshold for every class: a scalar comparison, with the same result as the per-class look-up (the
+        # float32 threshold is exact in float32 and float64; narrower scores would round the scalar, so they
+        # keep the look-up, whose float32 table they are promoted to)
+        ok = scores >= single
+    else:
+        ok = scores >= ops.table(params.thresholds, scores)[class_ids]
     if params.class_mask is not None:
         ok &= ops.table(params.class_mask, scores)[class_ids]
     idx = ops.nonzero(ok)

@@ -9,6 +9,7 @@ once for numpy and torch so heads whose outputs stay on a GPU run them there.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from im_core.errors import InvalidParameterError
 from im_models.common._arrays import NUMPY_OPS
 from im_models.common._candidates import filter_candidates
-from im_models.common._nms import nms
+from im_models.common._nms import _resolve, box_iou, nms
 
 __all__ = [
     "DetectionParams",
@@ -39,6 +40,8 @@ DETECTION_PARAMS = frozenset(
 
 def check_params(params: Mapping[str, Any], allowed: Iterable[str], family: str) -> None:
     """Raise :class:`InvalidParameterError` naming any parameter the family does not know."""
+    if not params:
+        return
     allowed = set(allowed)
     unknown = sorted(set(params) - allowed)
     if unknown:
@@ -144,10 +147,45 @@ class DetectionParams:
     class_mask: np.ndarray | None = None
     pre_nms_top_k: int | None = None
 
-    @property
+    @functools.cached_property
     def min_threshold(self) -> float:
         """The lowest per-class threshold (a cheap first filter)."""
         return float(self.thresholds.min()) if len(self.thresholds) else 0.0
+
+    @functools.cached_property
+    def single_threshold(self) -> float | None:
+        """The threshold when every class has the same one, else ``None``."""
+        t = self.thresholds
+        return float(t[0]) if len(t) and bool((t == t[0]).all()) else None
+
+
+_RESOLVED: dict[tuple[Any, ...], DetectionParams] = {}
+_RESOLVED_MAX = 256  # entries kept (the cache is emptied when full)
+
+
+def _cache_key(
+    params: Mapping[str, Any], class_names: Sequence[str], num_classes: int, recommended: Any, defaults: tuple
+) -> tuple[Any, ...] | None:
+    """A hashable key of everything :func:`resolve_detection_params` reads, or ``None`` when a value is unhashable.
+
+    Values are keyed with their type, so ``True`` and ``1`` (equal and of equal hash) are told apart.
+    """
+    given = tuple((k, type(params[k]), params[k]) for k in DETECTION_PARAMS.intersection(params))
+    rec = None
+    if recommended is not None:
+        per_class = getattr(recommended, "per_class_confidence", None) or {}
+        rec = (
+            getattr(recommended, "confidence", None),
+            getattr(recommended, "iou_threshold", None),
+            getattr(recommended, "max_detections", None),
+            tuple(per_class.items()),
+        )
+    key = (given, tuple(class_names), num_classes, rec, defaults)
+    try:
+        hash(key)
+    except TypeError:  # a dict or a list among the values (per-class confidence, class_filter list)
+        return None
+    return key
 
 
 def resolve_detection_params(
@@ -163,6 +201,9 @@ def resolve_detection_params(
 ) -> DetectionParams:
     """Combine call-time ``params`` with the package's recommended parameters and the family defaults.
 
+    The result is cached per distinct (hashable) input, so a plain ``model(image)`` resolves nothing after its
+    first call; its arrays are read-only because they are shared.
+
     Args:
         params: keyword arguments of the call (``confidence``, ``iou_threshold``, ``max_detections``,
             ``class_agnostic``, ``class_filter``, ``pre_nms_top_k``; others are ignored here).
@@ -170,6 +211,34 @@ def resolve_detection_params(
         recommended: an ``im_core.RecommendedParameters`` (or ``None``); fills what the caller leaves out.
         confidence / iou_threshold / max_detections / pre_nms_top_k: family defaults.
     """
+    defaults = (confidence, iou_threshold, max_detections, pre_nms_top_k)
+    key = _cache_key(params, class_names, num_classes, recommended, defaults)
+    if key is not None:
+        hit = _RESOLVED.get(key)
+        if hit is not None:
+            return hit
+    resolved = _resolve_params(params, class_names, num_classes, recommended, *defaults)
+    resolved.thresholds.flags.writeable = False
+    if resolved.class_mask is not None:
+        resolved.class_mask.flags.writeable = False
+    if key is not None:
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = resolved
+    return resolved
+
+
+def _resolve_params(
+    params: Mapping[str, Any],
+    class_names: Sequence[str],
+    num_classes: int,
+    recommended: Any,
+    confidence: float,
+    iou_threshold: float,
+    max_detections: int,
+    pre_nms_top_k: int | None,
+) -> DetectionParams:
+    """:func:`resolve_detection_params` without the cache."""
     rec_conf = getattr(recommended, "confidence", None)
     rec_iou = getattr(recommended, "iou_threshold", None)
     rec_max = getattr(recommended, "max_detections", None)
@@ -248,8 +317,13 @@ def suppress(
     Returns:
         int64 indices into the inputs, best first.
     """
-    if len(scores) == 0 or params.max_detections == 0:
+    n = len(scores)
+    if n == 0 or params.max_detections == 0:
         return np.zeros(0, np.int64)
+    if n == 1:
+        return np.zeros(1, np.int64)
+    if run_nms and n <= _DENSE_NMS and params.iou_threshold >= 0:
+        return _dense_nms(boxes, scores, None if params.class_agnostic else class_ids, params)
     if run_nms:
         return nms(
             boxes,
@@ -259,3 +333,40 @@ def suppress(
             max_detections=params.max_detections,
         )
     return np.argsort(-scores, kind="stable")[: params.max_detections].astype(np.int64)
+
+
+#: Up to this many candidates, NMS is one dense IoU matrix (a few numpy calls) instead of :func:`nms`'s spatial
+#: index, whose fixed cost (tens of numpy calls) dominates when only a few boxes survive the thresholds.
+_DENSE_NMS = 64
+_LATER = np.triu(np.ones((_DENSE_NMS, _DENSE_NMS), bool), 1)  # [j, i]: i is visited after j
+_LATER.flags.writeable = False
+
+
+def _dense_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, params: DetectionParams) -> Any:
+    """Exactly :func:`nms`'s result for a few candidates (N ≤ ``_DENSE_NMS``), from the full (N, N) IoU matrix.
+
+    Same visiting order (descending score, ties by lower index, NaN last: a stable sort of ``-scores``), same
+    float64 IoU arithmetic (:func:`box_iou`, which is :func:`nms`'s), same strict ``IoU > threshold``, and the same
+    greedy resolution of the overlap edges (``_nms._resolve``); degenerate or non-finite boxes get IoU 0 or NaN and
+    so suppress nothing, as in :func:`nms`.
+
+    Args:
+        boxes: float (N, 4) ``x1, y1, x2, y2``.
+        scores: float (N,).
+        class_ids: int (N,) for class-aware NMS, or ``None`` (class-agnostic).
+        params: ``iou_threshold`` (≥ 0) and ``max_detections``.
+
+    Returns:
+        int64 indices into the inputs of the kept boxes, best first, at most ``params.max_detections``.
+    """
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    b = np.asarray(boxes, np.float64)[order]
+    over = box_iou(b, b) > params.iou_threshold
+    if class_ids is not None:
+        cls = np.asarray(class_ids)[order]
+        over &= cls[:, None] == cls[None, :]
+    n = len(order)
+    over &= _LATER[:n, :n]
+    src, dst = over.nonzero()  # edges j → i with j visited before i
+    keep = _resolve(n, src, dst)
+    return order[keep][: params.max_detections].astype(np.int64)

@@ -53,14 +53,21 @@ class ImageTransform:
     region: tuple[int, int, int, int]
 
     def boxes_to_original(self, xyxy: np.ndarray, *, clip: bool = True) -> np.ndarray:
-        """float32 (N, 4) network-pixel ``x1, y1, x2, y2`` → original pixels, clipped to the image (or region)."""
-        out = np.empty(xyxy.shape, np.float32)
-        out[:, 0::2] = (xyxy[:, 0::2] - self.offset_x) / self.scale_x
-        out[:, 1::2] = (xyxy[:, 1::2] - self.offset_y) / self.scale_y
+        """(N, 4) network-pixel ``x1, y1, x2, y2`` → float32 original pixels, clipped to the image (or region).
+
+        float32 input is computed in float32, float64 input in float64 (rounded to float32 at the end).
+        """
+        # one op per step over all four columns, in the input's precision (float64 stays float64 until the end;
+        # anything else is float32, with the constants rounded to float32 as NumPy does for a Python float)
+        dtype = np.float64 if xyxy.dtype == np.float64 else np.float32
+        offset = np.array((self.offset_x, self.offset_y, self.offset_x, self.offset_y), dtype)
+        scale = np.array((self.scale_x, self.scale_y, self.scale_x, self.scale_y), dtype)
+        out = np.subtract(np.asarray(xyxy, dtype), offset)
+        np.divide(out, scale, out=out)
+        out = out.astype(np.float32, copy=False)
         if clip:
             x0, y0, x1, y1 = self.region
-            np.clip(out[:, 0::2], x0, x1, out=out[:, 0::2])
-            np.clip(out[:, 1::2], y0, y1, out=out[:, 1::2])
+            np.clip(out, np.array((x0, y0, x0, y0), np.float32), np.array((x1, y1, x1, y1), np.float32), out=out)
         return out
 
     def points_to_original(self, xy: np.ndarray) -> np.ndarray:
@@ -126,12 +133,30 @@ def _compute_constants(net: NetworkInput) -> tuple[tuple[np.ndarray, np.ndarray]
     # padding the uint8 image first (what copyMakeBorder did) and converting afterwards
     fill = np.empty((net.channels, 1, 1), np.dtype(net.dtype))
     pad = np.full((1, 1, 3), net.padding_value, np.uint8)
-    _convert(fill, pad, False, net, affine)
+    _convert(fill, pad, False, net, affine, None)
     fill.flags.writeable = False
     return affine, fill
 
 
+def _compute_lut(net: NetworkInput) -> np.ndarray | None:
+    """float32 (C, 256): channel ``c``'s tensor value of each uint8 pixel value, or ``None``.
+
+    ``fl(fl(v * a) + b)`` in float32, bit-identical to the two-step numpy arithmetic of :func:`_convert`. Only for
+    float32 tensors with 3 channels and a pixel affine (the common case).
+    """
+    affine = _pixel_affine(net)
+    if np.dtype(net.dtype) != np.float32 or net.channels != 3 or affine is None:
+        return None
+    a, b = affine
+    lut = np.arange(256, dtype=np.float32)[None, :] * a[:, None]  # float32 products, as np.multiply gives
+    shifted = b != 0
+    lut[shifted] += b[shifted, None]
+    lut.flags.writeable = False
+    return lut
+
+
 _cached_constants = functools.lru_cache(maxsize=64)(_compute_constants)
+_cached_lut = functools.lru_cache(maxsize=64)(_compute_lut)
 
 
 def _constants(net: NetworkInput) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
@@ -143,6 +168,143 @@ def _constants(net: NetworkInput) -> tuple[tuple[np.ndarray, np.ndarray] | None,
         return _cached_constants(net)
     except TypeError:
         return _compute_constants(net)
+
+
+def _lut(net: NetworkInput) -> np.ndarray | None:
+    """The look-up table of :func:`_compute_lut`, cached like :func:`_constants`."""
+    try:
+        return _cached_lut(net)
+    except TypeError:
+        return _compute_lut(net)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """How one image of a given size becomes its slot of the batch tensor (pure geometry).
+
+    Attributes:
+        crop: ``(x0, y0, x1, y1)`` of the image's pixels that are used (static crop, then centre crop), or
+            ``None`` for the whole image.
+        resize: ``(width, height)`` the used pixels are resized to, or ``None`` when they keep their size.
+        reflect: pad by reflecting the edges (``letterbox-reflect-edges``) rather than with the padding value.
+        top / left: position of the (resized) pixels in the slot.
+        transform: the map back to original pixels.
+    """
+
+    crop: tuple[int, int, int, int] | None
+    resize: tuple[int, int] | None
+    reflect: bool
+    top: int
+    left: int
+    transform: ImageTransform
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Everything about a batch that depends only on its image sizes and the configuration (cached, read-only).
+
+    Attributes:
+        height / width: spatial size of the batch tensor.
+        dtype: its dtype (``net.dtype``).
+        placements: one per image.
+        affine / fill / lut: the pixel conversion constants (:func:`_constants`, :func:`_lut`).
+    """
+
+    height: int
+    width: int
+    dtype: np.dtype
+    placements: tuple[_Placement, ...]
+    affine: tuple[np.ndarray, np.ndarray] | None
+    fill: np.ndarray
+    lut: np.ndarray | None
+
+
+def _place(
+    shape: tuple[int, int],
+    region: tuple[int, int, int, int],
+    canvas: tuple[int, int],
+    fit_into: tuple[int, int],
+    net: NetworkInput,
+) -> _Placement:
+    """The :class:`_Placement` of an image of ``shape`` (h, w) whose ``region`` is used, in an (H, W) ``canvas``.
+
+    ``fit_into``: the (height, width) that aspect-keeping modes fit the region into (the training size, or the
+    caller's ``image_size``).
+    """
+    x0, y0, x1, y1 = region
+    h, w = y1 - y0, x1 - x0
+    H, W = canvas
+    mode = net.resize_mode
+    crop = None if region == (0, 0, shape[1], shape[0]) else region
+    if mode == "stretch":
+        rh, rw = H, W
+        top = left = top_off = left_off = 0
+        sx, sy = W / w, H / h
+    elif mode == "center-crop":
+        # no scaling: the centre of the region, padded where it is smaller than the input
+        cy0, cx0 = max(0, (h - H) // 2), max(0, (w - W) // 2)
+        rh, rw = min(H, h - cy0), min(W, w - cx0)
+        crop = (x0 + cx0, y0 + cy0, x0 + cx0 + rw, y0 + cy0 + rh)
+        top, left = (H - rh) // 2, (W - rw) // 2
+        top_off, left_off = top - cy0, left - cx0
+        sx = sy = 1.0
+    else:
+        rh, rw = _fit(h, w, *fit_into)
+        rh, rw = min(rh, H), min(rw, W)
+        top, left = (0, 0) if mode == "fit-longer-edge" else ((H - rh) // 2, (W - rw) // 2)
+        top_off, left_off = top, left
+        sx, sy = rw / w, rh / h
+    resize = (rw, rh) if mode != "center-crop" and (rh, rw) != (h, w) else None
+    transform = ImageTransform(
+        scale_x=sx,
+        scale_y=sy,
+        offset_x=left_off - x0 * sx,
+        offset_y=top_off - y0 * sy,
+        original_height=shape[0],
+        original_width=shape[1],
+        input_height=H,
+        input_width=W,
+        region=region,
+    )
+    reflect = mode == "letterbox-reflect-edges" and (rh, rw) != (H, W)
+    return _Placement(crop, resize, reflect, top, left, transform)
+
+
+def _compute_layout(
+    shapes: tuple[tuple[int, int], ...],
+    net: NetworkInput,
+    rect: bool,
+    static_crop: StaticCrop | None,
+    size: tuple[int, int] | None,
+) -> _Layout:
+    regions = [(0, 0, w, h) if static_crop is None else static_crop.pixels(h, w) for h, w in shapes]
+    canvas = target_size([(y1 - y0, x1 - x0) for x0, y0, x1, y1 in regions], net, rect=rect, size=size)
+    fit_into = size or net.size
+    placements = tuple(_place(sh, rg, canvas, fit_into, net) for sh, rg in zip(shapes, regions, strict=True))
+    affine, fill = _constants(net)
+    return _Layout(*canvas, np.dtype(net.dtype), placements, affine, fill, _lut(net))
+
+
+_cached_layout = functools.lru_cache(maxsize=128)(_compute_layout)
+
+
+def _layout(
+    shapes: tuple[tuple[int, int], ...],
+    net: NetworkInput,
+    rect: bool,
+    static_crop: StaticCrop | None,
+    size: tuple[int, int] | None,
+) -> _Layout:
+    """The :class:`_Layout` of a batch of images of ``shapes`` ((h, w) each).
+
+    Cached: a stream of same-sized frames computes its geometry once (each call would otherwise run a few dozen
+    lines of Python, which is measurable next to the network when the CPU caches are cold after a run). A
+    configuration with unhashable fields is computed each time.
+    """
+    try:
+        return _cached_layout(shapes, net, rect, static_crop, size)
+    except TypeError:
+        return _compute_layout(shapes, net, rect, static_crop, size)
 
 
 def prepare_batch(
@@ -170,72 +332,29 @@ def prepare_batch(
 
     if not images:
         raise InvalidParameterError("prepare_batch needs at least one image.")
-    regions = []
-    for im in images:
-        if static_crop is not None:
-            regions.append(static_crop.pixels(im.height, im.width))
-        else:
-            regions.append((0, 0, im.width, im.height))
-    sizes = [(y1 - y0, x1 - x0) for x0, y0, x1, y1 in regions]
-    H, W = target_size(sizes, net, rect=rect, size=size)
-    th, tw = size or net.size
-    affine, fill = _constants(net)
-    dtype = np.dtype(net.dtype)
-    out = np.empty((len(images), net.channels, H, W), dtype)
-    transforms: list[ImageTransform] = []
-    for i, (im, (x0, y0, x1, y1), (h, w)) in enumerate(zip(images, regions, sizes)):
+    layout = _layout(tuple((im.height, im.width) for im in images), net, rect, static_crop, size)
+    H, W = layout.height, layout.width
+    out = np.empty((len(images), net.channels, H, W), layout.dtype)
+    for i, (im, place) in enumerate(zip(images, layout.placements, strict=True)):
         pixels = im.pixels
         flip = im.color != net.color
         if pixels.strides[-1] < 0:  # a channel-reversed view: use the underlying array, remember the order
             pixels = pixels[..., ::-1]
             flip = not flip
-        pixels = pixels[y0:y1, x0:x1]
-        mode = net.resize_mode
-        if mode == "stretch":
-            rh, rw = H, W
-            top = left = 0
-            sx, sy = W / w, H / h
-        elif mode == "center-crop":
-            # no scaling: the centre of the image, padded where it is smaller than the input
-            cy0, cx0 = max(0, (h - H) // 2), max(0, (w - W) // 2)
-            pixels = pixels[cy0 : cy0 + H, cx0 : cx0 + W]
+        if place.crop is not None:
+            x0, y0, x1, y1 = place.crop
+            pixels = pixels[y0:y1, x0:x1]
+        if place.resize is not None:
+            pixels = cv2.resize(pixels, place.resize, interpolation=cv2.INTER_LINEAR)
+        top, left = place.top, place.left
+        if place.reflect:
             rh, rw = pixels.shape[:2]
-            top, left = (H - rh) // 2, (W - rw) // 2
-            sx = sy = 1.0
-        else:
-            rh, rw = _fit(h, w, th, tw)
-            rh, rw = min(rh, H), min(rw, W)
-            if mode == "fit-longer-edge":
-                top = left = 0
-            else:
-                top, left = (H - rh) // 2, (W - rw) // 2
-            sx, sy = rw / w, rh / h
-        if mode == "center-crop":
-            top_off, left_off = top - cy0, left - cx0
-        else:
-            top_off, left_off = top, left
-            if (rh, rw) != (h, w):
-                pixels = cv2.resize(pixels, (rw, rh), interpolation=cv2.INTER_LINEAR)
-        if (rh, rw) != (H, W) and mode == "letterbox-reflect-edges":
             pixels = cv2.copyMakeBorder(
                 np.ascontiguousarray(pixels), top, H - rh - top, left, W - rw - left, cv2.BORDER_REFLECT_101
             )
             top = left = 0
-        _write(out[i], pixels, flip, net, affine, top, left, fill)
-        transforms.append(
-            ImageTransform(
-                scale_x=sx,
-                scale_y=sy,
-                offset_x=left_off - x0 * sx,
-                offset_y=top_off - y0 * sy,
-                original_height=im.height,
-                original_width=im.width,
-                input_height=H,
-                input_width=W,
-                region=(x0, y0, x1, y1),
-            )
-        )
-    return out, transforms
+        _write(out[i], pixels, flip, net, layout.affine, layout.lut, top, left, layout.fill)
+    return out, [place.transform for place in layout.placements]
 
 
 def _write(
@@ -244,36 +363,58 @@ def _write(
     flip: bool,
     net: NetworkInput,
     affine: tuple[np.ndarray, np.ndarray] | None,
+    lut: np.ndarray | None,
     top: int,
     left: int,
     fill: np.ndarray,
 ) -> None:
     """Place an (h, w, 3) uint8 image at ``(top, left)`` of a (C, H, W) slot and fill the rest with ``fill``.
 
-    Constant padding is written straight into the tensor (``fill``: the padding value already converted, (C, 1, 1)),
-    so no padded uint8 copy of the image is made first.
+    Constant padding (``fill``: the padding value already converted, (C, 1, 1)) is written straight into the
+    tensor, border strips only, so no padded uint8 copy of the image is made first.
     """
     h, w = hwc.shape[:2]
     H, W = dst.shape[1:]
     if (h, w) == (H, W):
-        _convert(dst, hwc, flip, net, affine)
+        _convert(dst, hwc, flip, net, affine, lut)
         return
-    _convert(dst[:, top : top + h, left : left + w], hwc, flip, net, affine)
-    dst[:, :top] = fill
-    dst[:, top + h :] = fill
-    dst[:, top : top + h, :left] = fill
-    dst[:, top : top + h, left + w :] = fill
+    _convert(dst[:, top : top + h, left : left + w], hwc, flip, net, affine, lut)
+    if top:
+        dst[:, :top] = fill
+    if top + h < H:
+        dst[:, top + h :] = fill
+    if left:
+        dst[:, top : top + h, :left] = fill
+    if left + w < W:
+        dst[:, top : top + h, left + w :] = fill
 
 
 def _convert(
-    dst: np.ndarray, hwc: np.ndarray, flip: bool, net: NetworkInput, affine: tuple[np.ndarray, np.ndarray] | None
+    dst: np.ndarray,
+    hwc: np.ndarray,
+    flip: bool,
+    net: NetworkInput,
+    affine: tuple[np.ndarray, np.ndarray] | None,
+    lut: np.ndarray | None,
 ) -> None:
-    """Write an (h, w, 3) uint8 image into a (C, h, w) view: channel order, scaling and normalisation in one pass."""
+    """Write an (h, w, 3) uint8 image into a (C, h, w) view: channel order, scaling and normalisation in one pass.
+
+    With a float32 ``lut`` (C, 256) each channel plane is one ``cv2.LUT`` written straight into the view (the
+    fastest uint8 → float32 conversion measured: one read of the small plane, one write of the output); otherwise
+    ``pixel * a (+ b)`` with numpy, which gives the same values.
+    """
     import cv2
 
     planes = cv2.split(np.ascontiguousarray(hwc))
     if flip:
         planes = planes[::-1]
+    if lut is not None:
+        for c, plane in enumerate(planes):
+            view = dst[c]
+            written = cv2.LUT(plane, lut[c], dst=view)
+            if written is not view:  # OpenCV could not use the view (never seen): copy its result in
+                view[...] = written
+        return
     if net.channels == 1:
         gray = (planes[0].astype(np.float32) + planes[1] + planes[2]) / 3.0
         planes = (gray,)
