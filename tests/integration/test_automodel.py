@@ -708,3 +708,11 @@ def test_unknown_load_options_are_refused_and_known_ones_reach_the_family(asset)
         AutoModel.from_pretrained(asset("embed/mobilenetv2_backbone.pt"), pooling_mode="max", **_EMBEDDER)
     model = AutoModel.from_pretrained(asset("embed/mobilenetv2_backbone.pt"), pooling="max", **_EMBEDDER)
     assert model.pooling == "max"
+
+
+def test_local_descriptions_for_a_remote_model_id_are_refused(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("no network call expected"))
+    with pytest.raises(InvalidParameterError, match=r"architecture=, task=.*not a local path"):
+        AutoModel.from_pretrained("coco/3", architecture="yolov8", task="object-detection")

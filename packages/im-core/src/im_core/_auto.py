@@ -269,6 +269,12 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
     from im_core._cache import resolve_metadata
 
     provider = request.weights_provider or settings().default_provider
+    if request.local_overrides:
+        raise InvalidParameterError(
+            f"{', '.join(f'{k}=' for k in sorted(request.local_overrides))} describe(s) a local model file or folder, "
+            f"but {request.model_id_or_path!r} is not a local path: it is a model id resolved by the {provider!r} "
+            "provider, whose metadata already says what it is. Drop the argument, or pass the path of a local file."
+        )
     metadata = resolve_metadata(
         provider,
         request.model_id_or_path,
