@@ -80,8 +80,12 @@ def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = Non
         if not re.fullmatch(r"[0-9a-f]{64}", blob.name):
             continue
         report.checked += 1
-        sha, _, _ = hash_file(blob)
-        if sha != blob.name:
+        if hash_file(blob)[0] == blob.name:
+            continue
+        with cache.blob_lock(blob.name, what=f"blob {blob.name[:12]}"):  # not while a load writes or links it
+            sha = hash_file(blob)[0] if blob.is_file() else blob.name  # re-check: it may have been replaced
+            if sha == blob.name:
+                continue
             log.warning("blob %s is corrupt (its content hashes to %s); removing it", blob.name, sha)
             report.corrupt.append(blob.name)
             bad.add(blob.name)
@@ -109,12 +113,15 @@ def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = Non
                 damaged = True
         if not damaged:
             continue
-        with contextlib.suppress(OSError):
-            pkg.marker.unlink()
-        for f in pkg.files:  # hard links of a corrupt blob share its bytes: drop them too
-            if f.get("blob"):
-                with contextlib.suppress(OSError):
-                    (pkg.path / f["name"]).unlink()
+        with cache.package_lock(
+            pkg.model_id, pkg.package_id, what=f"model {pkg.model_id!r} package {pkg.package_id!r}"
+        ):
+            with contextlib.suppress(OSError):
+                pkg.marker.unlink()
+            for f in pkg.files:  # hard links of a corrupt blob share its bytes: drop them too
+                if f.get("blob"):
+                    with contextlib.suppress(OSError):
+                        (pkg.path / f["name"]).unlink()
         if _refetch(cache, pkg.provider, pkg.model_id, pkg.package_id, repair=repair, offline=offline):
             report.repaired.append(label)
         else:
