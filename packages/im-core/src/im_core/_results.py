@@ -18,9 +18,16 @@ __all__ = ["Classification", "Detections", "Embeddings", "Gaze", "RLEMask", "Tex
 
 def _as(array: Any, dtype: Any, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
     out = np.asarray(array, dtype=dtype)
-    if out.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, out.shape)):
+    got = out.shape
+    ok = len(got) == len(shape)
+    if ok:
+        for want_d, got_d in zip(shape, got):  # at most 3 dims; a plain loop is cheaper than any(genexpr)
+            if want_d is not None and want_d != got_d:
+                ok = False
+                break
+    if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
-        raise InvalidParameterError(f"{name} must have shape {want}, got {out.shape}.")
+        raise InvalidParameterError(f"{name} must have shape {want}, got {got}.")
     return out
 
 

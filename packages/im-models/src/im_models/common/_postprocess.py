@@ -165,12 +165,12 @@ _RESOLVED_MAX = 256  # entries kept (the cache is emptied when full)
 
 def _cache_key(
     params: Mapping[str, Any], class_names: Sequence[str], num_classes: int, recommended: Any, defaults: tuple
-) -> tuple[Any, ...] | None:
-    """A hashable key of everything :func:`resolve_detection_params` reads, or ``None`` when a value is unhashable.
+) -> tuple[Any, ...]:
+    """A key of everything :func:`resolve_detection_params` reads (unhashable when a value is: a dict or a list).
 
     Values are keyed with their type, so ``True`` and ``1`` (equal and of equal hash) are told apart.
     """
-    given = tuple((k, type(params[k]), params[k]) for k in DETECTION_PARAMS.intersection(params))
+    given = tuple((k, type(params[k]), params[k]) for k in DETECTION_PARAMS.intersection(params)) if params else ()
     rec = None
     if recommended is not None:
         per_class = getattr(recommended, "per_class_confidence", None) or {}
@@ -180,12 +180,7 @@ def _cache_key(
             getattr(recommended, "max_detections", None),
             tuple(per_class.items()),
         )
-    key = (given, tuple(class_names), num_classes, rec, defaults)
-    try:
-        hash(key)
-    except TypeError:  # a dict or a list among the values (per-class confidence, class_filter list)
-        return None
-    return key
+    return (given, tuple(class_names), num_classes, rec, defaults)
 
 
 def resolve_detection_params(
@@ -213,15 +208,18 @@ def resolve_detection_params(
     """
     defaults = (confidence, iou_threshold, max_detections, pre_nms_top_k)
     key = _cache_key(params, class_names, num_classes, recommended, defaults)
-    if key is not None:
+    try:
         hit = _RESOLVED.get(key)
-        if hit is not None:
-            return hit
+        cacheable = True
+    except TypeError:  # an unhashable value (per-class confidence dict, class_filter list): not cached
+        hit, cacheable = None, False
+    if hit is not None:
+        return hit
     resolved = _resolve_params(params, class_names, num_classes, recommended, *defaults)
     resolved.thresholds.flags.writeable = False
     if resolved.class_mask is not None:
         resolved.class_mask.flags.writeable = False
-    if key is not None:
+    if cacheable:
         if len(_RESOLVED) >= _RESOLVED_MAX:
             _RESOLVED.clear()
         _RESOLVED[key] = resolved
@@ -299,6 +297,13 @@ def select_detections(
     return idx[suppress(boxes[idx], scores[idx], class_ids[idx], params, run_nms=run_nms)]
 
 
+#: Up to this many candidates, NMS is one dense IoU matrix (a few numpy calls) instead of :func:`nms`'s spatial
+#: index, whose fixed cost (tens of numpy calls) dominates when only a few boxes survive the thresholds.
+_DENSE_NMS = 64
+_LATER = np.triu(np.ones((_DENSE_NMS, _DENSE_NMS), bool), 1)  # [j, i]: i is visited after j
+_LATER.flags.writeable = False
+
+
 def suppress(
     boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, params: DetectionParams, *, run_nms: bool = True
 ) -> np.ndarray:
@@ -320,9 +325,10 @@ def suppress(
     n = len(scores)
     if n == 0 or params.max_detections == 0:
         return np.zeros(0, np.int64)
-    if n == 1:
+    valid = params.iou_threshold >= 0  # else nms() raises the error
+    if n == 1 and (valid or not run_nms):
         return np.zeros(1, np.int64)
-    if run_nms and n <= _DENSE_NMS and params.iou_threshold >= 0:
+    if run_nms and valid and n <= _DENSE_NMS:
         return _dense_nms(boxes, scores, None if params.class_agnostic else class_ids, params)
     if run_nms:
         return nms(
@@ -335,14 +341,9 @@ def suppress(
     return np.argsort(-scores, kind="stable")[: params.max_detections].astype(np.int64)
 
 
-#: Up to this many candidates, NMS is one dense IoU matrix (a few numpy calls) instead of :func:`nms`'s spatial
-#: index, whose fixed cost (tens of numpy calls) dominates when only a few boxes survive the thresholds.
-_DENSE_NMS = 64
-_LATER = np.triu(np.ones((_DENSE_NMS, _DENSE_NMS), bool), 1)  # [j, i]: i is visited after j
-_LATER.flags.writeable = False
-
-
-def _dense_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, params: DetectionParams) -> Any:
+def _dense_nms(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, params: DetectionParams
+) -> np.ndarray:
     """Exactly :func:`nms`'s result for a few candidates (N ≤ ``_DENSE_NMS``), from the full (N, N) IoU matrix.
 
     Same visiting order (descending score, ties by lower index, NaN last: a stable sort of ``-scores``), same
@@ -359,7 +360,7 @@ def _dense_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | No
     Returns:
         int64 indices into the inputs of the kept boxes, best first, at most ``params.max_detections``.
     """
-    order = np.argsort(-np.asarray(scores), kind="stable")
+    order = (-np.asarray(scores)).argsort(kind="stable")
     b = np.asarray(boxes, np.float64)[order]
     over = box_iou(b, b) > params.iou_threshold
     if class_ids is not None:

@@ -67,7 +67,9 @@ class ImageTransform:
         out = out.astype(np.float32, copy=False)
         if clip:
             x0, y0, x1, y1 = self.region
-            np.clip(out, np.array((x0, y0, x0, y0), np.float32), np.array((x1, y1, x1, y1), np.float32), out=out)
+            # np.clip's arithmetic (NaN stays NaN) without its Python-level wrappers
+            np.maximum(out, np.array((x0, y0, x0, y0), np.float32), out=out)
+            np.minimum(out, np.array((x1, y1, x1, y1), np.float32), out=out)
         return out
 
     def points_to_original(self, xy: np.ndarray) -> np.ndarray:
