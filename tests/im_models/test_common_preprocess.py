@@ -265,3 +265,15 @@ def test_unhashable_configuration_is_computed_without_the_cache():
     assert t.offset_y == 4.0
     want = (np.array([128, 0, 255]) / 255 - 0.5) / 0.5
     np.testing.assert_allclose(tensor[0, :, 8, 8], want, rtol=1e-6, atol=1e-6)
+
+
+def test_large_letterboxed_slot_is_bit_identical_to_numpy_and_padding_to_the_converted_padding_value():
+    # a slot this large is converted by one multi-threaded cv2.LUT over all three planes, padding rows included
+    net = NetworkInput(height=384, width=640)
+    pixels = np.random.default_rng(11).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    tensor, (t,) = prepare_batch([Image(pixels, "bgr")], net)
+    assert tensor.shape == (1, 3, 384, 640) and t.offset_y == 12.0
+    a = np.float32(1 / 255)
+    np.testing.assert_array_equal(tensor[0, :, 12:372], pixels[..., ::-1].transpose(2, 0, 1).astype(np.float32) * a)
+    pad = np.float32(114) * a
+    assert (tensor[0, :, :12] == pad).all() and (tensor[0, :, 372:] == pad).all()
