@@ -6,6 +6,7 @@ the common case). Rectangular inference makes the network input 1×3×384×640 a
 640 setting, the default) or 1×3×192×320 with ``--size 320`` (the model's native size).
 
     uv run python benchmarks/bench_yolo.py [--size 640|320] [--threads N] [--rounds 30] [--calls 4] [--classes 80]
+        [--no-spin]
 
 Both sides use the same ORT session, pinned to ``--threads`` intra-op threads (default: the CPUs this process may
 use). "raw" is ``InferenceSession.run(None, {input: tensor})`` on the tensor ``pre_process`` made, i.e. the network
@@ -21,6 +22,11 @@ Breakdown: each round also runs one "staged" e2e by hand, timing its stages: ``t
 after pre-processing, so with whatever the pre-processing left in the CPU caches), ``post_process`` (decode + NMS +
 mapping boxes back). "forward - raw" is then the wrapper cost plus the cache effect of pre-processing, and
 "e2e - stages" the call overhead of ``model()`` itself.
+
+``--no-spin``: by default ORT's intra-op worker threads keep spinning for a while after each run, so with
+``--threads`` equal to the CPU count they hold the other cores while ``model()`` pre- and post-processes, and
+OpenCV's threads (resize, the float conversion) get no second core. With ``--no-spin`` (``allow_spinning=False``,
+the same session for both sides) they sleep instead; the run itself may then be slower.
 
 ``--classes 80``: the nudenet graph has an 18-class head, so an 80-class YOLOv8n head's post-processing is measured on
 a synthetic (1, 84, N) output of the same anchor count (background scores < 0.1, 60 objects at 0.3–0.95, boxes
@@ -44,7 +50,7 @@ MODEL = REPO / ".cache" / "test-assets" / "yolo" / "nudenet_320n.onnx"
 IMAGE = REPO / ".cache" / "test-assets" / "images" / "astronaut.png"
 
 
-def load(size: int, threads: int) -> Any:
+def load(size: int, threads: int, spin: bool = True) -> Any:
     import onnxruntime as ort
 
     from im_core.testing import local_context
@@ -60,7 +66,7 @@ def load(size: int, threads: int) -> Any:
         class_names=s["class_names"],
         input_size=(size, size),
         features=s["features"],
-        session_options={"intra_op_num_threads": threads, "inter_op_num_threads": 1},
+        session_options={"intra_op_num_threads": threads, "inter_op_num_threads": 1, "allow_spinning": spin},
     )
     return YOLODetection.from_package(ctx)
 
@@ -98,8 +104,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--calls", type=int, default=4, help="adjacent (e2e, raw) pairs per round")
     ap.add_argument("--classes", type=int, default=0, help="also measure post-processing of a synthetic C-class head")
+    ap.add_argument(
+        "--no-spin",
+        action="store_true",
+        help="ORT worker threads sleep right after a run instead of spinning (allow_spinning=False, both sides)",
+    )
     args = ap.parse_args()
-    model = load(args.size, args.threads)
+    model = load(args.size, args.threads, spin=not args.no_spin)
     image = cv2.resize(cv2.imread(str(IMAGE)), (1280, 720))
     prepared = model.pre_process(to_images(image))
     name = model.package.input_name
@@ -158,7 +169,8 @@ def main() -> None:
     q1, q3 = quartiles(ratios)
     print(
         f"input tensor {tuple(tensor.shape)} {tensor.dtype}, image 1280x720 BGR uint8, ORT {args.threads} intra-op "
-        f"thread(s) of {cpus} CPUs, {args.rounds} rounds x {args.calls} pairs (order alternating per round)"
+        f"thread(s) of {cpus} CPUs{' (no spinning)' if args.no_spin else ''}, {args.rounds} rounds x {args.calls} "
+        "pairs (order alternating per round)"
     )
     print(f"raw InferenceSession.run  median {m_raw:8.3f} ms  (min {min(raw_t) * ms:.3f})")
     print(f"model(image) e2e          median {m_e2e:8.3f} ms  (min {min(e2e_t) * ms:.3f})")
