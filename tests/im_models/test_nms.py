@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from im_core.errors import InvalidParameterError
-from im_models.common import box_iou, nms
+from im_models.common import _nms, box_iou, nms
+
+
+@contextlib.contextmanager
+def _dense_max(value: int):
+    """nms() with its dense-matrix path limited to ``value`` boxes (0: always the spatial index)."""
+    saved, _nms._DENSE_MAX = _nms._DENSE_MAX, value
+    try:
+        yield
+    finally:
+        _nms._DENSE_MAX = saved
 
 
 def reference_nms(boxes, scores, thr, class_ids=None, max_det=None):
@@ -136,16 +148,22 @@ def problems(draw):
 @given(problems())
 def test_nms_matches_reference_greedy_class_agnostic(problem):
     boxes, scores, _, thr, max_det, block = problem
-    got = nms(boxes, scores, thr, max_detections=max_det, block=block)
-    assert got.tolist() == reference_nms(boxes, scores, thr, max_det=max_det)
+    want = reference_nms(boxes, scores, thr, max_det=max_det)
+    for dense_max in (_nms._DENSE_MAX, 0):  # the dense path for few boxes, and the spatial path forced
+        with _dense_max(dense_max):
+            got = nms(boxes, scores, thr, max_detections=max_det, block=block)
+        assert got.tolist() == want, dense_max
 
 
 @settings(max_examples=150, deadline=None)
 @given(problems())
 def test_nms_matches_reference_greedy_class_aware(problem):
     boxes, scores, classes, thr, max_det, block = problem
-    got = nms(boxes, scores, thr, class_ids=classes, max_detections=max_det, block=block)
-    assert got.tolist() == reference_nms(boxes, scores, thr, class_ids=classes, max_det=max_det)
+    want = reference_nms(boxes, scores, thr, class_ids=classes, max_det=max_det)
+    for dense_max in (_nms._DENSE_MAX, 0):
+        with _dense_max(dense_max):
+            got = nms(boxes, scores, thr, class_ids=classes, max_detections=max_det, block=block)
+        assert got.tolist() == want, dense_max
 
 
 def test_nms_long_suppression_chain_is_exact():
@@ -323,3 +341,27 @@ def test_nms_class_ids_of_any_range_or_dtype():
         assert nms(boxes, scores, 0.5, class_ids=ids).tolist() == expected
     names = np.array(["car", "cat", "dog"])[classes]
     assert nms(boxes, scores, 0.5, class_ids=names).tolist() == expected
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_dense_path_for_few_boxes_equals_the_spatial_path(agnostic):
+    """Up to ``_DENSE_MAX`` boxes, nms() uses one dense IoU matrix; it must keep exactly what the spatial index
+    keeps (forced here with ``_DENSE_MAX = 0``), degenerate, duplicate, tied and non-finite boxes included."""
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(1, _nms._DENSE_MAX + 1))
+        xy = rng.uniform(0, 80, (n, 2))
+        wh = rng.uniform(-5, 40, (n, 2))  # some degenerate (zero or negative sides)
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        boxes[rng.random(n) < 0.1] = boxes[0]  # exact duplicates
+        if trial % 7 == 0:
+            boxes[rng.integers(0, n)] = [np.nan, 0, np.inf, 5]
+        scores = rng.choice(np.float32([0.3, 0.5, 0.5, 0.9]), n) if trial % 2 else rng.random(n, np.float32)
+        classes = None if agnostic else rng.integers(0, 3, n)
+        iou = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0]))
+        max_det = int(rng.choice([1, 3, 300]))
+        dense = nms(boxes, scores, iou, class_ids=classes, max_detections=max_det)
+        with _dense_max(0):
+            spatial = nms(boxes, scores, iou, class_ids=classes, max_detections=max_det)
+        assert dense.dtype == np.int64
+        np.testing.assert_array_equal(dense, spatial, err_msg=f"trial {trial}, n {n}, iou {iou}")

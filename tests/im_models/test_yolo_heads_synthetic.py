@@ -479,32 +479,6 @@ def test_malformed_keypoints_metadata_is_a_corrupted_package(tmp_path, meta):
         YOLOPose.from_package(local_context(folder, architecture="yolov8", task="keypoint-detection"))
 
 
-@pytest.mark.parametrize("agnostic", [False, True])
-def test_suppress_of_few_candidates_equals_nms(agnostic):
-    # few candidates take a dense IoU-matrix path in suppress(); it must return exactly nms()'s list
-    from im_models.common import DetectionParams, nms
-    from im_models.common._postprocess import suppress
-
-    rng = np.random.default_rng(3)
-    for trial in range(300):
-        n = int(rng.integers(1, 65))
-        xy = rng.uniform(0, 80, (n, 2))
-        wh = rng.uniform(-5, 40, (n, 2))  # some degenerate (zero or negative sides)
-        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-        boxes[rng.random(n) < 0.1] = boxes[0]  # exact duplicates
-        if trial % 7 == 0:
-            boxes[rng.integers(0, n)] = [np.nan, 0, np.inf, 5]
-        scores = rng.choice(np.float32([0.3, 0.5, 0.5, 0.9]), n) if trial % 2 else rng.random(n, np.float32)
-        classes = rng.integers(0, 3, n)
-        iou = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0]))
-        max_det = int(rng.choice([1, 3, 300]))
-        params = DetectionParams(np.zeros(3, np.float32), iou, max_det, class_agnostic=agnostic)
-        got = suppress(boxes, scores, classes, params)
-        want = nms(boxes, scores, iou, class_ids=None if agnostic else classes, max_detections=max_det)
-        assert got.dtype == np.int64
-        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}, n {n}, iou {iou}")
-
-
 def test_resolved_detection_params_are_cached_read_only_and_keyed_by_type():
     from im_core.errors import InvalidParameterError
     from im_models.common import resolve_detection_params

@@ -52,6 +52,7 @@ _MAX_STRIPS = 4096  # centre-y strips of the pair search
 _X_CELLS = 1 << 16  # centre-x cells of the pair search
 _SPLIT_PAIRS = 128  # a block with more candidate pairs per box than this is resolved in halves
 _SEED_WHEN = 8  # kept boxes are taken one at a time while each decides this many candidates on average
+_DENSE_MAX = 64  # up to this many boxes, one dense IoU matrix: the spatial index's fixed cost would dominate
 _SPLIT_PAIRS_KILL = 16384  # candidate pairs above which candidates meet the older half of the kept boxes first
 
 
@@ -295,6 +296,20 @@ def _resolve(m: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         todo[i] = False
 
 
+def _dense_keep(boxes: np.ndarray, cls: np.ndarray | None, thr: float) -> np.ndarray:
+    """Greedy keep-mask of a few float64 (n, 4) boxes in visiting order, from their full (n, n) IoU matrix.
+
+    Same float64 IoU arithmetic as the spatial path (:func:`box_iou`) and the same strict ``IoU > thr``; degenerate
+    or non-finite boxes get IoU 0 or NaN and so suppress nothing.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN IoU, which suppresses nothing
+        over = box_iou(boxes, boxes) > thr
+    if cls is not None:
+        over &= cls[:, None] == cls[None, :]
+    src, dst = np.triu(over, 1).nonzero()  # edges j → i with j visited before i
+    return _resolve(len(boxes), src, dst)
+
+
 def _block_keep(grid: _Grid, cand: np.ndarray) -> np.ndarray:
     """Greedy keep-mask of the block ``cand`` (positions, ascending) among itself.
 
@@ -456,6 +471,8 @@ def nms(
     order = _score_order(scores)
     cls = None if class_ids is None else np.asarray(class_ids)[order]
     boxes = np.asarray(boxes).reshape(-1, 4)
+    if n <= _DENSE_MAX:
+        return order[_dense_keep(np.take(boxes, order, axis=0).astype(np.float64), cls, thr)][:limit].astype(np.int64)
     grid = _Grid(np.take(boxes, order, axis=0).astype(np.float64, copy=False), cls, thr)
     if not grid.active.any():
         return order[:limit].astype(np.int64)

@@ -19,7 +19,7 @@ import numpy as np
 from im_core.errors import InvalidParameterError
 from im_models.common._arrays import NUMPY_OPS
 from im_models.common._candidates import filter_candidates
-from im_models.common._nms import _resolve, box_iou, nms
+from im_models.common._nms import nms
 
 __all__ = [
     "DetectionParams",
@@ -297,13 +297,6 @@ def select_detections(
     return idx[suppress(boxes[idx], scores[idx], class_ids[idx], params, run_nms=run_nms)]
 
 
-#: Up to this many candidates, NMS is one dense IoU matrix (a few numpy calls) instead of :func:`nms`'s spatial
-#: index, whose fixed cost (tens of numpy calls) dominates when only a few boxes survive the thresholds.
-_DENSE_NMS = 64
-_LATER = np.triu(np.ones((_DENSE_NMS, _DENSE_NMS), bool), 1)  # [j, i]: i is visited after j
-_LATER.flags.writeable = False
-
-
 def suppress(
     boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, params: DetectionParams, *, run_nms: bool = True
 ) -> np.ndarray:
@@ -328,8 +321,6 @@ def suppress(
     valid = params.iou_threshold >= 0  # else nms() raises the error
     if n == 1 and (valid or not run_nms):
         return np.zeros(1, np.int64)
-    if run_nms and valid and n <= _DENSE_NMS:
-        return _dense_nms(boxes, scores, None if params.class_agnostic else class_ids, params)
     if run_nms:
         return nms(
             boxes,
@@ -339,35 +330,3 @@ def suppress(
             max_detections=params.max_detections,
         )
     return np.argsort(-scores, kind="stable")[: params.max_detections].astype(np.int64)
-
-
-def _dense_nms(
-    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, params: DetectionParams
-) -> np.ndarray:
-    """Exactly :func:`nms`'s result for a few candidates (N ≤ ``_DENSE_NMS``), from the full (N, N) IoU matrix.
-
-    Same visiting order (descending score, ties by lower index, NaN last: a stable sort of ``-scores``), same
-    float64 IoU arithmetic (:func:`box_iou`, which is :func:`nms`'s), same strict ``IoU > threshold``, and the same
-    greedy resolution of the overlap edges (``_nms._resolve``); degenerate or non-finite boxes get IoU 0 or NaN and
-    so suppress nothing, as in :func:`nms`.
-
-    Args:
-        boxes: float (N, 4) ``x1, y1, x2, y2``.
-        scores: float (N,).
-        class_ids: int (N,) for class-aware NMS, or ``None`` (class-agnostic).
-        params: ``iou_threshold`` (≥ 0) and ``max_detections``.
-
-    Returns:
-        int64 indices into the inputs of the kept boxes, best first, at most ``params.max_detections``.
-    """
-    order = (-np.asarray(scores)).argsort(kind="stable")
-    b = np.asarray(boxes, np.float64)[order]
-    over = box_iou(b, b) > params.iou_threshold
-    if class_ids is not None:
-        cls = np.asarray(class_ids)[order]
-        over &= cls[:, None] == cls[None, :]
-    n = len(order)
-    over &= _LATER[:n, :n]
-    src, dst = over.nonzero()  # edges j → i with j visited before i
-    keep = _resolve(n, src, dst)
-    return order[keep][: params.max_detections].astype(np.int64)
