@@ -50,7 +50,7 @@ MODEL = REPO / ".cache" / "test-assets" / "yolo" / "nudenet_320n.onnx"
 IMAGE = REPO / ".cache" / "test-assets" / "images" / "astronaut.png"
 
 
-def load(size: int, threads: int, spin: bool = True) -> Any:
+def load(size: int, threads: int, spin: bool = True, square: bool = False) -> Any:
     import onnxruntime as ort
 
     from im_core.testing import local_context
@@ -68,7 +68,10 @@ def load(size: int, threads: int, spin: bool = True) -> Any:
         features=s["features"],
         session_options={"intra_op_num_threads": threads, "inter_op_num_threads": 1, "allow_spinning": spin},
     )
-    return YOLODetection.from_package(ctx)
+    model = YOLODetection.from_package(ctx)
+    if square:  # as a static export would: letterbox into the full size x size square, no rectangular inference
+        model.package.rect = False
+    return model
 
 
 def quartiles(values: list[float]) -> tuple[float, float]:
@@ -109,8 +112,13 @@ def main() -> None:
         action="store_true",
         help="ORT worker threads sleep right after a run instead of spinning (allow_spinning=False, both sides)",
     )
+    ap.add_argument(
+        "--square",
+        action="store_true",
+        help="letterbox into the full size x size square like a static export (the peers' 640x640 case)",
+    )
     args = ap.parse_args()
-    model = load(args.size, args.threads, spin=not args.no_spin)
+    model = load(args.size, args.threads, spin=not args.no_spin, square=args.square)
     image = cv2.resize(cv2.imread(str(IMAGE)), (1280, 720))
     prepared = model.pre_process(to_images(image))
     name = model.package.input_name
