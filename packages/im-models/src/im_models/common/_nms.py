@@ -34,6 +34,9 @@ checked (with both sizes below t = 0.5, where that prunes most), and the IoU is 
 reference's arithmetic on the remaining pairs only. The bounds only skip pairs whose IoU cannot exceed the
 threshold, so the result is exact. Boxes with a zero or negative side, or a non-finite coordinate, overlap nothing
 (their numpy IoU is 0 or NaN): they are kept, and never indexed.
+
+**Few boxes** (≤ ``_DENSE_MAX``, the usual case after a confidence threshold): the index's fixed cost would dominate,
+so one dense (n, n) IoU matrix gives the edges and the block resolution above decides them.
 """
 
 from __future__ import annotations
