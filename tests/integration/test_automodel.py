@@ -716,3 +716,19 @@ def test_local_descriptions_for_a_remote_model_id_are_refused(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("no network call expected"))
     with pytest.raises(InvalidParameterError, match=r"architecture=, task=.*not a local path"):
         AutoModel.from_pretrained("coco/3", architecture="yolov8", task="object-detection")
+
+
+def test_every_built_in_family_declares_its_load_options_and_undeclared_ones_pass_through():
+    from im_core import registry
+    from im_core._auto import _check_load_options
+    from im_core._plugins import load_target
+
+    families = {load_target(e.target) for e in registry().models if e.target.startswith("im_models.")}
+    assert len(families) >= 10
+    undeclared = sorted(f.__name__ for f in families if not isinstance(f.LOAD_OPTIONS, frozenset))
+    assert not undeclared, f"families without LOAD_OPTIONS: {undeclared}"
+
+    class ThirdPartyFamily:  # a plugin written before LOAD_OPTIONS existed reads ctx.options itself
+        pass
+
+    _check_load_options(ThirdPartyFamily, {"score_bias": 0.1})  # passes through, unchecked

@@ -352,8 +352,12 @@ def _unexpected_failure(exc: Exception, metadata: ModelMetadata, candidate: Pack
 
 
 def _check_load_options(family: type, options: dict[str, Any]) -> None:
-    """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``LOAD_OPTIONS``)."""
-    accepted = frozenset(getattr(family, "LOAD_OPTIONS", ()))
+    """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``Model.LOAD_OPTIONS``;
+    a family that does not declare them gets every keyword unchecked)."""
+    declared = getattr(family, "LOAD_OPTIONS", None)
+    if declared is None:
+        return
+    accepted = frozenset(declared)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise InvalidParameterError(

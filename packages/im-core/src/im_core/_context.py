@@ -27,7 +27,8 @@ class PackageContext:
         backend: backend chosen by negotiation (``onnx``, ``torch``, ``trt``).
         device: device to run on (``cpu``, ``cuda``, ``cuda:1``).
         dependencies: already-loaded models this model depends on, by dependency name.
-        options: extra keyword arguments from ``from_pretrained(**model_kwargs)``.
+        options: extra keyword arguments from ``from_pretrained(**model_kwargs)`` (only names in the family's
+            ``LOAD_OPTIONS``, when it declares them).
         session_options: backend options (``onnx_execution_providers``, threads...), passed to ``load``.
         weights_file: for a bare model file, its name inside ``directory``.
     """

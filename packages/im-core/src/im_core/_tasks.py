@@ -63,6 +63,10 @@ class Model(ABC, Generic[R]):
     """Base of every model family. Subclasses set ``task`` and implement the four abstract methods."""
 
     task: ClassVar[str] = ""
+    #: the keyword arguments of ``from_pretrained`` the family reads from ``PackageContext.options`` when it is built;
+    #: ``AutoModel`` refuses any other before loading anything. ``None``: not declared, every keyword is passed on
+    #: unchecked (the family validates its options itself).
+    LOAD_OPTIONS: ClassVar[frozenset[str] | None] = None
     metadata: LoadedModelInfo
 
     @classmethod

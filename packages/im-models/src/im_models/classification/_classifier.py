@@ -81,6 +81,8 @@ class ImageClassifier(ClassificationModel):
     Call parameter: ``top_k`` is not needed (use ``result.top_k(k)``); none are accepted.
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     multi_label: ClassVar[bool] = False
 
     def __init__(self, session: Session, info: LoadedModelInfo, config: ClassifierConfig) -> None:

@@ -89,6 +89,8 @@ class DETRDetection(ObjectDetectionModel):
     (``iou_threshold``, ``class_agnostic`` and ``pre_nms_top_k`` are accepted and unused: there is no NMS).
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     PARAMS = DETECTION_PARAMS | {"image_size"}
 
     def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:

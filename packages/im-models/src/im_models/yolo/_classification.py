@@ -46,6 +46,8 @@ class YOLOClassification(ClassificationModel):
     Call parameters: ``image_size``. Use ``result.top_k(k)`` for the k best classes.
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     PARAMS = frozenset({"image_size"})
 
     def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:

@@ -40,6 +40,8 @@ class YOLODetection(ObjectDetectionModel):
     Defaults: the package's recommended parameters, else confidence 0.25, IoU 0.7, 300 detections.
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     PARAMS = DETECTION_PARAMS | {"image_size"}
     end_to_end: bool = False
 

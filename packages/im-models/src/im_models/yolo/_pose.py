@@ -36,6 +36,8 @@ class YOLOPose(KeypointDetectionModel):
     ``model.metadata.extra["skeleton"]`` and the keypoint names in ``extra["keypoint_names"]``.
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     PARAMS = DETECTION_PARAMS | {"image_size"}
 
     def __init__(self, package: YOLOPackage, info: LoadedModelInfo, kpt_shape: tuple[int, int] | None) -> None:

@@ -51,6 +51,8 @@ class YOLOSegmentation(InstanceSegmentationModel):
     largest box).
     """
 
+    LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+
     PARAMS = DETECTION_PARAMS | {"image_size", "mask_format"}
 
     def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
