@@ -8,7 +8,7 @@ Pre-processing
     center-crop / static crop / rectangular inference / mixed sizes), :func:`target_size`,
     :func:`input_spatial_dynamic`.
 Post-processing
-    :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_indices`, :func:`xywh_to_xyxy`,
+    :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_positions`, :func:`xywh_to_xyxy`,
     :func:`resolve_detection_params` / :class:`DetectionParams` / :func:`select_detections` (thresholds, class
     filter, pre-NMS top-k, NMS, ``max_detections``), :func:`class_thresholds`, :func:`class_filter_mask`,
     :func:`check_params`.
@@ -17,6 +17,7 @@ Masks
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
 """
 
+from im_models.common._candidates import top_k_positions
 from im_models.common._config import (
     RESIZE_MODES,
     InferenceConfig,
@@ -26,7 +27,7 @@ from im_models.common._config import (
     ultralytics_config,
 )
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
-from im_models.common._nms import box_iou, nms, top_k_indices
+from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
@@ -62,7 +63,7 @@ __all__ = [
     "rle_from_box_mask",
     "select_detections",
     "target_size",
-    "top_k_indices",
+    "top_k_positions",
     "ultralytics_config",
     "xywh_to_xyxy",
 ]

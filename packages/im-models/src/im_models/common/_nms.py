@@ -47,7 +47,7 @@ import numpy as np
 
 from im_core.errors import InvalidParameterError
 
-__all__ = ["box_iou", "nms", "top_k_indices"]
+__all__ = ["box_iou", "nms"]
 
 _ROUNDS = 3  # vectorised fixed-point rounds per block before finishing it box by kept box
 _SLACK = 1e-9  # relative padding of the pair-search radii (float64 rounding is ~1e-16)
@@ -81,16 +81,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = area_a[:, None] + area_b[None, :] - inter
     np.maximum(union, 1e-12, out=union)
     return inter / union
-
-
-def top_k_indices(scores: np.ndarray, k: int | None) -> np.ndarray:
-    """Indices of the ``k`` highest scores (unordered; all indices when ``k`` is ``None`` or ≥ N)."""
-    n = len(scores)
-    if k is None or k >= n:
-        return np.arange(n)
-    if k <= 0:
-        return np.zeros(0, np.int64)
-    return np.argpartition(-scores, k - 1)[:k]
 
 
 def _score_order(scores: np.ndarray) -> np.ndarray:

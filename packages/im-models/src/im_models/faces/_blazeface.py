@@ -33,7 +33,7 @@ from im_models.common import (
     check_params,
     prepare_batch,
     resolve_detection_params,
-    top_k_indices,
+    top_k_positions,
     xywh_to_xyxy,
 )
 from im_models.common._activations import sigmoid
@@ -186,7 +186,7 @@ class BlazeFaceDetector(ObjectDetectionModel):
     ) -> Detections:
         idx = np.flatnonzero(scores >= p.thresholds[0])
         if p.pre_nms_top_k is not None:
-            idx = idx[top_k_indices(scores[idx], p.pre_nms_top_k)]
+            idx = idx[top_k_positions(scores[idx], p.pre_nms_top_k)]  # ties: lower index
         if idx.size == 0 or p.max_detections == 0:
             return Detections.empty(self.class_names)
         boxes, points = decode_blazeface(regress[idx, :_NUM_COORDS], self._anchors[idx], self._size)
