@@ -120,6 +120,8 @@ def _gap(srv) -> float:
         (503, lambda: "1", 0.95, 2.5),  # delay-seconds
         (429, lambda: email.utils.formatdate(time.time() + 3, usegmt=True), 1.0, 4.0),  # HTTP-date, 2-3 s ahead
         (500, lambda: "5", 0.0, 1.5),  # Retry-After only means something on 429/503: plain backoff
+        (503, lambda: "0", 0.19, 1.5),  # "retry now" never cuts our own backoff (0.25 s +-20%)
+        (429, lambda: email.utils.formatdate(time.time() - 60, usegmt=True), 0.19, 1.5),  # a date in the past
     ],
 )
 def test_retry_after_is_honoured(served, status, header, at_least, at_most) -> None:

@@ -168,7 +168,7 @@ def request_with_retries(
     This is the only retry loop of im's HTTP: ``retries`` is the total number of requests, whatever mix of
     failures happens (``IM_DOWNLOAD_RETRIES=3``: at most 3 requests). Between attempts it sleeps with exponential
     backoff and jitter (:func:`backoff_delay`), or, after a 429 or 503 with a ``Retry-After`` header, as long as
-    the server asks (at most :data:`MAX_RETRY_AFTER_S` seconds).
+    the server asks when that is longer (at most :data:`MAX_RETRY_AFTER_S` seconds).
 
     Args:
         what: words for error messages ("metadata of model 'x'").
@@ -221,7 +221,7 @@ def request_with_retries(
         last, truncated = f"HTTP {status}", False
         if status in RETRY_AFTER_STATUS:
             asked = retry_after_delay(response.headers.get("Retry-After"))
-            delay = asked if asked is not None else delay
+            delay = max(asked, delay) if asked is not None else delay  # never below our own backoff ("0" too)
         log.info("%s: HTTP %d from %s (attempt %d/%d)", what, status, redact_url(url), attempt + 1, attempts)
     if truncated:
         raise IncompleteDownloadError(
