@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from im_core._cache import ModelCache, prune, resolve_metadata
+from im_core._cache import ModelCache, _store, prune, resolve_metadata
 from im_core._cache._locks import progress_lock
 from im_core._config import reload_settings
+from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
 from im_core.errors import CacheLockTimeoutError
 from im_providers import add_to_registry
 from testlib import servers
@@ -47,9 +48,15 @@ from im_core._cache._locks import progress_lock
 locks, key, ready, hold, action = sys.argv[1:6]
 with progress_lock(Path(locks), key, what="a test holder", stale_s=60) as hb:
     Path(ready).touch()
-    time.sleep(float(hold))
     verb, *paths = action.split("|")
-    if verb == "touch":  # the package was used (what a load does under the package lock)
+    end = time.monotonic() + float(hold)
+    while time.monotonic() < end:
+        if verb == "beat":  # alive and making progress (a slow download)
+            hb.beat(force=True)
+        time.sleep(0.1)
+    if verb == "rename":  # a build finished: its marker appears
+        os.replace(paths[0], paths[1])
+    elif verb == "touch":  # the package was used (what a load does under the package lock)
         os.utime(paths[0])
     elif verb == "link":  # the blob was linked into a package being built
         Path(paths[1]).parent.mkdir(parents=True, exist_ok=True)
@@ -269,3 +276,156 @@ def test_prune_in_a_loop_never_breaks_a_concurrent_load(tmp_path: Path) -> None:
         md = resolve_metadata("http", MODEL, provider_options={"root": srv.url})
         folder = ModelCache().materialize(md, md.packages[0])
     assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]
+
+
+def _file_model(tmp_path: Path, model_id: str, digest: str) -> ModelMetadata:
+    """A one-file model whose weights (1000 random bytes, the same for every model id) have only ``digest``."""
+    src = tmp_path / "shared-weights.onnx"
+    if not src.exists():
+        src.write_bytes(os.urandom(1000))
+    hexdigest = hashlib.new(digest, src.read_bytes()).hexdigest()
+    spec = FileSpec(name="weights.onnx", url=src.as_uri(), size=1000, **{digest: hexdigest})
+    package = ModelPackage(package_id="p1", backend="onnx", files=(spec,))
+    return ModelMetadata(model_id=model_id, architecture="yolov8", task="object-detection", packages=(package,))
+
+
+@pytest.mark.parametrize("case", ["sha256-download", "md5-download", "md5-cached-blob"])
+def test_a_load_waiting_on_a_live_process_keeps_its_package_lock_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Another process holds the lock of a file (its download, or its blob) for 2.5 s, beating: it is alive. Load
+    2 holds the package lock and waits for it; load 3 waits for load 2. With a stale limit of 1 s, nobody gives
+    up: load 2 passes the other process's liveness on to its package lock."""
+    monkeypatch.setenv("IM_LOCK_STALE", "1")
+    reload_settings()
+    digest = case.split("-")[0]
+    cache = ModelCache()
+    cache.layout.ensure()
+    md = _file_model(tmp_path, "acme/y", digest)
+    spec = md.packages[0].files[0]
+    key = spec.sha256 or f"md5-{spec.md5}"
+    if case == "md5-cached-blob":  # the blob and its md5 index entry are cached (another model shares them)
+        other = _file_model(tmp_path, "acme/x", digest)
+        ModelCache().materialize(other, other.packages[0])
+        key = hashlib.sha256((tmp_path / "shared-weights.onnx").read_bytes()).hexdigest()  # the blob's lock
+    holder = _hold(cache.root, key, "beat", tmp_path, hold_s=2.5)
+    results: dict[str, object] = {}
+
+    def load(name: str) -> None:
+        try:
+            results[name] = ModelCache().materialize(md, md.packages[0])
+        except Exception as exc:  # reported by the assertion below
+            results[name] = exc
+
+    load2 = threading.Thread(target=load, args=("load 2",))
+    load2.start()
+    pkg_beat = cache.layout.locks / f"{cache.package_lock_key('acme/y', 'p1')}.beat"
+    deadline = time.monotonic() + 10
+    while not pkg_beat.exists():  # load 2 holds the package lock (and now waits for the holder)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    load("load 3")
+    load2.join(30)
+    assert holder.communicate(timeout=30)[1] == "" and holder.returncode == 0
+    folder = cache.layout.package_dir("acme/y", "p1")
+    assert results == {"load 2": folder, "load 3": folder}
+    assert (folder / "weights.onnx").read_bytes() == (tmp_path / "shared-weights.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_prune_between_fetching_and_linking_an_md5_only_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    """A file with only an md5 (every Roboflow file): prune runs just before each blob lock the load takes, i.e.
+    it wins every race for it. The load still links the file (fetching it again if prune deleted it)."""
+    md = _file_model(tmp_path, "acme/y", "md5")
+    cache = ModelCache()
+    if cached:  # its blob is cached but unlinked: another model had it, and was evicted
+        other = _file_model(tmp_path, "acme/x", "md5")
+        cache.materialize(other, other.packages[0])
+        assert cache.evict(cache.packages()[0])
+    prunes: list[int] = []
+    blob_lock = ModelCache.blob_lock
+
+    def prune_first(self: ModelCache, sha256: str, **kwargs: object):
+        if not pruning:  # the load's blob lock (not prune's own): prune takes it first
+            pruning.append(True)
+            prunes.append(prune(ModelCache(), 0).removed_blobs)
+            pruning.clear()
+        return blob_lock(self, sha256, **kwargs)
+
+    pruning: list[bool] = []
+
+    monkeypatch.setattr(ModelCache, "blob_lock", prune_first)
+    folder = cache.materialize(md, md.packages[0])
+    assert (folder / "weights.onnx").read_bytes() == (tmp_path / "shared-weights.onnx").read_bytes()
+    assert prunes == ([1, 0] if cached else [0])  # a cached blob was deleted, and fetched again
+    sha = hashlib.sha256((tmp_path / "shared-weights.onnx").read_bytes()).hexdigest()
+    assert os.path.samefile(cache.layout.blob(sha), folder / "weights.onnx")
+    assert (cache.layout.index / f"md5-{md.packages[0].files[0].md5}").read_text() == sha
+
+
+def test_a_load_that_waited_for_the_build_does_not_build_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load a builds the package (its download held by the server); load b finds it incomplete and waits for the
+    package lock. Once a is done, b checks again and returns the folder: the marker is written once."""
+    _registry(tmp_path, {"weights.onnx": 10_000})
+    path = f"/{MODEL}/{PKG}/weights.onnx"
+    writes: list[Path] = []
+    atomic_write = _store._atomic_write
+    monkeypatch.setattr(_store, "_atomic_write", lambda p, text: (writes.append(p), atomic_write(p, text))[1])
+    checks: list[tuple[str, bool]] = []
+    is_complete = ModelCache._is_complete
+
+    def check(self: ModelCache, *args: object) -> bool:
+        checks.append((threading.current_thread().name, result := is_complete(self, *args)))
+        return result
+
+    monkeypatch.setattr(ModelCache, "_is_complete", check)
+    gate = threading.Event()
+    results: dict[str, Path] = {}
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        srv.gate[path] = gate
+        md = resolve_metadata("http", MODEL, provider_options={"root": srv.url})
+
+        def load() -> None:
+            results[threading.current_thread().name] = ModelCache().materialize(md, md.packages[0])
+
+        loads = [threading.Thread(target=load, name=name) for name in ("a", "b")]
+        loads[0].start()
+        deadline = time.monotonic() + 10
+        while srv.count(path) == 0:  # a holds the package lock; the server holds its download
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        loads[1].start()
+        while ("b", False) not in checks:  # b found the package incomplete: it waits for the lock
+            assert time.monotonic() < deadline and loads[1].is_alive()
+            time.sleep(0.01)
+        gate.set()
+        for t in loads:
+            t.join(30)
+        assert srv.count(path) == 1
+    assert results["a"] == results["b"] and (results["a"] / "weights.onnx").stat().st_size == 10_000
+    assert [p.name for p in writes if p.name.endswith(".complete.json")] == [f".{PKG}.complete.json"]
+    assert [ok for name, ok in checks if name == "b"] == [False, True]
+
+
+def test_prune_keeps_an_old_looking_incomplete_folder_whose_build_completes(tmp_path: Path) -> None:
+    """m/1's folder has no marker and has not changed for an hour, but another process holds its package lock
+    and completes it (its marker appears): prune waits for the lock, then keeps the folder and its blob."""
+    cache = ModelCache()
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        f1, _ = _two_models(tmp_path, srv)
+    pkg = {p.model_id: p for p in cache.packages()}["m/1"]
+    aside = tmp_path / "marker-aside"
+    os.replace(pkg.marker, aside)
+    old = time.time() - 3600
+    for p in (*f1.iterdir(), f1):
+        os.utime(p, (old, old))
+    holder = _hold(cache.root, cache.package_lock_key("m/1", pkg.package_id), f"rename|{aside}|{pkg.marker}", tmp_path)
+    t0 = time.monotonic()
+    report = prune(cache, 10**9)
+    assert holder.communicate(timeout=30)[1] == "" and holder.returncode == 0
+    assert time.monotonic() - t0 > 0.5
+    assert report.removed_incomplete == [] and report.removed_blobs == 0
+    assert (f1 / "weights.onnx").stat().st_size == 50_000 and pkg.marker.is_file()
+    assert os.path.samefile(f1 / "weights.onnx", cache.layout.blob(pkg.files[0]["sha256"]))

@@ -88,6 +88,43 @@ def test_prune_evicts_least_recently_used(srv, capsys) -> None:
     assert [r["model_id"] for r in rows] == ["m/1"] and rows[0]["size_bytes"] == 100_000
 
 
+def test_prune_removes_interrupted_builds_and_reports_real_disk_use(srv) -> None:
+    """m/1 and m/2 lost their markers (builds interrupted); m/1's folder is older than IM_LOCK_STALE, m/2's is
+    not (a build in progress). prune removes m/1's folder and blob, keeps m/2's, and counts m/2's bytes."""
+    home = ModelCache().root
+    f1, f2 = _load(srv, "m/1"), _load(srv, "m/2")  # 100 kB and 200 kB
+    for pkg in ModelCache().packages():
+        pkg.marker.unlink()
+    old = time.time() - 120  # IM_LOCK_STALE is 60 s
+    for p in (*f1.iterdir(), f1):
+        os.utime(p, (old, old))
+    label = f"{f1.parent.name}/{f1.name}"
+    dry = prune(ModelCache(), 0, dry_run=True)
+    assert (dry.removed_incomplete, dry.removed_blobs) == ([label], 1)  # m/2's blob is linked: it would stay
+    assert (dry.before_bytes, dry.after_bytes) == (300_000, 200_000)
+    assert f1.is_dir() and len(list((home / "blobs" / "sha256").iterdir())) == 2
+    report = prune(ModelCache(), 0)
+    assert (report.removed_incomplete, report.removed_blobs, report.removed_packages) == ([label], 1, [])
+    assert not f1.exists() and (f2 / "weights.onnx").stat().st_size == 200_000
+    blobs = list((home / "blobs" / "sha256").iterdir())
+    assert [b.stat().st_size for b in blobs] == [200_000] and os.path.samefile(blobs[0], f2 / "weights.onnx")
+    assert (report.before_bytes, report.after_bytes) == (300_000, 200_000)
+
+
+@pytest.mark.parametrize("package_id", ["../../outside", "other-package"])
+def test_a_marker_naming_another_folder_is_ignored(srv, tmp_path: Path, package_id: str) -> None:
+    """A marker is only trusted for its own folder: prune never removes the folder a tampered marker names."""
+    folder = _load(srv, "m/1")
+    pkg = ModelCache().packages()[0]
+    (folder.parent / package_id).mkdir(parents=True, exist_ok=True)
+    (folder.parent / package_id / "keep.txt").write_text("not the cache's")
+    record = json.loads(pkg.marker.read_text())
+    pkg.marker.write_text(json.dumps({**record, "package_id": package_id}))
+    assert ModelCache().packages() == []
+    report = prune(ModelCache(), 0)
+    assert report.removed_packages == [] and (folder.parent / package_id / "keep.txt").is_file()
+
+
 def test_parse_size() -> None:
     assert parse_size("500MB") == 500_000_000 and parse_size("1.5 GiB") == 3 << 29 and parse_size("10") == 10
     with pytest.raises(InvalidParameterError):

@@ -1,8 +1,8 @@
 """Loopback HTTP servers for cache and provider tests (real sockets on 127.0.0.1, a thread each).
 
 :class:`LoopbackServer` serves a folder and can be told, per path, to fail with given statuses first, to cut the
-body short, to stream slowly, or to answer from a Python function (the Roboflow API). It records
-every request, and when it arrived (``times``, ``time.monotonic()``).
+body short, to stream slowly, to hold its answer until an event is set, or to answer from a Python function (the
+Roboflow API). It records every request, and when it arrived (``times``, ``time.monotonic()``).
 
 Imported by tests as ``from testlib import servers`` (``tests`` is on pytest's pythonpath).
 """
@@ -42,6 +42,7 @@ class LoopbackServer:
     truncate: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing (full length declared)
     truncate_times: dict[str, int] = field(default_factory=dict)  # path -> how many answers to cut (default: all)
     slow: dict[str, float] = field(default_factory=dict)  # path -> seconds to sleep after each 64 KiB chunk
+    gate: dict[str, threading.Event] = field(default_factory=dict)  # path -> answered once the event is set (<= 30 s)
     routes: dict[str, Route] = field(default_factory=dict)
     chunk: int = 64 << 10
 
@@ -104,6 +105,8 @@ class LoopbackServer:
         if status is not None:
             headers = {"Content-Type": "text/plain", **self.fail_headers.get(path, {})}
             return self._send(h, status, headers, f"status {status}\n".encode())
+        if path in self.gate:
+            self.gate[path].wait(30)
         if path in self.routes:
             status, headers, body = self.routes[path](req)
             return self._send(h, status, headers, body)

@@ -4,6 +4,11 @@ A lock is ``locks/<key>.lock`` (``filelock``: the OS releases it when the holder
 heartbeat file ``locks/<key>.beat`` whose mtime the holder bumps while it works (each MB downloaded, each retry).
 A waiter gives up with :class:`CacheLockTimeoutError` only after ``stale_s`` seconds with neither the lock nor a
 heartbeat: a slow download of a big file never times out a waiting process.
+
+A process that waits for a lock while it holds others (a load holds its package's lock while it waits for a blob
+another process is downloading) passes ``on_wait``: it bumps the heartbeats of the locks it holds at every poll,
+so its own waiters see it alive for as long as the lock it waits on shows progress (it gives up itself, and
+releases them, once that lock goes stale).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from im_core.errors import CacheLockTimeoutError
@@ -50,12 +55,21 @@ def _beat_state(path: Path) -> tuple[float, str]:
 
 
 @contextlib.contextmanager
-def progress_lock(locks_dir: Path, key: str, *, what: str, stale_s: float) -> Iterator[Heartbeat]:
+def progress_lock(
+    locks_dir: Path,
+    key: str,
+    *,
+    what: str,
+    stale_s: float,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[Heartbeat]:
     """Hold the lock ``key``; yield a :class:`Heartbeat` the holder must bump while it works.
 
     Args:
         what: words for the waiting message and the timeout error ("weights.onnx of model 'x'").
         stale_s: seconds without any heartbeat after which the holder is considered stuck.
+        on_wait: called at every poll (about every 0.2 s) while the lock is held by another process: the caller's
+            own heartbeats (of locks it already holds), so that waiting on a live holder counts as progress.
     """
     from filelock import FileLock, Timeout
 
@@ -70,6 +84,8 @@ def progress_lock(locks_dir: Path, key: str, *, what: str, stale_s: float) -> It
             lock.acquire(timeout=_POLL_S)
             break
         except Timeout:
+            if on_wait is not None:
+                on_wait()
             mtime, holder = _beat_state(beat_path)
             now = time.time()
             if mtime != last_seen:

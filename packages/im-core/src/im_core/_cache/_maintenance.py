@@ -6,11 +6,13 @@ import contextlib
 import logging
 import os
 import re
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from im_core._cache._download import hash_file
-from im_core._cache._store import CachedPackage, ModelCache
+from im_core._cache._store import CachedPackage, ModelCache, newest_mtime
 from im_core._config import settings
 from im_core.errors import ImError, InvalidParameterError, UnsafePathError
 
@@ -59,12 +61,20 @@ class VerifyReport:
 
 @dataclass
 class PruneReport:
-    """What ``prune`` removed; sizes in bytes."""
+    """What ``prune`` removed.
+
+    Attributes:
+        before_bytes, after_bytes: bytes on disk (blobs, package folders complete or not, partial downloads;
+            hard links counted once); with ``dry_run``, ``after_bytes`` is what would be left.
+        removed_incomplete: package folders without a completion marker (interrupted builds), as
+            ``<model folder>/<package_id>`` under ``packages/``.
+    """
 
     before_bytes: int = 0
     after_bytes: int = 0
     removed_packages: list[str] = field(default_factory=list)
     removed_blobs: int = 0
+    removed_incomplete: list[str] = field(default_factory=list)
 
 
 def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = None) -> VerifyReport:
@@ -148,36 +158,69 @@ def _refetch(
 
 
 def _disk_usage(paths: list[Path]) -> int:
+    """Bytes of the regular files among ``paths`` (links not followed; hard links counted once)."""
     seen: set[tuple[int, int]] = set()
     total = 0
     for path in paths:
         try:
-            st = path.stat()
+            st = path.lstat()
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) not in seen:
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
             total += st.st_size
     return total
 
 
-def _usage(cache: ModelCache, kept: list[CachedPackage]) -> int:
+def _inodes(paths: list[Path]) -> set[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def _files_under(folders: list[Path]) -> list[Path]:
+    return [Path(d) / n for folder in folders for d, _, names in os.walk(folder) for n in names]
+
+
+def _on_disk(cache: ModelCache) -> list[Path]:
+    """Every file that holds model bytes: blobs, package folders' files (complete or not), partial downloads."""
+    folders = [p for p in cache.layout.packages.glob("*/*") if p.is_dir() and not p.is_symlink()]
+    return _files_under([cache.layout.blobs, cache.layout.tmp, *folders])
+
+
+def _kept_files(cache: ModelCache, kept: list[CachedPackage]) -> list[Path]:
     paths = [pkg.path / f["name"] for pkg in kept for f in pkg.files]
-    paths += [cache.layout.blob(f["sha256"]) for pkg in kept for f in pkg.files if f.get("blob")]
-    return _disk_usage(paths)
+    return paths + [cache.layout.blob(f["sha256"]) for pkg in kept for f in pkg.files if f.get("blob")]
+
+
+def _usage(cache: ModelCache, kept: list[CachedPackage]) -> int:
+    return _disk_usage(_kept_files(cache, kept))
 
 
 def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> PruneReport:
-    """Evict least-recently-used packages until the packages kept (their files and blobs, hard links counted
-    once) fit in ``max_size_bytes``; then delete every blob no kept package uses.
+    """Remove interrupted builds, evict least-recently-used packages until the packages kept (their files and
+    blobs, hard links counted once) fit in ``max_size_bytes``, then delete every blob no kept package uses.
 
-    Safe next to loads in other processes: a package is evicted under its lock (the one ``materialize`` holds)
-    and kept if it was used after the listing; a blob is deleted under its lock and only when no package folder
-    links it, so a load that is linking it keeps it.
+    An interrupted build is a package folder with no completion marker and nothing in it newer than
+    ``IM_LOCK_STALE`` seconds; younger ones are builds in progress and stay (with the blobs they link).
+
+    Safe next to loads in other processes: a package, complete or not, is removed under its lock (the one
+    ``materialize`` holds) and kept if it was used (or completed) after the listing; a blob is deleted under its
+    lock and only when no package folder links it, so a load that is linking it keeps it.
     """
     blobs = [p for p in cache.layout.blobs.glob("*") if p.is_file()] if cache.layout.blobs.is_dir() else []
     packages = cache.packages()  # least recently used first
-    report = PruneReport(before_bytes=_disk_usage(blobs + [p.path / f["name"] for p in packages for f in p.files]))
+    report = PruneReport(before_bytes=_disk_usage(_on_disk(cache)))
+    older_than = time.time() - settings().lock_stale_s
+    building: list[Path] = []  # incomplete folders that stay
+    for folder in cache.incomplete_folders():
+        if newest_mtime(folder) < older_than and (dry_run or cache.remove_incomplete(folder, older_than=older_than)):
+            report.removed_incomplete.append(f"{folder.parent.name}/{folder.name}")
+        else:
+            building.append(folder)
     kept = list(packages)
     for pkg in packages:
         if _usage(cache, kept) <= max_size_bytes:
@@ -189,8 +232,9 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
             log.info("keeping %s@%s: it was used while pruning", pkg.model_id, pkg.package_id)
             kept.append(pkg)
     used = {f.get("sha256") for p in kept for f in p.files if f.get("blob")}
+    linked = _inodes(_files_under(building)) if dry_run else set()  # what delete_blob_if_unlinked would keep
     for blob in blobs:
-        if blob.name in used or not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+        if blob.name in used or not re.fullmatch(r"[0-9a-f]{64}", blob.name) or _inodes([blob]) & linked:
             continue
         if dry_run or cache.delete_blob_if_unlinked(blob.name):
             report.removed_blobs += 1
@@ -205,5 +249,8 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
             if target is None or not target.is_file():
                 with contextlib.suppress(OSError):
                     entry.unlink()
-    report.after_bytes = _usage(cache, kept)
+    if dry_run:  # kept packages, builds in progress (with the blobs they link) and partial downloads
+        report.after_bytes = _disk_usage(_kept_files(cache, kept) + _files_under([*building, cache.layout.tmp]))
+    else:
+        report.after_bytes = _disk_usage(_on_disk(cache))
     return report

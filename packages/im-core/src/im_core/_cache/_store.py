@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -67,6 +68,25 @@ def _atomic_write(path: Path, text: str) -> None:
             tmp.unlink()
 
 
+_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what model_slug and a safe package id look like
+
+
+def _marker_of(folder: Path) -> Path:
+    """The completion marker of the package folder ``packages/<slug>/<package_id>``."""
+    return folder.parent / f".{folder.name}.complete.json"
+
+
+def newest_mtime(folder: Path) -> float:
+    """The latest mtime (POSIX seconds) of ``folder`` and everything under it (links not followed); adding a
+    hard link updates its folder's mtime, so this is when the folder was last built into."""
+    newest = 0.0
+    for dirpath, dirs, names in os.walk(folder):
+        for name in (".", *dirs, *names):
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return newest
+
+
 def _clean_url(url: str | None, secrets: tuple[str | None, ...]) -> str | None:
     if url is None:
         return None
@@ -119,7 +139,9 @@ class ModelCache:
         self.layout.ensure()
         what = f"model {model_id!r} package {package.package_id!r}"
         with self.package_lock(model_id, package.package_id, what=what) as pkg_hb:
-            if complete and self._is_complete(marker, pkg_dir, package):
+            # checked again under the lock, even when it was incomplete: a load that waited for this lock while
+            # another built the package finds it complete and does not build it again
+            if self._is_complete(marker, pkg_dir, package):
                 with contextlib.suppress(OSError):
                     os.utime(marker)
                 return pkg_dir
@@ -165,13 +187,23 @@ class ModelCache:
     def package_lock(self, model_id: str, package_id: str, *, what: str) -> contextlib.AbstractContextManager[Any]:
         """Hold the lock of a package folder (``materialize`` builds and marks it complete under it; ``prune``
         evicts under it). Yields a heartbeat with ``beat()``."""
-        key = self.package_lock_key(model_id, package_id)
+        return self.package_dir_lock(self.layout.package_dir(model_id, package_id), what=what)
+
+    def package_dir_lock(self, pkg_dir: Path, *, what: str) -> contextlib.AbstractContextManager[Any]:
+        """The lock of the package folder ``pkg_dir`` (``packages/<slug>/<package_id>``), found from the folder
+        alone: ``prune`` takes it to remove a folder that has no marker, hence no model id."""
+        key = f"pkg-{pkg_dir.parent.name}-{pkg_dir.name}"  # == package_lock_key(model_id, package_id)
         return progress_lock(self.layout.locks, key, what=what, stale_s=settings().lock_stale_s)
 
-    def blob_lock(self, sha256: str, *, what: str) -> contextlib.AbstractContextManager[Any]:
-        """Hold the lock of one blob (its sha256 is the key, as for a download that declares that sha256)."""
+    def blob_lock(
+        self, sha256: str, *, what: str, on_wait: Callable[[], None] | None = None
+    ) -> contextlib.AbstractContextManager[Any]:
+        """Hold the lock of one blob (its sha256 is the key, as for a download that declares that sha256).
+
+        ``on_wait`` (the heartbeats of locks the caller holds) is called while another process holds it.
+        """
         self.layout.blob(sha256)  # validates the hex
-        return progress_lock(self.layout.locks, sha256, what=what, stale_s=settings().lock_stale_s)
+        return progress_lock(self.layout.locks, sha256, what=what, stale_s=settings().lock_stale_s, on_wait=on_wait)
 
     def _is_complete(self, marker: Path, pkg_dir: Path, package: ModelPackage) -> bool:
         try:
@@ -252,14 +284,17 @@ class ModelCache:
     ) -> str:
         """Make ``spec``'s blob present (downloading it if needed) and link it into ``pkg_dir``; return its sha256.
 
-        The blob is linked while its lock is held, the lock ``prune`` takes before deleting it.
+        The blob is looked up again and linked while its lock is held, the lock ``prune`` takes before deleting
+        it; a downloaded blob is put in place under that lock too, so ``prune`` never sees it unlinked. While this
+        waits for another process's lock, ``beat`` (the package lock's heartbeat) is bumped: the caller's waiters
+        see it alive as long as the process it waits for is.
         """
         assert spec.url is not None
         index_key = self._index_key(spec, what, allow_unhashed)
         label = f"{spec.name} of {what}"
         sha = self._lookup(spec, index_key)
         if sha is not None:
-            with self.blob_lock(sha, what=label):
+            with self.blob_lock(sha, what=label, on_wait=beat):
                 if self._lookup(spec, index_key) == sha:
                     self._link(self.layout.blob(sha), pkg_dir, spec.name)
                     return sha
@@ -272,24 +307,44 @@ class ModelCache:
         key = spec.sha256 or index_key
         assert key is not None
         s = settings()
-        with progress_lock(self.layout.locks, key, what=label, stale_s=s.lock_stale_s) as hb:
+        with progress_lock(self.layout.locks, key, what=label, stale_s=s.lock_stale_s, on_wait=beat) as hb:
 
             def beat_both() -> None:
                 hb.beat()
                 beat()
 
+            def locked(sha: str) -> contextlib.AbstractContextManager[Any]:
+                # a sha256 spec's download lock is the blob lock; otherwise take the blob lock too (never the
+                # reverse order)
+                return contextlib.nullcontext() if sha == key else self.blob_lock(sha, what=label, on_wait=beat_both)
+
             sha = self._lookup(spec, index_key)  # another process may have fetched it while we waited
-            if sha is None:
-                sha = self._download(spec, key, index_key, label=label, progress=progress, beat=beat_both)
-            # a sha256 spec's download lock is the blob lock; otherwise take the blob lock too (never the reverse)
-            with contextlib.nullcontext() if sha == key else self.blob_lock(sha, what=label):
-                self._link(self.layout.blob(sha), pkg_dir, spec.name)
+            if sha is not None:
+                with locked(sha):
+                    if self._lookup(spec, index_key) == sha:
+                        self._link(self.layout.blob(sha), pkg_dir, spec.name)
+                        return sha
+                log.info("%s: blob %s was removed (prune?) before it was linked; fetching it again", label, sha[:12])
+            tmp, sha = self._download(spec, key, label=label, progress=progress, beat=beat_both)
+            try:
+                with locked(sha):
+                    os.replace(tmp, self.layout.blob(sha))
+                    if index_key is not None:
+                        _atomic_write(self.layout.index / index_key, sha)
+                    self._link(self.layout.blob(sha), pkg_dir, spec.name)
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             return sha
 
     def _download(
-        self, spec: FileSpec, key: str, index_key: str | None, *, label: str, progress: bool, beat: Callable[[], None]
-    ) -> str:
-        """Fetch ``spec`` into ``blobs/`` (the caller holds the lock ``key``); return the blob's sha256."""
+        self, spec: FileSpec, key: str, *, label: str, progress: bool, beat: Callable[[], None]
+    ) -> tuple[Path, str]:
+        """Fetch and verify ``spec`` into a read-only file in ``tmp/`` (the caller holds the lock ``key``).
+
+        Returns:
+            ``(path, sha256)``: the caller moves the file to ``blobs/`` under the blob's lock (or removes it).
+        """
         assert spec.url is not None
         s = settings()
         for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
@@ -297,27 +352,25 @@ class ModelCache:
                 stale.unlink()
         tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
         log.info("downloading %s from %s", label, redact_url(spec.url))
-        fetched = fetch_to_file(
-            spec.url,
-            tmp,
-            name=spec.name,
-            size=spec.size,
-            sha256=spec.sha256,
-            md5=spec.md5,
-            timeout_s=s.download_timeout_s,
-            retries=s.download_retries,
-            beat=beat,
-            progress=progress,
-        )
         try:
+            fetched = fetch_to_file(
+                spec.url,
+                tmp,
+                name=spec.name,
+                size=spec.size,
+                sha256=spec.sha256,
+                md5=spec.md5,
+                timeout_s=s.download_timeout_s,
+                retries=s.download_retries,
+                beat=beat,
+                progress=progress,
+            )
             os.chmod(tmp, 0o444)
-            os.replace(tmp, self.layout.blob(fetched.sha256))
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        if index_key is not None:
-            _atomic_write(self.layout.index / index_key, fetched.sha256)
-        return fetched.sha256
+            raise
+        return tmp, fetched.sha256
 
     def delete_blob_if_unlinked(self, sha256: str) -> bool:
         """Delete a blob under its lock unless a package folder links it (hard-link count > 1); True if deleted.
@@ -350,6 +403,25 @@ class ModelCache:
             except FileNotFoundError:
                 pass  # evicted by someone else meanwhile; clear what may be left
             shutil.rmtree(package.path, ignore_errors=True)
+        return True
+
+    def incomplete_folders(self) -> list[Path]:
+        """Package folders without a completion marker: builds in progress, or interrupted ones."""
+        out: list[Path] = []
+        for folder in self.layout.packages.glob("*/*") if self.layout.packages.is_dir() else []:
+            name_ok = _FOLDER.fullmatch(folder.name) and _FOLDER.fullmatch(folder.parent.name)
+            if name_ok and folder.is_dir() and not folder.is_symlink() and not _marker_of(folder).exists():
+                out.append(folder)
+        return sorted(out)
+
+    def remove_incomplete(self, folder: Path, *, older_than: float) -> bool:
+        """Remove a package folder that has no marker and nothing newer than ``older_than`` (POSIX seconds),
+        under the package's lock (a build in progress holds it: this waits for it, then finds its marker);
+        True if removed."""
+        with self.package_dir_lock(folder, what=f"the incomplete package folder {folder}"):
+            if _marker_of(folder).exists() or newest_mtime(folder) >= older_than:
+                return False
+            shutil.rmtree(folder, ignore_errors=True)
         return True
 
     @staticmethod
@@ -385,6 +457,8 @@ class ModelCache:
             try:
                 record = json.loads(marker.read_text())
                 files = tuple(record["files"])
+                if self.layout.marker(record["model_id"], record["package_id"]) != marker:
+                    raise ValueError("it names another package")  # evict() would remove that package's folder
                 out.append(
                     CachedPackage(
                         model_id=record["model_id"],
@@ -397,7 +471,7 @@ class ModelCache:
                         files=files,
                     )
                 )
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, UnsafePathError) as exc:
                 log.warning("ignoring unreadable cache marker %s (%s)", marker, type(exc).__name__)
         return sorted(out, key=lambda p: (p.last_used, p.model_id, p.package_id))
 
