@@ -371,8 +371,8 @@ def test_a_load_that_waited_for_the_build_does_not_build_again(tmp_path: Path, m
     _registry(tmp_path, {"weights.onnx": 10_000})
     path = f"/{MODEL}/{PKG}/weights.onnx"
     writes: list[Path] = []
-    atomic_write = _store._atomic_write
-    monkeypatch.setattr(_store, "_atomic_write", lambda p, text: (writes.append(p), atomic_write(p, text))[1])
+    atomic_write = _store.atomic_write
+    monkeypatch.setattr(_store, "atomic_write", lambda p, text: (writes.append(p), atomic_write(p, text))[1])
     checks: list[tuple[str, bool]] = []
     is_complete = ModelCache._is_complete
 

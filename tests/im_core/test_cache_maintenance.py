@@ -88,7 +88,7 @@ def test_prune_evicts_least_recently_used(srv, capsys) -> None:
     assert [r["model_id"] for r in rows] == ["m/1"] and rows[0]["size_bytes"] == 100_000
 
 
-def test_prune_removes_interrupted_builds_and_reports_real_disk_use(srv) -> None:
+def test_prune_removes_interrupted_builds_and_reports_real_disk_use(srv, capsys: pytest.CaptureFixture[str]) -> None:
     """m/1 and m/2 lost their markers (builds interrupted); m/1's folder is older than IM_LOCK_STALE, m/2's is
     not (a build in progress). prune removes m/1's folder and blob, keeps m/2's, and counts m/2's bytes."""
     home = ModelCache().root
@@ -103,6 +103,9 @@ def test_prune_removes_interrupted_builds_and_reports_real_disk_use(srv) -> None
     assert (dry.removed_incomplete, dry.removed_blobs) == ([label], 1)  # m/2's blob is linked: it would stay
     assert (dry.before_bytes, dry.after_bytes) == (300_000, 200_000)
     assert f1.is_dir() and len(list((home / "blobs" / "sha256").iterdir())) == 2
+    capsys.readouterr()
+    assert im_main(["cache", "prune", "--max-size", "0", "--dry-run"]) == 0
+    assert f"{label} (an interrupted build)" in capsys.readouterr().out
     report = prune(ModelCache(), 0)
     assert (report.removed_incomplete, report.removed_blobs, report.removed_packages) == ([label], 1, [])
     assert not f1.exists() and (f2 / "weights.onnx").stat().st_size == 200_000

@@ -130,11 +130,11 @@ def _read_cached(path: Path, fingerprint: dict[str, Any]) -> int | None:
 
 def _write_cached(path: Path, fingerprint: dict[str, Any], value: int) -> None:
     """Store ``value`` atomically (temp file + rename); a read-only or full ``IM_HOME`` only costs a re-probe."""
-    from im_core._cache._store import _atomic_write
+    from im_core._cache import atomic_write
 
     payload = {"format": _CACHE_FORMAT, "runtime": fingerprint, "max_opset": value}
     try:
-        _atomic_write(path, json.dumps(payload, indent=1, sort_keys=True))
+        atomic_write(path, json.dumps(payload, indent=1, sort_keys=True))
     except OSError as exc:
         _log.debug("could not store the onnxruntime opset probe in %s: %s", path, exc)
 

@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "ModelCache": "im_core._cache._store",
     "PruneReport": "im_core._cache._maintenance",
     "VerifyReport": "im_core._cache._maintenance",
+    "atomic_write": "im_core._cache._store",
     "error_for_status": "im_core._cache._http",
     "model_slug": "im_core._cache._paths",
     "parse_size": "im_core._cache._maintenance",
@@ -38,4 +39,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._cache._maintenance import PruneReport, VerifyReport, parse_size, prune, verify
     from im_core._cache._paths import model_slug, redact_url, scrub, validate_model_id
     from im_core._cache._resolve import resolve_metadata
-    from im_core._cache._store import CachedPackage, ModelCache
+    from im_core._cache._store import CachedPackage, ModelCache, atomic_write

@@ -78,4 +78,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     for name in report.removed_packages:
         print(f"  {name}")
+    for name in report.removed_incomplete:
+        print(f"  {name} (an interrupted build)")
     return 0

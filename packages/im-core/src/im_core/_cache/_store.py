@@ -28,7 +28,7 @@ from im_core._config import settings
 from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
 from im_core.errors import CorruptedModelPackageError, DownloadError, OfflineModeError, UnsafePathError
 
-__all__ = ["CachedPackage", "ModelCache"]
+__all__ = ["CachedPackage", "ModelCache", "atomic_write"]
 
 log = logging.getLogger("im.cache")
 
@@ -57,7 +57,9 @@ class CachedPackage:
     files: tuple[dict[str, Any], ...]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a unique temp file in the same folder and a rename: readers see the old
+    content or the new, never a partial file (folders are created as needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -171,7 +173,7 @@ class ModelCache:
                 "completed_at": time.time(),
                 "files": entries,
             }
-            _atomic_write(marker, json.dumps(record, indent=1))
+            atomic_write(marker, json.dumps(record, indent=1))
         log.info("%s is ready in %s", what, pkg_dir)
         return pkg_dir
 
@@ -330,7 +332,7 @@ class ModelCache:
                 with locked(sha):
                     os.replace(tmp, self.layout.blob(sha))
                     if index_key is not None:
-                        _atomic_write(self.layout.index / index_key, sha)
+                        atomic_write(self.layout.index / index_key, sha)
                     self._link(self.layout.blob(sha), pkg_dir, spec.name)
             finally:
                 with contextlib.suppress(OSError):
@@ -490,7 +492,7 @@ class ModelCache:
         with contextlib.suppress(OSError):
             if path.read_text() == text:  # unchanged since the last load: no rewrite (the file's mtime says when)
                 return
-        _atomic_write(path, text)
+        atomic_write(path, text)
 
     def load_metadata(self, provider: str, model_id: str) -> ModelMetadata | None:
         """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
