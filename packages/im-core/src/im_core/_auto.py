@@ -14,7 +14,7 @@ from im_core._context import PackageContext
 from im_core._metadata import ModelMetadata, ModelPackage
 from im_core._negotiation import NegotiationReport, PackageVerdict, negotiate_packages
 from im_core._plugins import registry
-from im_core._tasks import Model
+from im_core._tasks import Model, check_names
 from im_core.errors import (
     AllPackagesFailedError,
     DependencyModelError,
@@ -355,15 +355,13 @@ def _check_load_options(family: type, options: dict[str, Any]) -> None:
     """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``Model.LOAD_OPTIONS``;
     a family that does not declare them gets every keyword unchecked)."""
     declared = getattr(family, "LOAD_OPTIONS", None)
-    if declared is None:
-        return
-    accepted = frozenset(declared)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InvalidParameterError(
-            f"{family.__name__} takes no load option(s) {', '.join(map(repr, unknown))}; it accepts: "
-            f"{', '.join(sorted(accepted)) or 'none'}. Per-call parameters (confidence, iou_threshold, ...) go to "
-            "the call instead: model(image, confidence=0.5)."
+    if declared is not None:
+        check_names(
+            options,
+            declared,
+            f"{family.__name__} takes no load option(s)",
+            " Per-call parameters (confidence, iou_threshold, ...) go to the call instead: "
+            "model(image, confidence=0.5).",
         )
 
 

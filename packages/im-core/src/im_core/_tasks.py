@@ -15,7 +15,7 @@ A model family subclasses the task base that matches its output and implements f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -37,9 +37,28 @@ __all__ = [
     "ObjectDetectionModel",
     "TextDetectionModel",
     "TextRecognitionModel",
+    "check_names",
 ]
 
 R = TypeVar("R")
+
+
+def check_names(given: Mapping[str, Any], allowed: Iterable[str], what: str, hint: str = "") -> None:
+    """Raise :class:`~im_core.errors.InvalidParameterError` naming every key of ``given`` not in ``allowed``.
+
+    ``what`` says whose names they are ("YOLODetection takes no load option(s)"); ``hint`` is added to the message.
+    Used for a family's load options (``Model.LOAD_OPTIONS``) and its call parameters.
+    """
+    if not given:
+        return
+    allowed = frozenset(allowed)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        from im_core.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"{what} {', '.join(map(repr, unknown))}; it accepts: {', '.join(sorted(allowed)) or 'none'}.{hint}"
+        )
 
 
 @dataclass(frozen=True)

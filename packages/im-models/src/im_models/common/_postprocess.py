@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from im_core._tasks import check_names
 from im_core.errors import InvalidParameterError
 from im_models.common._arrays import NUMPY_OPS
 from im_models.common._candidates import filter_candidates
@@ -40,14 +41,7 @@ DETECTION_PARAMS = frozenset(
 
 def check_params(params: Mapping[str, Any], allowed: Iterable[str], family: str) -> None:
     """Raise :class:`InvalidParameterError` naming any parameter the family does not know."""
-    if not params:
-        return
-    allowed = set(allowed)
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise InvalidParameterError(
-            f"{family} does not take parameter(s) {', '.join(unknown)}; it accepts {', '.join(sorted(allowed))}."
-        )
+    check_names(params, allowed, f"{family} does not take parameter(s)")
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
