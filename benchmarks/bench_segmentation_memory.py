@@ -30,8 +30,7 @@ def child(fmt: str, instances: int) -> dict:
     from im_core import TensorSpec
     from im_core._protocols import BatchLimits
     from im_core._tasks import LoadedModelInfo
-    from im_models.common import ultralytics_config
-    from im_models.yolo._base import YOLOPackage
+    from im_models.common import DetectorPackage, ultralytics_config
     from im_models.yolo._segmentation import YOLOSegmentation
 
     h, w = 3000, 4000
@@ -64,7 +63,7 @@ def child(fmt: str, instances: int) -> dict:
         def close(self):
             pass
 
-    package = YOLOPackage(
+    package = DetectorPackage(
         StandIn(),
         ultralytics_config((640, 640), dynamic=True),
         True,

@@ -242,13 +242,12 @@ def test_segmentation_post_process_from_device_outputs(device, mask_format):
     """Through the family's ``post_process``: a (2, 4 + 2 + 32, 8 400) output and (2, 32, 160, 160) prototypes as
     tensors give the same boxes and masks as numpy (only the image's prototypes and survivors are copied)."""
     from im_core._tasks import LoadedModelInfo
-    from im_models.common import ultralytics_config
-    from im_models.yolo._base import Prepared, YOLOPackage
+    from im_models.common import DetectorPackage, Prepared, ultralytics_config
     from im_models.yolo._segmentation import YOLOSegmentation
 
     pred = np.stack([_anchor_free_pred(num_classes=2, extra=32, seed=s) for s in (8, 9)])
     protos = np.random.default_rng(7).normal(0, 1, (2, 32, 160, 160)).astype(np.float32)
-    package = YOLOPackage(None, ultralytics_config((640, 640)), False, ["a", "b"], {}, None, "ultralytics")
+    package = DetectorPackage(None, ultralytics_config((640, 640)), False, ["a", "b"], {}, None, "ultralytics")
     info = LoadedModelInfo(model_id="x", architecture="yolov8", task="instance-segmentation", class_names=("a", "b"))
     model = YOLOSegmentation(package, info)
     prepared = Prepared(np.zeros((2, 3, 640, 640), np.float32), [_transform(480, 640, 640), _transform(300, 200, 640)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from im_core._lazy import lazy_exports
+from im_core.sdk import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "LOAD_OPTIONS": "im_backend_onnx._backend",

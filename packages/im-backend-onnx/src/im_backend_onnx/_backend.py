@@ -50,7 +50,7 @@ class OnnxBackend(BackendBase):
         devices = ["cpu"]
         gpus: list[str] = []
         if any(p in GPU_PROVIDERS for p in providers):
-            from im_core._runtime import detect_gpus
+            from im_core.sdk import detect_gpus
 
             gpus = [f"cuda:{g.index}" for g in detect_gpus()[0]]
             devices += gpus
@@ -116,7 +116,7 @@ class OnnxBackend(BackendBase):
         """
         self.check_options(options)
         ort = import_ort()
-        from im_core._config import settings
+        from im_core.sdk import settings
 
         cfg = settings()
         excluded = tuple(package.onnx.incompatible_providers) if package and package.onnx else ()

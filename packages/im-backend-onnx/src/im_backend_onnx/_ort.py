@@ -130,7 +130,7 @@ def _read_cached(path: Path, fingerprint: dict[str, Any]) -> int | None:
 
 def _write_cached(path: Path, fingerprint: dict[str, Any], value: int) -> None:
     """Store ``value`` atomically (temp file + rename); a read-only or full ``IM_HOME`` only costs a re-probe."""
-    from im_core._cache import atomic_write
+    from im_core.sdk import atomic_write
 
     payload = {"format": _CACHE_FORMAT, "runtime": fingerprint, "max_opset": value}
     try:
@@ -163,6 +163,6 @@ def max_opset() -> int:
     Read from ``IM_HOME/probes/`` when this onnxruntime build was probed before (a small JSON file); otherwise
     probed (about 6 trial sessions, ~4 ms) and stored there. Cached in memory per version and ``IM_HOME``.
     """
-    from im_core._config import settings
+    from im_core.sdk import settings
 
     return _max_opset(import_ort().__version__, str(settings().home))

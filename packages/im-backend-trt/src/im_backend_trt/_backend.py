@@ -57,7 +57,7 @@ class TrtBackend(BackendBase):
         trt_module: a TensorRT module (``tensorrt``/``tensorrt_lean``/a fake) instead of importing one.
         flavour: ``full``, ``lean`` or ``dispatch`` for an injected module.
         cudart: CUDA runtime bindings (``cuda.bindings.runtime`` or a fake) instead of importing them.
-        gpus: ``() -> [GpuInfo]`` instead of ``im_core._runtime.detect_gpus`` (names, compute capabilities).
+        gpus: ``() -> [GpuInfo]`` instead of ``im_core.sdk.detect_gpus`` (names, compute capabilities).
     """
 
     name = "trt"
@@ -86,7 +86,7 @@ class TrtBackend(BackendBase):
     def _gpu_list(self) -> list[Any]:
         if self._gpus is not None:
             return list(self._gpus())
-        from im_core._runtime import detect_gpus
+        from im_core.sdk import detect_gpus
 
         return list(detect_gpus()[0])
 

@@ -88,8 +88,7 @@ def build_engine(
     count, why = gpu_count(cudart if cudart is not None else import_cudart())
     if count == 0:
         raise ModelRuntimeError(f"Building a TensorRT engine needs an NVIDIA GPU of the target architecture ({why}).")
-    from im_core._config import settings
-    from im_core._runtime import detect_gpus
+    from im_core.sdk import detect_gpus, settings
 
     gpus = detect_gpus()[0]
     gpu = gpus[0] if gpus else None

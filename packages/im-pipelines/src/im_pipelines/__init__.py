@@ -5,9 +5,11 @@ Exports are imported on first use, so scanning this package's entry point stays 
 
 from __future__ import annotations
 
-from im_core._lazy import lazy_exports
+from typing import TYPE_CHECKING
 
-_EXPORTS = {
+from im_core.sdk import lazy_exports
+
+_EXPORTS: dict[str, str] = {
     "AutoModelPipeline": "im_pipelines._auto",
     "Pipeline": "im_pipelines._base",
     "FaceGazePipeline": "im_pipelines._builtin",
@@ -17,3 +19,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from im_pipelines._auto import AutoModelPipeline
+    from im_pipelines._base import Pipeline
+    from im_pipelines._builtin import FaceGazePipeline, OCRPipeline

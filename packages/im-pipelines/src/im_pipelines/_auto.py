@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from im_core import AutoModel, Model, registry
-from im_core._plugins import load_target
 from im_core.errors import InvalidParameterError
+from im_core.sdk import load_target
 from im_pipelines._base import Pipeline
 
 __all__ = ["AutoModelPipeline"]

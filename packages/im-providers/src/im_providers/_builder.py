@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from im_core._cache import validate_model_id
-from im_core._metadata import ModelDependency
 from im_core.errors import InvalidParameterError, MalformedMetadataError
+from im_core.sdk import ModelDependency, validate_model_id
 from im_providers._registry import METADATA_FILE
 from im_providers._wire import check_field, json_type, parse_model_metadata
 
@@ -37,7 +36,7 @@ _PACKAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _digests(path: Path) -> tuple[str, str, int]:
-    from im_core._cache._download import hash_file
+    from im_core.sdk import hash_file
 
     sha, md5, size = hash_file(path, md5=True)
     assert md5 is not None

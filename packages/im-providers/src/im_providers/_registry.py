@@ -27,10 +27,8 @@ import logging
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from im_core._cache import redact_url, request_with_retries, validate_model_id
-from im_core._config import settings
-from im_core._metadata import ModelMetadata
 from im_core.errors import ConfigurationError, MalformedMetadataError, ModelNotFoundError, UnsafePathError
+from im_core.sdk import ModelMetadata, redact_url, request_with_retries, settings, validate_model_id
 from im_providers._wire import parse_model_metadata
 
 __all__ = ["METADATA_FILE", "HttpRegistryProvider", "LocalRegistryProvider"]

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from im_core._cache import request_with_retries, scrub, validate_model_id
-from im_core._config import settings
-from im_core._metadata import ModelMetadata
 from im_core.errors import ImError, MalformedMetadataError
+from im_core.sdk import ModelMetadata, request_with_retries, scrub, settings, validate_model_id
 from im_providers._wire import check_field, parse_model_metadata
 
 __all__ = ["MAX_PAGES", "RoboflowProvider"]

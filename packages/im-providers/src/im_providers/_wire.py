@@ -20,7 +20,8 @@ from urllib.parse import urljoin
 
 from pydantic import ValidationError
 
-from im_core._metadata import (
+from im_core.errors import ImError, MalformedMetadataError
+from im_core.sdk import (
     BatchSpec,
     FileSpec,
     ModelDependency,
@@ -31,7 +32,6 @@ from im_core._metadata import (
     TorchRequirements,
     TrtRequirements,
 )
-from im_core.errors import ImError, MalformedMetadataError
 
 __all__ = ["KNOWN_SKIPPED_TYPES", "PACKAGE_PARSERS", "check_field", "json_type", "parse_model_metadata"]
 

@@ -17,11 +17,7 @@ from im_core import (
 )
 from im_core.errors import CorruptedModelPackageError
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common._activations import as_probabilities, sigmoid, softmax
-from im_models.common._arrays import to_numpy
-from im_models.common._model_file import model_file
-from im_models.common._postprocess import check_params
-from im_models.common._preprocess import prepare_batch
+from im_models.common import as_probabilities, check_params, model_file, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 

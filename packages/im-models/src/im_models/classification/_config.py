@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from im_core.errors import CorruptedModelPackageError
-from im_models.common._config import InferenceConfig, NetworkInput, parse_inference_config
+from im_models.common import InferenceConfig, NetworkInput, parse_inference_config
 
 __all__ = ["ClassifierConfig", "load_classifier_config"]
 

@@ -12,12 +12,25 @@ Post-processing
     :func:`resolve_detection_params` / :class:`DetectionParams` / :func:`select_detections` (thresholds, class
     filter, pre-NMS top-k, NMS, ``max_detections``), :func:`class_thresholds`, :func:`class_filter_mask`,
     :func:`check_params`.
+Arrays and activations
+    :func:`to_numpy`, :func:`is_torch_tensor`, :func:`array_ops` (the same reductions on numpy or torch),
+    :func:`sigmoid`, :func:`softmax`, :func:`as_probabilities`; candidate selection where the data lives:
+    :func:`best_class`, :func:`filter_candidates`, :func:`top_pairs`, :func:`suppress`.
+Packages
+    :func:`load_detector_package` / :class:`DetectorPackage` (Roboflow layout or bare Ultralytics export → session,
+    pre-processing config, class names), :func:`pre_process_images`, :func:`run_session`, :class:`Prepared`,
+    :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`; :func:`model_file` /
+    :data:`DEFAULT_MODEL_FILES` and :func:`recommended_parameters` for one-network families.
+Crops
+    :func:`crop_quads`, :func:`order_quads`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
 """
 
-from im_models.common._candidates import top_k_positions
+from im_models.common._activations import as_probabilities, sigmoid, softmax
+from im_models.common._arrays import array_ops, is_torch_tensor, to_numpy
+from im_models.common._candidates import best_class, filter_candidates, top_k_positions, top_pairs
 from im_models.common._config import (
     RESIZE_MODES,
     InferenceConfig,
@@ -26,7 +39,20 @@ from im_models.common._config import (
     parse_inference_config,
     ultralytics_config,
 )
+from im_models.common._crops import crop_quads, order_quads
+from im_models.common._detector_package import (
+    WEIGHT_FILES,
+    DetectorPackage,
+    Prepared,
+    class_count_error,
+    load_detector_package,
+    pre_process_images,
+    resolve_class_names,
+    run_session,
+    static_dim,
+)
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
+from im_models.common._model_file import DEFAULT_MODEL_FILES, model_file, recommended_parameters
 from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
@@ -36,34 +62,59 @@ from im_models.common._postprocess import (
     class_thresholds,
     resolve_detection_params,
     select_detections,
+    suppress,
     xywh_to_xyxy,
 )
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch, target_size
 
 __all__ = [
+    "DEFAULT_MODEL_FILES",
     "DETECTION_PARAMS",
-    "RESIZE_MODES",
     "DetectionParams",
+    "DetectorPackage",
     "ImageTransform",
     "InferenceConfig",
     "MaskFormat",
     "NetworkInput",
+    "Prepared",
+    "RESIZE_MODES",
     "StaticCrop",
+    "WEIGHT_FILES",
+    "array_ops",
+    "as_probabilities",
+    "best_class",
     "box_iou",
     "box_pixel_bounds",
     "check_params",
+    "class_count_error",
     "class_filter_mask",
     "class_thresholds",
+    "crop_quads",
+    "filter_candidates",
     "input_spatial_dynamic",
     "instance_masks",
+    "is_torch_tensor",
+    "load_detector_package",
+    "model_file",
     "nms",
+    "order_quads",
     "parse_inference_config",
+    "pre_process_images",
     "prepare_batch",
+    "recommended_parameters",
+    "resolve_class_names",
     "resolve_detection_params",
     "rle_from_box_mask",
+    "run_session",
     "select_detections",
+    "sigmoid",
+    "softmax",
+    "static_dim",
+    "suppress",
     "target_size",
+    "to_numpy",
     "top_k_positions",
+    "top_pairs",
     "ultralytics_config",
     "xywh_to_xyxy",
 ]

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from im_core._tasks import check_names
 from im_core.errors import InvalidParameterError
+from im_core.sdk import check_names
 from im_models.common._arrays import NUMPY_OPS
 from im_models.common._candidates import filter_candidates
 from im_models.common._nms import nms

@@ -8,20 +8,25 @@ from typing import Any
 import numpy as np
 
 from im_core import Detections, Image, ObjectDetectionModel, PackageContext
-from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
+from im_core.sdk import LoadedModelInfo
 from im_models.common import (
     DETECTION_PARAMS,
     DetectionParams,
+    DetectorPackage,
     ImageTransform,
     InferenceConfig,
     NetworkInput,
+    Prepared,
+    array_ops,
+    load_detector_package,
+    pre_process_images,
     resolve_detection_params,
+    run_session,
+    static_dim,
+    top_pairs,
     xywh_to_xyxy,
 )
-from im_models.common._arrays import array_ops
-from im_models.common._candidates import top_pairs
-from im_models.yolo._base import Prepared, YOLOPackage, load_yolo_package, pre_process_images, run_session, static_dim
 
 __all__ = ["DETRDetection", "decode_detr", "split_detr_outputs"]
 
@@ -52,7 +57,7 @@ def decode_detr(
     lower class first), then the thresholds apply. Logit columns beyond ``num_classes`` are ignored.
 
     ``boxes`` / ``logits`` may be numpy arrays or torch tensors: the top-k over the Q × C pairs runs where they live
-    (:func:`im_models.common._candidates.top_pairs`); only the k best logits and their boxes are copied to the CPU,
+    (:func:`im_models.common.top_pairs`); only the k best logits and their boxes are copied to the CPU,
     where the sigmoid, thresholds and box scaling run.
     """
     ops = array_ops(logits)
@@ -93,13 +98,13 @@ class DETRDetection(ObjectDetectionModel):
 
     PARAMS = DETECTION_PARAMS | {"image_size"}
 
-    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
         self.metadata = info
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> DETRDetection:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         if package.layout == "ultralytics":  # a bare file: DETR defaults, not YOLO's letterbox
             net = package.config.network_input
             shape = package.session.inputs[0].shape

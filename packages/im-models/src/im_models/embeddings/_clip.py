@@ -20,13 +20,9 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
-from im_core._images import is_batch
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
-from im_models.common._activations import softmax
-from im_models.common._arrays import to_numpy
-from im_models.common._config import NetworkInput
-from im_models.common._postprocess import check_params
-from im_models.common._preprocess import prepare_batch
+from im_core.sdk import is_batch
+from im_models.common import NetworkInput, check_params, prepare_batch, softmax, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 from im_models.embeddings._tokenizer import VocabTokenizer
 

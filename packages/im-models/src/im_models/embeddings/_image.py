@@ -10,10 +10,7 @@ import numpy as np
 from im_core import EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_models.classification._classifier import center_window
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common._arrays import to_numpy
-from im_models.common._model_file import DEFAULT_MODEL_FILES, model_file
-from im_models.common._postprocess import check_params
-from im_models.common._preprocess import prepare_batch
+from im_models.common import DEFAULT_MODEL_FILES, check_params, model_file, prepare_batch, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 
 __all__ = ["ImageEmbedder"]
@@ -106,7 +103,7 @@ class ImageEmbedder(EmbeddingModel):
 
     def compare(self, a: Any, b: Any) -> float | np.ndarray:
         """Cosine similarity between images: a float for two single images, else an (N, M) array."""
-        from im_core._images import is_batch
+        from im_core.sdk import is_batch
 
         sim = self.embed(a).similarity(self.embed(b))
         return float(sim[0, 0]) if not is_batch(a) and not is_batch(b) else sim

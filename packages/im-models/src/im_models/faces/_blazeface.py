@@ -31,13 +31,14 @@ from im_models.common import (
     ImageTransform,
     NetworkInput,
     check_params,
+    model_file,
     prepare_batch,
+    recommended_parameters,
     resolve_detection_params,
+    sigmoid,
     top_k_positions,
     xywh_to_xyxy,
 )
-from im_models.common._activations import sigmoid
-from im_models.common._model_file import model_file, recommended_parameters
 from im_models.faces._anchors import SsdAnchorOptions, blazeface_anchor_options, ssd_anchors
 from im_models.faces._weighted_nms import weighted_nms
 

@@ -29,11 +29,12 @@ from im_models.common import (
     NetworkInput,
     check_params,
     input_spatial_dynamic,
+    model_file,
     prepare_batch,
+    recommended_parameters,
     resolve_detection_params,
     select_detections,
 )
-from im_models.common._model_file import model_file, recommended_parameters
 from im_models.faces._centerface_decode import decode_centerface
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from im_models.common._nms import box_iou, nms
+from im_models.common import box_iou, nms
 
 __all__ = ["weighted_nms"]
 

@@ -30,9 +30,7 @@ import numpy as np
 
 from im_core import Detections, Gaze, GazeModel, Image
 from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
-from im_models.common import NetworkInput, check_params, prepare_batch
-from im_models.common._activations import softmax
-from im_models.common._model_file import model_file
+from im_models.common import NetworkInput, check_params, model_file, prepare_batch, softmax
 
 if TYPE_CHECKING:
     from im_core import LoadedModelInfo, PackageContext, Session

@@ -9,10 +9,7 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, ClassificationModel, Image, LoadedModelInfo, PackageContext, Session
-from im_models.common._activations import as_probabilities
-from im_models.common._arrays import to_numpy
-from im_models.common._model_file import model_file
-from im_models.common._postprocess import check_params
+from im_models.common import as_probabilities, check_params, model_file, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._lines import line_batch
 

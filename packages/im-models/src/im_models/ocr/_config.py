@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from im_core.errors import CorruptedModelPackageError
-from im_models.common._postprocess import check_params
+from im_models.common import check_params
 
 __all__ = ["settings"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from im_core.errors import CorruptedModelPackageError
-from im_models.common._activations import as_probabilities
+from im_models.common import as_probabilities
 
 __all__ = ["CTCAlphabet", "greedy_decode", "load_alphabet"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from im_models.common._crops import order_quads
+from im_models.common import order_quads
 
 __all__ = ["DBParams", "db_boxes", "rect_corners", "reading_order"]
 

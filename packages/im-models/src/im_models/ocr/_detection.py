@@ -9,9 +9,7 @@ import numpy as np
 
 from im_core import Detections, Image, LoadedModelInfo, PackageContext, Session, TextDetectionModel
 from im_core.errors import InvalidParameterError
-from im_models.common._arrays import to_numpy
-from im_models.common._model_file import model_file
-from im_models.common._postprocess import check_params
+from im_models.common import check_params, model_file, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._db import DBParams, db_boxes, reading_order
 

@@ -10,10 +10,7 @@ import numpy as np
 
 from im_core import Image, LoadedModelInfo, PackageContext, Session, TextLine, TextRecognition, TextRecognitionModel
 from im_core.errors import DependencyModelError
-from im_models.common._arrays import to_numpy
-from im_models.common._crops import crop_quads
-from im_models.common._model_file import model_file
-from im_models.common._postprocess import check_params
+from im_models.common import check_params, crop_quads, model_file, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._ctc import CTCAlphabet, greedy_decode, load_alphabet
 from im_models.ocr._lines import batch_width, line_batch

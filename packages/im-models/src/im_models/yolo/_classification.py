@@ -7,18 +7,18 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, ClassificationModel, Image, PackageContext
-from im_core._tasks import LoadedModelInfo
-from im_models.common import check_params
-from im_models.common._arrays import to_numpy
-from im_models.yolo._base import (
+from im_core.sdk import LoadedModelInfo
+from im_models.common import (
+    DetectorPackage,
     Prepared,
-    YOLOPackage,
+    check_params,
     class_count_error,
-    load_yolo_package,
+    load_detector_package,
     pre_process_images,
     resolve_class_names,
     run_session,
     static_dim,
+    to_numpy,
 )
 
 __all__ = ["YOLOClassification", "as_probabilities"]
@@ -50,7 +50,7 @@ class YOLOClassification(ClassificationModel):
 
     PARAMS = frozenset({"image_size"})
 
-    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
         self.metadata = info
         post = str(package.config.post_processing.get("type", "")).lower()
@@ -58,7 +58,7 @@ class YOLOClassification(ClassificationModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLOClassification:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         names = resolve_class_names(package.class_names, static_dim(shape, 1), "classification", shape)
         return cls(package, ctx.info(names))

@@ -1,8 +1,8 @@
 """Raw YOLO head outputs (one image) → selected candidates, in network-input pixels. No loops over boxes.
 
 The raw output may be a numpy array or a torch tensor on a GPU: the reduction to candidates (best class, thresholds,
-class filter, pre-NMS top-k: :mod:`im_models.common._candidates`) runs where it lives; the survivors are copied to the
-CPU for NMS (:func:`im_models.common.nms`) and the rest of the decoding.
+class filter, pre-NMS top-k: :func:`im_models.common.filter_candidates`) runs where it lives; the survivors are copied
+to the CPU for NMS (:func:`im_models.common.nms`) and the rest of the decoding.
 
 Layouts:
 
@@ -19,10 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from im_models.common import DetectionParams, xywh_to_xyxy
-from im_models.common._arrays import array_ops
-from im_models.common._candidates import best_class, filter_candidates
-from im_models.common._postprocess import suppress
+from im_models.common import DetectionParams, array_ops, best_class, filter_candidates, suppress, xywh_to_xyxy
 
 __all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5"]
 

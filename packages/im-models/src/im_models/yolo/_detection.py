@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from im_core import Detections, Image, ObjectDetectionModel, PackageContext
-from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
-from im_models.common import DETECTION_PARAMS, resolve_detection_params
-from im_models.yolo._base import (
+from im_core.sdk import LoadedModelInfo
+from im_models.common import (
+    DETECTION_PARAMS,
+    DetectorPackage,
     Prepared,
-    YOLOPackage,
     class_count_error,
-    load_yolo_package,
+    load_detector_package,
     pre_process_images,
     resolve_class_names,
+    resolve_detection_params,
     run_session,
     static_dim,
 )
@@ -45,14 +46,14 @@ class YOLODetection(ObjectDetectionModel):
     PARAMS = DETECTION_PARAMS | {"image_size"}
     end_to_end: bool = False
 
-    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
         self.metadata = info
         self.fused = package.fused_nms or self.end_to_end
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLODetection:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         fused = package.fused_nms or cls.end_to_end
         channels = None if fused else static_dim(shape, 1)

@@ -7,15 +7,16 @@ from typing import Any
 import numpy as np
 
 from im_core import Detections, Image, KeypointDetectionModel, PackageContext
-from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
-from im_models.common import DETECTION_PARAMS, resolve_detection_params
-from im_models.yolo._base import (
+from im_core.sdk import LoadedModelInfo
+from im_models.common import (
+    DETECTION_PARAMS,
+    DetectorPackage,
     Prepared,
-    YOLOPackage,
-    load_yolo_package,
+    load_detector_package,
     pre_process_images,
     resolve_class_names,
+    resolve_detection_params,
     run_session,
     static_dim,
 )
@@ -40,7 +41,7 @@ class YOLOPose(KeypointDetectionModel):
 
     PARAMS = DETECTION_PARAMS | {"image_size"}
 
-    def __init__(self, package: YOLOPackage, info: LoadedModelInfo, kpt_shape: tuple[int, int] | None) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo, kpt_shape: tuple[int, int] | None) -> None:
         self.package = package
         self.metadata = info
         self.kpt_shape = kpt_shape
@@ -48,7 +49,7 @@ class YOLOPose(KeypointDetectionModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLOPose:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         ultra = package.features.get("ultralytics", {}) or {}
         kpt = ultra.get("kpt_shape")
         extra: dict[str, Any] = {}

@@ -7,19 +7,21 @@ from typing import Any
 import numpy as np
 
 from im_core import Detections, Image, InstanceSegmentationModel, PackageContext
-from im_core._tasks import LoadedModelInfo
 from im_core.errors import CorruptedModelPackageError
-from im_models.common import DETECTION_PARAMS, instance_masks, resolve_detection_params
-from im_models.common._arrays import to_numpy
-from im_models.yolo._base import (
+from im_core.sdk import LoadedModelInfo
+from im_models.common import (
+    DETECTION_PARAMS,
+    DetectorPackage,
     Prepared,
-    YOLOPackage,
     class_count_error,
-    load_yolo_package,
+    instance_masks,
+    load_detector_package,
     pre_process_images,
     resolve_class_names,
+    resolve_detection_params,
     run_session,
     static_dim,
+    to_numpy,
 )
 from im_models.yolo._decode import decode_anchor_free, decode_fused
 
@@ -55,14 +57,14 @@ class YOLOSegmentation(InstanceSegmentationModel):
 
     PARAMS = DETECTION_PARAMS | {"image_size", "mask_format"}
 
-    def __init__(self, package: YOLOPackage, info: LoadedModelInfo) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
         self.metadata = info
         self.fused = package.fused_nms
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLOSegmentation:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         outs = package.session.outputs
         det = next((o for o in outs if len(o.shape) == 3), None)
         proto = next((o for o in outs if len(o.shape) == 4), None)

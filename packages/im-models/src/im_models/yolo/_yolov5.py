@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from im_core import Detections, PackageContext
-from im_models.common import resolve_detection_params
-from im_models.yolo._base import class_count_error, load_yolo_package, resolve_class_names, static_dim
+from im_models.common import (
+    class_count_error,
+    load_detector_package,
+    resolve_class_names,
+    resolve_detection_params,
+    static_dim,
+)
 from im_models.yolo._decode import decode_fused, decode_yolov5
 from im_models.yolo._detection import YOLODetection, to_detections
 
@@ -21,7 +26,7 @@ class YOLOv5Detection(YOLODetection):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLOv5Detection:
-        package = load_yolo_package(ctx)
+        package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         width = None if package.fused_nms else static_dim(shape, 2)
         names = resolve_class_names(package.class_names, None if width is None else width - 5, "YOLOv5", shape)

@@ -1,4 +1,5 @@
-"""What every YOLO-style family shares: reading the package, the session, pre-processing and ``forward``.
+"""The detector package loader: a Roboflow-layout or bare Ultralytics package read into a session, its
+pre-processing configuration and class names (shared by the YOLO and DETR families), plus their ``forward``.
 
 Two package layouts load the same way:
 
@@ -21,18 +22,22 @@ import numpy as np
 
 from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
-from im_models.common import (
-    ImageTransform,
-    InferenceConfig,
-    check_params,
-    input_spatial_dynamic,
-    parse_inference_config,
-    prepare_batch,
-    ultralytics_config,
-)
 from im_models.common._arrays import is_torch_tensor
+from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
+from im_models.common._postprocess import check_params
+from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
 
-__all__ = ["WEIGHT_FILES", "Prepared", "YOLOPackage", "load_yolo_package", "run_session"]
+__all__ = [
+    "WEIGHT_FILES",
+    "DetectorPackage",
+    "Prepared",
+    "class_count_error",
+    "load_detector_package",
+    "pre_process_images",
+    "resolve_class_names",
+    "run_session",
+    "static_dim",
+]
 
 #: Weight file names of the Roboflow layout, in the order they are looked for.
 WEIGHT_FILES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan")
@@ -52,8 +57,8 @@ class Prepared:
 
 
 @dataclass
-class YOLOPackage:
-    """A loaded YOLO-style package.
+class DetectorPackage:
+    """A loaded detector package (YOLO and DETR families).
 
     Attributes:
         session: the backend session.
@@ -84,7 +89,7 @@ class YOLOPackage:
         return bool(self.config.fused_nms or "nms_fused" in self.features or ultra.get("end2end") or ultra.get("nms"))
 
 
-def load_yolo_package(ctx: PackageContext) -> YOLOPackage:
+def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     """Read the package (either layout), load the session and decide the pre-processing."""
     features = dict(ctx.package.features or {})
     if ctx.has("inference_config.json"):
@@ -120,10 +125,10 @@ def load_yolo_package(ctx: PackageContext) -> YOLOPackage:
     rect = net.dynamic and (spatial_dynamic or unknown_shape) if layout == "roboflow" else spatial_dynamic
     config = replace(config, network_input=replace(net, dynamic=rect))
     recommended = ctx.package.recommended_parameters or ctx.metadata.recommended_parameters
-    return YOLOPackage(session, config, rect, names, features, recommended, layout)
+    return DetectorPackage(session, config, rect, names, features, recommended, layout)
 
 
-def run_session(package: YOLOPackage, prepared: Prepared) -> list[Any]:
+def run_session(package: DetectorPackage, prepared: Prepared) -> list[Any]:
     """Run the session; outputs in the session's declared order.
 
     Each output is a numpy array, or — where the session keeps data on a GPU (``outputs_on_device``) — the torch
@@ -138,8 +143,8 @@ def run_session(package: YOLOPackage, prepared: Prepared) -> list[Any]:
     return arrays
 
 
-def pre_process_images(package: YOLOPackage, images: list[Image], params: dict[str, Any], allowed: Any) -> Prepared:
-    """Check parameters and build the batch tensor (shared ``pre_process`` of the YOLO families)."""
+def pre_process_images(package: DetectorPackage, images: list[Image], params: dict[str, Any], allowed: Any) -> Prepared:
+    """Check parameters and build the batch tensor (shared ``pre_process`` of the YOLO and DETR families)."""
     check_params(params, allowed, "This model")
     size = params.get("image_size")
     if size is not None:
