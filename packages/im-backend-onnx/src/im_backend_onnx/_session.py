@@ -163,7 +163,7 @@ class OnnxSession(BaseSession):
         return super().run(feeds, output_names)
 
     def close(self) -> None:
-        self._session = None  # type: ignore[assignment]
+        self._session = None
 
 
 def _limits(inputs: Sequence[TensorSpec], requested: BatchLimits | None) -> BatchLimits:

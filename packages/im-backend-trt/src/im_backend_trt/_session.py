@@ -45,7 +45,8 @@ def _dtype_name(dt: Any) -> str:
 
 def engine_specs(trt: Any, engine: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], BatchLimits]:
     """Input/output specs (``-1`` dims → ``None``) and batch limits (static, or profile 0's min/max of axis 0)."""
-    inputs, outputs = [], []
+    inputs: list[TensorSpec] = []
+    outputs: list[TensorSpec] = []
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
         shape = tuple(None if int(d) < 0 else int(d) for d in engine.get_tensor_shape(name))
@@ -55,7 +56,7 @@ def engine_specs(trt: Any, engine: Any) -> tuple[tuple[TensorSpec, ...], tuple[T
         return (), tuple(outputs), BatchLimits()
     first = inputs[0]
     if first.shape and first.shape[0] is not None:
-        return tuple(inputs), tuple(outputs), BatchLimits.fixed(first.shape[0])
+        return tuple(inputs), tuple(outputs), BatchLimits.fixed(int(first.shape[0]))
     low, _opt, high = engine.get_tensor_profile_shape(first.name, 0)
     return tuple(inputs), tuple(outputs), BatchLimits(min=int(low[0]), max=int(high[0]))
 

@@ -93,7 +93,7 @@ def capturing_logger(trt: Any) -> Any:
         if logger is None:
             warning = int(trt.ILogger.Severity.WARNING)
 
-            class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
+            class _Logger(trt.ILogger):
                 def __init__(self) -> None:
                     trt.ILogger.__init__(self)
                     self.messages: deque[str] = deque(maxlen=200)

@@ -70,7 +70,7 @@ class Settings:
             log_level=_log_level(env.get("IM_LOG_LEVEL", "WARNING")),
             onnx_execution_providers=tuple(_csv(env.get("IM_ONNX_PROVIDERS", ""))),
             download_timeout_s=_number(env, "IM_DOWNLOAD_TIMEOUT", 30.0, float, minimum=0.1),
-            download_retries=_number(env, "IM_DOWNLOAD_RETRIES", 4, int, minimum=1),
+            download_retries=int(_number(env, "IM_DOWNLOAD_RETRIES", 4, int, minimum=1)),
             lock_stale_s=_number(env, "IM_LOCK_STALE", 60.0, float, minimum=1.0),
             progress=_bool(env, "IM_PROGRESS", True),
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,

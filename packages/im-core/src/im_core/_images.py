@@ -150,7 +150,7 @@ def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
     try:
         import cv2
     except ImportError:
-        cv2 = None
+        cv2 = None  # type: ignore[assignment]
     if cv2 is not None:
         buf = np.frombuffer(data, np.uint8)
         decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)

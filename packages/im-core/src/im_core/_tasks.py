@@ -17,12 +17,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overload
 
 from im_core._images import ColorFormat, Image, is_batch, to_images
 from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
 
 if TYPE_CHECKING:
+    import os
+
+    import numpy as np
+    import PIL.Image
+    import torch
+
     from im_core._context import PackageContext
 
 __all__ = [
@@ -41,6 +47,12 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+#: How the type checker tells one image from a batch: ``model([...])`` is typed as a list of results and
+#: ``model(image)`` as one result. (A 4-D numpy array or torch tensor is a batch at run time and gives a list; type
+#: checkers see one result: pass a list where the type matters.)
+Batch = Union[list[Any], tuple[Any, ...]]  # noqa: UP007 (a runtime alias on Python 3.10)
+SingleImage = Union["np.ndarray[Any, Any]", str, "os.PathLike[str]", bytes, "PIL.Image.Image", "torch.Tensor", "Image"]
 
 
 def check_names(given: Mapping[str, Any], allowed: Iterable[str], what: str, hint: str = "") -> None:
@@ -109,11 +121,21 @@ class Model(ABC, Generic[R]):
     def class_names(self) -> tuple[str, ...]:
         return self.metadata.class_names
 
+    @overload
+    def infer(
+        self, images: list[Any] | tuple[Any, ...], *, color_format: ColorFormat = ..., **params: Any
+    ) -> list[R]: ...
+
+    @overload
+    def infer(self, images: SingleImage, *, color_format: ColorFormat = ..., **params: Any) -> R: ...
+
     def infer(self, images: Any, *, color_format: ColorFormat = "bgr", **params: Any) -> R | list[R]:
         """Run the model on one image (→ one result) or a list of images (→ a list of results).
 
         Args:
-            images: numpy HWC uint8 (BGR unless ``color_format="rgb"``), PIL images, paths, bytes, torch tensors.
+            images: numpy HWC uint8 (BGR unless ``color_format="rgb"``), PIL images, paths, bytes, torch tensors;
+                or a list/tuple of them. (A 4-D numpy array or torch tensor is a batch too and gives a list, but
+                type checkers see it as one image: pass a list where the type matters.)
             color_format: channel order of numpy inputs.
             **params: family parameters (``confidence``, ``iou_threshold``, ``max_detections``...).
         """
@@ -128,7 +150,14 @@ class Model(ABC, Generic[R]):
         raw = self.forward(prepared)
         return self.post_process(raw, prepared, **params)
 
+    @overload
+    def __call__(self, images: Batch, **params: Any) -> list[R]: ...
+
+    @overload
+    def __call__(self, images: SingleImage, **params: Any) -> R: ...
+
     def __call__(self, images: Any, **params: Any) -> R | list[R]:
+        """Same as :meth:`infer`: one image → one result, a list → a list."""
         return self.infer(images, **params)
 
     def __repr__(self) -> str:

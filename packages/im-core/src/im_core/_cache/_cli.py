@@ -70,14 +70,14 @@ def _run(args: argparse.Namespace) -> int:
         for name in report.broken:
             print(f"  incomplete (load it again online to re-fetch): {name}")
         return 0 if report.ok else 1
-    report = prune(cache, parse_size(args.max_size), dry_run=args.dry_run)
+    pruned = prune(cache, parse_size(args.max_size), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(
-        f"{verb} {len(report.removed_packages)} packages and {report.removed_blobs} blobs: "
-        f"{_human(report.before_bytes)} -> {_human(report.after_bytes)}"
+        f"{verb} {len(pruned.removed_packages)} packages and {pruned.removed_blobs} blobs: "
+        f"{_human(pruned.before_bytes)} -> {_human(pruned.after_bytes)}"
     )
-    for name in report.removed_packages:
+    for name in pruned.removed_packages:
         print(f"  {name}")
-    for name in report.removed_incomplete:
+    for name in pruned.removed_incomplete:
         print(f"  {name} (an interrupted build)")
     return 0

@@ -109,9 +109,9 @@ def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = Non
             if f.get("sha256") in bad:
                 damaged = True
                 continue
-            blob = cache.layout.blob(f["sha256"]) if f.get("blob") else None
+            stored = cache.layout.blob(f["sha256"]) if f.get("blob") else None
             with contextlib.suppress(OSError):
-                if blob is not None and os.path.samefile(blob, path):
+                if stored is not None and os.path.samefile(stored, path):
                     continue
             report.checked += 1
             try:

@@ -138,7 +138,7 @@ class ImageClassifier(ClassificationModel):
         return [Classification(row, self.class_names, multi_label=self.multi_label) for row in scores]
 
 
-class MultiLabelImageClassifier(ImageClassifier, MultiLabelClassificationModel):  # type: ignore[misc]
+class MultiLabelImageClassifier(ImageClassifier, MultiLabelClassificationModel):
     """Multi-label variant: independent sigmoid scores; ``result.predicted`` lists classes ≥ ``threshold``.
 
     Call parameter: ``threshold`` (default 0.5).

@@ -131,12 +131,12 @@ class _Index:
 
 
 class _Windows(NamedTuple):
-    """Per (query, strip): ``qi`` (into the active queries ``q``), start ``lo`` and ``count`` of an index range."""
+    """Per (query, strip): ``qi`` (into the active queries ``q``), start ``lo`` and ``lengths`` of an index range."""
 
     q: np.ndarray
     qi: np.ndarray
     lo: np.ndarray
-    count: np.ndarray
+    lengths: np.ndarray
 
 
 class _Grid:
@@ -312,7 +312,7 @@ def _block_keep(grid: _Grid, cand: np.ndarray) -> np.ndarray:
     m = len(cand)
     index = grid.index(cand)
     windows = grid.windows(cand, index)
-    if m <= 32 or int(windows.count.sum()) <= _SPLIT_PAIRS * m:
+    if m <= 32 or int(windows.lengths.sum()) <= _SPLIT_PAIRS * m:
         later, earlier = grid.pairs(cand, index, earlier=True, windows=windows)
         return _resolve(m, np.searchsorted(cand, earlier), np.searchsorted(cand, later))
     half = m // 2
@@ -381,7 +381,7 @@ class _Sweep:
             dead, _ = grid.pairs(candidates.at, grid.index(kept))
         else:
             windows = grid.windows(kept, candidates)
-            if len(kept) >= 32 and int(windows.count.sum()) > _SPLIT_PAIRS_KILL:
+            if len(kept) >= 32 and int(windows.lengths.sum()) > _SPLIT_PAIRS_KILL:
                 self.suppress(kept[: len(kept) // 2], candidates)
                 candidates.retain(self.alive[candidates.at])
                 self.suppress(kept[len(kept) // 2 :], candidates)

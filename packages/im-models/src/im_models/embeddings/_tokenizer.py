@@ -56,8 +56,8 @@ class VocabTokenizer:
         mask = np.zeros((len(texts), self.context_length), np.int64)
         for row, text in enumerate(texts):
             words = _WORDS.findall(text.lower() if self.lowercase else text)
-            seq = [self.vocab.get(w, self.unknown) for w in words]
-            seq = [s for s in seq if s is not None]
+            found = (self.vocab.get(w, self.unknown) for w in words)
+            seq: list[int] = [s for s in found if s is not None]
             body = self.context_length - (self.start is not None) - (self.end is not None)
             seq = ([self.start] if self.start is not None else []) + seq[: max(body, 0)]
             seq += [self.end] if self.end is not None else []

@@ -190,8 +190,8 @@ class BlazeFaceDetector(ObjectDetectionModel):
             idx = idx[top_k_positions(scores[idx], p.pre_nms_top_k)]  # ties: lower index
         if idx.size == 0 or p.max_detections == 0:
             return Detections.empty(self.class_names)
-        boxes, points = decode_blazeface(regress[idx, :_NUM_COORDS], self._anchors[idx], self._size)
-        boxes, kept, points = weighted_nms(boxes, scores[idx], points, p.iou_threshold, p.max_detections)
+        candidates, candidate_points = decode_blazeface(regress[idx, :_NUM_COORDS], self._anchors[idx], self._size)
+        boxes, kept, points = weighted_nms(candidates, scores[idx], candidate_points, p.iou_threshold, p.max_detections)
         assert points is not None
         return Detections(
             xyxy=transform.boxes_to_original(boxes),

@@ -77,7 +77,7 @@ def build_l2cs_network(layers: tuple[int, int, int, int] = (3, 4, 6, 3), bins: i
 
         def forward(self, x: Any) -> Any:
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # type: ignore[operator]  # set by setattr
             x = self.avgpool(x).flatten(1)
             return self.fc_yaw_gaze(x), self.fc_pitch_gaze(x)
 

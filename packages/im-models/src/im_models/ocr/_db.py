@@ -89,7 +89,7 @@ def db_boxes(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray
     """
     import cv2
 
-    binary = (prob > params.threshold).astype(np.uint8)
+    binary: np.ndarray = (prob > params.threshold).astype(np.uint8)
     if params.dilate:
         binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
     contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)

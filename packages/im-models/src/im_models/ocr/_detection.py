@@ -74,12 +74,14 @@ class DBTextDetector(TextDetectionModel):
         self._max_side = int(config["max_side_len"])
         shape = session.inputs[0].shape
         fixed = len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape[2:])
-        self._fixed: tuple[int, int] | None = (int(shape[2]), int(shape[3])) if fixed else None
+        self._fixed: tuple[int, int] | None = (int(shape[2]), int(shape[3])) if fixed else None  # type: ignore[arg-type]
         if self._limit_type not in ("max", "min"):
             raise InvalidParameterError(f"limit_type must be 'max' or 'min', got {self._limit_type!r}.")
         self._params = DBParams(**{k: config[k] for k in _CALL_PARAMS[1:]})
-        self._scale = (1.0 / (255.0 * np.asarray(config["std"], np.float32))).reshape(3, 1, 1)
-        self._shift = (np.asarray(config["mean"], np.float32) / np.asarray(config["std"], np.float32)).reshape(3, 1, 1)
+        self._scale: np.ndarray = (1.0 / (255.0 * np.asarray(config["std"], np.float32))).reshape(3, 1, 1)
+        self._shift: np.ndarray = (
+            np.asarray(config["mean"], np.float32) / np.asarray(config["std"], np.float32)
+        ).reshape(3, 1, 1)
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> DBTextDetector:
