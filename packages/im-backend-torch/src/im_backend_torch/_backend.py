@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from im_backend_torch._formats import detect_format, extra_files, load_state_dict_module
+from im_backend_torch._formats import (
+    check_exported_program_archive,
+    detect_format,
+    extra_files,
+    load_state_dict_module,
+    weights_only_unpickling,
+)
 from im_backend_torch._session import TorchSession, flatten_outputs
 from im_backend_torch._torch import apply_thread_policy, import_torch, numpy_dtype_name, parse_dtype
 from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
@@ -132,7 +138,9 @@ class TorchBackend(BackendBase):
                 fn = torch.jit.load(str(path), map_location=tdev)
                 names = [a.name for a in fn.forward.schema.arguments[1:]]
             elif fmt == "exported-program":
-                program = torch.export.load(str(path))
+                check_exported_program_archive(path)  # before torch sees it: no pickles, no native code
+                with weights_only_unpickling():
+                    program = torch.export.load(str(path))
                 program_specs = _program_specs(program)
                 fn = program.module().to(tdev)
                 names = [s.name for s in program_specs[0]]
@@ -143,7 +151,7 @@ class TorchBackend(BackendBase):
                 import inspect
 
                 names = [p for p in inspect.signature(fn.forward).parameters if p not in ("self",)]
-        except (ModelLoadingError, InvalidParameterError):
+        except (ModelLoadingError, InvalidParameterError, CorruptedModelPackageError):
             raise
         except _UNREADABLE as exc:
             raise CorruptedModelPackageError(

@@ -11,15 +11,26 @@ format                 file                                   loaded with
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import pickle
+import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelLoadingError
 
-__all__ = ["FORMATS", "detect_format", "extra_files", "load_state_dict_module"]
+__all__ = [
+    "FORMATS",
+    "check_exported_program_archive",
+    "detect_format",
+    "extra_files",
+    "load_state_dict_module",
+    "weights_only_unpickling",
+]
 
 FORMATS = ("torchscript", "exported-program", "state-dict")
 
@@ -108,3 +119,100 @@ def load_state_dict_module(torch: Any, path: Path, module: Any) -> Any:
     except RuntimeError as exc:
         raise CorruptedModelPackageError(f"{path.name} does not fit the model family's module: {exc}") from exc
     return module
+
+
+#: What an archive written by ``torch.export.save`` for an ordinary network holds (under its one top folder): the
+#: graph (JSON), tensors stored as raw bytes and the configs describing them, sample inputs, versions, extra files.
+_ALLOWED_MEMBERS = (
+    "models/",
+    "data/weights/",
+    "data/constants/",
+    "data/sample_inputs/",
+    "extra/",
+    ".data/",
+    "archive_format",
+    "archive_version",
+    "byteorder",
+)
+_PICKLE_FREE_CONSTANT = "tensor_"  # constants stored as raw tensor bytes (custom_obj_/opaque_obj_ are pickles)
+
+
+def check_exported_program_archive(path: Path) -> None:
+    """Refuse a ``.pt2`` archive whose loading could run code from the file, before torch opens it.
+
+    ``torch.export.load`` unpickles with ``weights_only=False`` in several places: weights and constants saved with
+    ``use_pickle``, custom and opaque objects among the constants (``pickle.loads``), the legacy archive format, and
+    a fallback for sample inputs; AOTInductor packages carry compiled native code. An archive written by
+    ``torch.export.save`` for an ordinary network has none of these (tensors are stored as raw bytes). What remains —
+    the sample inputs — is loaded under :func:`weights_only_unpickling`.
+
+    Raises:
+        ModelLoadingError: the archive holds any of the above (says which member and why).
+        CorruptedModelPackageError: the archive or its configs cannot be read.
+    """
+
+    def refuse(why: str) -> ModelLoadingError:
+        return ModelLoadingError(
+            f"Refusing to load {path.name}: {why}. Loading it would let the file run code on this machine. im loads "
+            "torch.export programs whose weights and constants are plain tensors; re-export the model with "
+            "torch.export.save(torch.export.export(model, example_inputs), path), or convert it to ONNX."
+        )
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            formats = [n for n in names if n.endswith("/archive_format") and n.count("/") == 1]
+            if not formats:
+                raise refuse("it is not in the current torch.export archive format (the legacy format is unpickled)")
+            root = formats[0].split("/", 1)[0] + "/"
+            for name in names:
+                if not name.startswith(root) or ".." in name.split("/"):
+                    raise refuse(f"its member {name!r} lies outside the archive's folder {root!r}")
+                if name.startswith(root + "data/aotinductor/") or name.endswith((".so", ".dll", ".dylib")):
+                    raise refuse(f"it holds compiled native code ({name})")
+                if name != root and not name[len(root) :].startswith(_ALLOWED_MEMBERS):
+                    raise refuse(f"its member {name!r} is not part of a plain torch.export archive")
+            for config_name in ("data/weights/model_weights_config.json", "data/constants/model_constants_config.json"):
+                member = root + config_name
+                if member not in names:
+                    continue
+                config = json.loads(zf.read(member).decode("utf-8")).get("config", {})
+                if not isinstance(config, dict):
+                    raise CorruptedModelPackageError(f"{path.name}: {config_name} is not a JSON object of entries.")
+                for key, entry in config.items():
+                    if not isinstance(entry, dict):
+                        raise CorruptedModelPackageError(f"{path.name}: {config_name} entry {key!r} is malformed.")
+                    if entry.get("use_pickle"):
+                        raise refuse(f"{key!r} is stored as a pickle ({config_name})")
+                    is_constant = config_name.startswith("data/constants/")
+                    if is_constant and not str(entry.get("path_name", "")).startswith(_PICKLE_FREE_CONSTANT):
+                        raise refuse(f"the constant {key!r} is a pickled object ({entry.get('path_name')!r})")
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CorruptedModelPackageError(
+            f"torch could not load {path.name} as exported-program ({type(exc).__name__}: {exc}): the archive is "
+            "damaged. Fix: re-export or re-download the file."
+        ) from exc
+
+
+_WEIGHTS_ONLY_ENV = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+_weights_only_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def weights_only_unpickling() -> Iterator[None]:
+    """Force ``torch.load(weights_only=True)`` for everything torch loads inside the block, even where torch's own
+    code asks for ``weights_only=False`` (its exported-program loader falls back to it for sample inputs).
+
+    ``torch.load`` reads ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` on every call; the variable is set for the block and
+    restored after (serialised by a lock; another thread's ``torch.load`` meanwhile is only made stricter).
+    """
+    with _weights_only_lock:
+        before = os.environ.get(_WEIGHTS_ONLY_ENV)
+        os.environ[_WEIGHTS_ONLY_ENV] = "1"
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(_WEIGHTS_ONLY_ENV, None)
+            else:
+                os.environ[_WEIGHTS_ONLY_ENV] = before
