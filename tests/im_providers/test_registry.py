@@ -276,3 +276,36 @@ def test_file_names_with_percent_and_spaces_round_trip(tmp_path: Path, provider:
             md = resolve_metadata("http", "odd/1", provider_options={"root": srv.url})
             folder = ModelCache().materialize(md, md.packages[0])
     assert (folder / "w%41 b.onnx").read_bytes() == b"odd bytes"
+
+
+def test_concurrent_registry_adds_from_eight_processes_lose_no_package(tmp_path: Path) -> None:
+    """``im registry add`` reads, changes and replaces metadata.json: eight processes adding different packages of
+    one model at once must all land (without the registry lock, 2-5 of 8 were silently lost)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "registry"
+    weights = tmp_path / "weights.onnx"
+    weights.write_bytes(b"\x08\x07onnx" * 50_000)
+    command = [sys.executable, "-m", "im_core.cli", "registry", "add", str(root), str(weights)]
+    command += ["--model-id", "team/model", "--architecture", "yolov8", "--task", "object-detection"]
+    procs = [
+        subprocess.Popen(
+            [*command, "--package-id", f"pkg-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+    assert [code for code, _ in results] == [0] * 8, results
+    document = json.loads((root / "team/model/metadata.json").read_text())
+    assert sorted(p["packageId"] for p in document["modelPackages"]) == [f"pkg-{i}" for i in range(8)]
+    metadata = LocalRegistryProvider(root=root).get_model_metadata("team/model")
+    assert len(metadata.packages) == 8
+    assert all((root / "team/model" / f"pkg-{i}" / "weights.onnx").is_file() for i in range(8))

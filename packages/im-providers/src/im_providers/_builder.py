@@ -142,91 +142,115 @@ def add_to_registry(
 
     entry_dir = Path(registry_dir) / model_id
     meta_path = entry_dir / METADATA_FILE
-    document = _existing_document(meta_path)  # a corrupt one fails here, before anything is written
     created = [d for d in (entry_dir, *entry_dir.parents) if not d.exists()]
-    staging = entry_dir / f".{package_id}.{uuid.uuid4().hex}.tmp"
-    staging.mkdir(parents=True)
-    meta_tmp = meta_path.with_name(f".{METADATA_FILE}.{uuid.uuid4().hex}.tmp")
-    done = swapped = False
-    pkg_dir = entry_dir / package_id
-    old = entry_dir / f".{package_id}.{uuid.uuid4().hex}.old"
-    try:
-        package_files = []
-        for src in sources:  # copy, then hash the copy: the digests describe exactly the bytes published
-            shutil.copyfile(src, staging / src.name)
-            sha, md5, size = _digests(staging / src.name)
-            package_files.append(
+    # metadata.json is read, changed and replaced: concurrent adds (other processes) wait for each other, so that
+    # none of their packages is lost
+    with _registry_lock(Path(registry_dir)):
+        document = _existing_document(meta_path)  # a corrupt one fails here, before anything is written
+        staging = entry_dir / f".{package_id}.{uuid.uuid4().hex}.tmp"
+        staging.mkdir(parents=True)
+        meta_tmp = meta_path.with_name(f".{METADATA_FILE}.{uuid.uuid4().hex}.tmp")
+        done = swapped = False
+        pkg_dir = entry_dir / package_id
+        old = entry_dir / f".{package_id}.{uuid.uuid4().hex}.old"
+        try:
+            package_files = []
+            for src in sources:  # copy, then hash the copy: the digests describe exactly the bytes published
+                shutil.copyfile(src, staging / src.name)
+                sha, md5, size = _digests(staging / src.name)
+                package_files.append(
+                    {
+                        "fileHandle": src.name,
+                        "downloadUrl": f"{quote(package_id)}/{quote(src.name)}",
+                        "md5Hash": md5,
+                        "sha256Hash": sha,
+                        "size": size,
+                    }
+                )
+            manifest: dict[str, Any] = {
+                "type": kind,
+                "backendType": "trt" if backend == "trt" else backend.lower(),
+                "quantization": quantization,
+                **batch_fields,
+            }
+            if kind == "onnx-model-package-v1":
+                manifest["opset"] = opset
+            manifest.update(manifest_extra or {})
+            package: dict[str, Any] = {
+                "type": "external-model-package-v1",
+                "packageId": package_id,
+                "trustedSource": trusted,
+                "packageManifest": manifest,
+                "packageFiles": package_files,
+                "modelFeatures": dict(features or {}),
+            }
+            if input_size is not None:
+                package["inputSize"] = [int(input_size[0]), int(input_size[1])]
+            document.update(
                 {
-                    "fileHandle": src.name,
-                    "downloadUrl": f"{quote(package_id)}/{quote(src.name)}",
-                    "md5Hash": md5,
-                    "sha256Hash": sha,
-                    "size": size,
+                    "type": "external-model-metadata-v1",
+                    "modelId": model_id,
+                    "modelArchitecture": architecture,
+                    "taskType": task,
                 }
             )
-        manifest: dict[str, Any] = {
-            "type": kind,
-            "backendType": "trt" if backend == "trt" else backend.lower(),
-            "quantization": quantization,
-            **batch_fields,
-        }
-        if kind == "onnx-model-package-v1":
-            manifest["opset"] = opset
-        manifest.update(manifest_extra or {})
-        package: dict[str, Any] = {
-            "type": "external-model-package-v1",
-            "packageId": package_id,
-            "trustedSource": trusted,
-            "packageManifest": manifest,
-            "packageFiles": package_files,
-            "modelFeatures": dict(features or {}),
-        }
-        if input_size is not None:
-            package["inputSize"] = [int(input_size[0]), int(input_size[1])]
-        document.update(
-            {
-                "type": "external-model-metadata-v1",
-                "modelId": model_id,
-                "modelArchitecture": architecture,
-                "taskType": task,
-            }
-        )
-        if variant is not None:
-            document["modelVariant"] = variant
-        if class_names is not None:
-            document["classNames"] = list(class_names)
-        if dependencies:
-            document["modelDependencies"] = [_dependency(d) for d in dependencies]
-        others = [p for p in document.get("modelPackages") or () if p.get("packageId") != package_id]
-        document["modelPackages"] = [*others, package]
-        document["nextPage"] = None
+            if variant is not None:
+                document["modelVariant"] = variant
+            if class_names is not None:
+                document["classNames"] = list(class_names)
+            if dependencies:
+                document["modelDependencies"] = [_dependency(d) for d in dependencies]
+            others = [p for p in document.get("modelPackages") or () if p.get("packageId") != package_id]
+            document["modelPackages"] = [*others, package]
+            document["nextPage"] = None
 
-        # validate everything before any file appears under its final name
-        try:
-            parsed = parse_model_metadata(document, model_id=model_id, base_url=meta_path.resolve().as_uri())
-        except MalformedMetadataError as exc:
-            raise MalformedMetadataError(f"{meta_path} (after adding {package_id!r}): {exc.message}") from None
-        if parsed.package(package_id) is None:
-            raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
-        meta_tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            # validate everything before any file appears under its final name
+            try:
+                parsed = parse_model_metadata(document, model_id=model_id, base_url=meta_path.resolve().as_uri())
+            except MalformedMetadataError as exc:
+                raise MalformedMetadataError(f"{meta_path} (after adding {package_id!r}): {exc.message}") from None
+            if parsed.package(package_id) is None:
+                raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
+            meta_tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
-        if pkg_dir.exists():
-            os.replace(pkg_dir, old)
-        os.replace(staging, pkg_dir)
-        swapped = True
-        os.replace(meta_tmp, meta_path)
-        done = True
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            meta_tmp.unlink()
-        if not done and swapped:  # the metadata could not be replaced: take the new files out again
-            shutil.rmtree(pkg_dir, ignore_errors=True)
-        if not done and old.exists():  # and put the previous package back
-            os.replace(old, pkg_dir)
-        if not done:
-            for d in created:  # a new entry's folders, innermost first; only if still empty
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+            if pkg_dir.exists():
+                os.replace(pkg_dir, old)
+            os.replace(staging, pkg_dir)
+            swapped = True
+            os.replace(meta_tmp, meta_path)
+            done = True
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                meta_tmp.unlink()
+            if not done and swapped:  # the metadata could not be replaced: take the new files out again
+                shutil.rmtree(pkg_dir, ignore_errors=True)
+            if not done and old.exists():  # and put the previous package back
+                os.replace(old, pkg_dir)
+            if not done:
+                for d in created:  # a new entry's folders, innermost first; only if still empty
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
     return meta_path
+
+
+#: the lock file in a registry's root folder (left in place: removing a lock file others may hold is unsafe)
+REGISTRY_LOCK = ".im-registry.lock"
+
+
+def _registry_lock(root: Path) -> Any:
+    """The registry's lock, a cross-process file lock in ``root`` (created if missing), to use in a ``with``.
+
+    Raises:
+        InvalidParameterError: ``root`` cannot be created or written.
+    """
+    from filelock import FileLock
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(root / REGISTRY_LOCK))
+        (root / REGISTRY_LOCK).touch()
+    except OSError as exc:
+        raise InvalidParameterError(f"Cannot write to the registry folder {root}: {exc}.") from exc
+    return lock
