@@ -309,3 +309,51 @@ def test_concurrent_registry_adds_from_eight_processes_lose_no_package(tmp_path:
     metadata = LocalRegistryProvider(root=root).get_model_metadata("team/model")
     assert len(metadata.packages) == 8
     assert all((root / "team/model" / f"pkg-{i}" / "weights.onnx").is_file() for i in range(8))
+
+
+def test_a_remote_registry_cannot_make_im_copy_local_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An HTTP registry's metadata naming ``file://`` URLs: the package is skipped (its reason logged) and nothing of
+    this machine is copied into the cache; the same document from a registry folder may name local files."""
+    from im_core import AutoModel
+    from im_core.errors import NoCompatiblePackageError
+
+    secret = tmp_path / "secret.onnx"
+    secret.write_bytes(b"private bytes of this machine")
+    entry = {
+        "modelId": "evil/model",
+        "modelArchitecture": "yolov8",
+        "taskType": "object-detection",
+        "modelPackages": [
+            {
+                "packageId": "onnx-fp32",
+                "packageManifest": {
+                    "type": "onnx-model-package-v1",
+                    "backendType": "onnx",
+                    "quantization": "fp32",
+                    "staticBatchSize": 1,
+                },
+                "packageFiles": [
+                    {
+                        "fileHandle": "weights.onnx",
+                        "downloadUrl": secret.as_uri(),
+                        "size": secret.stat().st_size,
+                        "sha256Hash": hashlib.sha256(secret.read_bytes()).hexdigest(),
+                    }
+                ],
+            }
+        ],
+    }
+    with servers.LoopbackServer() as srv:
+        srv.routes["/evil/model/metadata.json"] = servers.json_route(entry)
+        metadata = HttpRegistryProvider(srv.url).get_model_metadata("evil/model")
+        assert metadata.packages == ()
+        assert "names a local file (file://), which only a registry folder may do" in caplog.text
+        with pytest.raises(NoCompatiblePackageError):
+            AutoModel.from_pretrained("evil/model", weights_provider="http", provider_options={"root": srv.url})
+    home_files = [p for p in Path(reload_settings().home).rglob("*") if p.is_file()]
+    assert not any(p.read_bytes() == secret.read_bytes() for p in home_files)
+    # the same document in a registry folder (a local file itself) may name local files
+    folder = tmp_path / "registry" / "evil" / "model"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps(entry))
+    assert len(LocalRegistryProvider(root=tmp_path / "registry").get_model_metadata("evil/model").packages) == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import ValidationError
 
@@ -196,9 +196,25 @@ def _file(raw: Any, base_url: str | None) -> FileSpec:
     url = raw.get("downloadUrl")
     if isinstance(url, str) and base_url is not None:
         url = urljoin(base_url, url)
+    if isinstance(url, str):
+        _check_scheme(url, raw["fileHandle"], base_url)
     return FileSpec(
         name=raw["fileHandle"], url=url, size=raw.get("size"), sha256=raw.get("sha256Hash"), md5=raw.get("md5Hash")
     )
+
+
+def _check_scheme(url: str, name: str, base_url: str | None) -> None:
+    """Files are fetched over http(s); ``file://`` only when the document itself is a local file (a registry folder):
+    a remote registry must never make im copy files of this machine into its cache."""
+    scheme = urlsplit(url).scheme.lower()
+    local_document = base_url is not None and urlsplit(base_url).scheme.lower() == "file"
+    if scheme == "file" and not local_document:
+        raise _Skip(
+            f"its file {name!r} names a local file (file://), which only a registry folder may do; a document served "
+            "over the network may only name http(s) URLs"
+        )
+    if scheme not in ("", "http", "https", "file"):
+        raise _Skip(f"its file {name!r} has a {scheme}:// URL; im downloads only over http(s)")
 
 
 def _package(raw: Any, base_url: str | None, default_trusted: bool) -> ModelPackage:
