@@ -31,6 +31,7 @@ from im_models.common import (
     ultralytics_config,
 )
 from im_models.common._arrays import is_torch_tensor
+from im_models.common._model_file import backend_files
 
 __all__ = ["WEIGHT_FILES", "Prepared", "YOLOPackage", "load_yolo_package", "run_session"]
 
@@ -96,7 +97,7 @@ def load_yolo_package(ctx: PackageContext) -> YOLOPackage:
         config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
         names = list(ctx.metadata.class_names)
         layout = "ultralytics"
-    weights = ctx.weights_file or ctx.first_existing(*WEIGHT_FILES)
+    weights = ctx.weights_file or ctx.first_existing(*backend_files(ctx)[0], *WEIGHT_FILES)
     if weights is None:
         raise CorruptedModelPackageError(
             f"Package {ctx.package.package_id!r} of {ctx.model_id!r} has none of {', '.join(WEIGHT_FILES)}."
