@@ -14,7 +14,7 @@ import pytest
 from im_backend_onnx import OnnxBackend, select_providers
 from im_backend_onnx._ort import max_opset
 from im_backend_onnx._proto import identity_model, read_model_header
-from im_core import BackendProbe, BatchSpec, ModelPackage, OnnxRequirements
+from im_core import BackendProbe, BatchSpec, ModelPackage
 from im_core._config import reload_settings
 from im_core.errors import (
     CorruptedModelPackageError,
@@ -205,7 +205,7 @@ def _probe(**details: object) -> BackendProbe:
 
 
 def _package(**onnx: object) -> ModelPackage:
-    return ModelPackage(package_id="p", backend="onnx", onnx=OnnxRequirements(**onnx))
+    return ModelPackage(package_id="p", backend="onnx", requirements=onnx)
 
 
 def test_check_rejects_too_new_opset_in_words() -> None:
@@ -278,6 +278,20 @@ def test_missing_onnxruntime_is_missing_dependency(monkeypatch: pytest.MonkeyPat
     assert not probe.available and "pip install" in (probe.reason or "")
     with pytest.raises(MissingDependencyError, match="onnxruntime"):
         backend.load(reference_onnx(), device="cpu")
+
+
+def test_manifest_declares_the_backends_facts_and_its_requirement_model() -> None:
+    from im_backend_onnx import OnnxRequirements
+    from im_backend_onnx._plugin import MANIFEST
+    from im_core import registry
+
+    assert registry().backends["onnx"] == MANIFEST
+    assert dict(MANIFEST.file_suffixes) == {".onnx": None} and MANIFEST.weights_files == ("weights.onnx",)
+    assert MANIFEST.aliases == ("onnxruntime",)
+    assert type(registry().requirements(_package(opset=17))) is OnnxRequirements
+    block = {"opset": 17, "incompatible_providers": ["TensorrtExecutionProvider"]}  # as the wire parser writes it
+    read = OnnxRequirements.of(ModelPackage(package_id="p", backend="onnx", requirements=block))
+    assert read.incompatible_providers == ("TensorrtExecutionProvider",) and read.opset == 17
 
 
 def test_plugin_and_package_imports_do_not_import_onnxruntime() -> None:

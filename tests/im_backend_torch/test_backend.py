@@ -14,7 +14,7 @@ import torch
 
 from im_backend_torch import TorchBackend, apply_thread_policy
 from im_backend_torch._torch import available_cpus
-from im_core import BackendProbe, BatchSpec, ModelPackage, TorchRequirements
+from im_core import BackendProbe, BatchSpec, ModelPackage
 from im_core.errors import (
     CorruptedModelPackageError,
     InvalidParameterError,
@@ -199,7 +199,7 @@ def _probe(version: str = "2.4.0", devices: tuple[str, ...] = ("cpu",)) -> Backe
 
 
 def _pkg(**req: object) -> ModelPackage:
-    return ModelPackage(package_id="p", backend="torch", torch=TorchRequirements(**req))
+    return ModelPackage(package_id="p", backend="torch", requirements=req)
 
 
 def test_check_rejects_with_reasons() -> None:
@@ -235,6 +235,19 @@ def test_missing_torch_is_missing_dependency(monkeypatch: pytest.MonkeyPatch, tm
     assert not backend.probe().available and "pip install" in backend.probe().reason
     with pytest.raises(MissingDependencyError, match="PyTorch"):
         backend.load(tmp_path / "x.pt", device="cpu")
+
+
+def test_manifest_declares_the_backends_facts_and_its_requirement_model() -> None:
+    from im_backend_torch import TorchRequirements
+    from im_backend_torch._plugin import MANIFEST
+    from im_core import registry
+
+    assert registry().backends["torch"] == MANIFEST
+    assert MANIFEST.file_suffixes[".pt2"] == "exported-program" and MANIFEST.file_suffixes[".pt"] is None
+    assert set(MANIFEST.aliases) == {"torchscript", "torch-script"}
+    assert type(registry().requirements(_pkg(format="torchscript"))) is TorchRequirements
+    assert TorchRequirements.of(_pkg()).format is None  # no block: the backend tells the format from the file
+    assert TorchRequirements.of(_pkg(device_types=["cpu", "cuda"])).device_types == ("cpu", "cuda")
 
 
 def test_plugin_and_package_imports_do_not_import_torch() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from im_backend_trt import TrtBackend
 from im_backend_trt._build import BuildOptions, build_engine
-from im_core import BackendProbe, ModelPackage, TrtRequirements
+from im_core import BackendProbe, ModelPackage
 from im_core.cli import main as im_main
 from im_core.errors import (
     CorruptedModelPackageError,
@@ -112,7 +112,7 @@ def _probe(version: str = "11.4.0.106", flavour: str = "full", cc: str = "9.0", 
 
 
 def _pkg(**req: Any) -> ModelPackage:
-    return ModelPackage(package_id="p", backend="trt", trt=TrtRequirements(**req))
+    return ModelPackage(package_id="p", backend="trt", requirements=req)
 
 
 @pytest.mark.parametrize(
@@ -306,6 +306,18 @@ def test_build_with_a_fake_full_tensorrt_writes_a_loadable_package(
 def test_build_refuses_a_lean_runtime(fake_trt: types.SimpleNamespace, tmp_path: Path) -> None:
     with pytest.raises(MissingDependencyError, match="needs the full TensorRT builder"):
         build_engine(tmp_path / "m.onnx", tmp_path / "out", trt=fake_trt)
+
+
+def test_manifest_declares_the_backends_facts_and_its_requirement_model() -> None:
+    from im_backend_trt import TrtRequirements
+    from im_backend_trt._plugin import CLI, MANIFEST
+    from im_core import registry
+
+    reg = registry()
+    assert reg.backends["trt"] == MANIFEST and reg.commands["trt"] == CLI
+    assert MANIFEST.priority["cuda"] > reg.backend_priority("onnx", "cuda") and MANIFEST.aliases == ("tensorrt",)
+    assert type(reg.requirements(_pkg(trt_version="10.3"))) is TrtRequirements
+    assert TrtRequirements.of(_pkg(lean_runtime_excluded=True, future_key=1)).lean_runtime_excluded
 
 
 # -- hygiene and the real GPU --------------------------------------------------------------------------------

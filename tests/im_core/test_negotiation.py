@@ -15,7 +15,7 @@ from im_core import (
     Verdict,
 )
 from im_core._negotiation import negotiate_packages, normalize_device
-from im_core._plugins import PluginRegistry
+from im_core._plugins import PluginRegistry, registry
 from im_core.errors import InvalidParameterError
 
 
@@ -32,16 +32,18 @@ class FakeBackend:
     def check(self, package, probe, device):
         if device not in probe.devices and device.split(":")[0] not in probe.devices:
             return Verdict.reject(f"{self.name} cannot run on {device}")
-        opset = package.onnx.opset if package.onnx else None
+        opset = package.requirements.get("opset")
         if opset and opset > self.max_opset:
             return Verdict.reject(f"needs opset {opset}; the runtime supports up to {self.max_opset}")
         return Verdict.accept(opset or 0)
 
 
 def _registry(**backends):
+    """Fake backends under the names of the installed ones, with the priorities those declare in their manifests."""
+    installed = registry().backends
     reg = PluginRegistry()
     for name, backend in backends.items():
-        reg.add(BackendManifest(name, f"fake:{name}", "fake"))
+        reg.add(BackendManifest(name, f"fake:{name}", "fake", priority=installed[name].priority))
         reg._instances[("backend", name)] = backend
     reg.add(
         ModelsManifest((ModelEntry(("yolov8",), "object-detection", "m:C", features=frozenset({"nms_fused"})),), "x")
@@ -55,7 +57,7 @@ def _pkg(pid, backend="onnx", quant="fp32", batch=None, opset=None, trusted=True
         backend=backend,
         quantization=quant,
         batch=batch or BatchSpec.static(1),
-        onnx={"opset": opset} if opset else None,
+        requirements={"opset": opset} if opset else {},
         trusted=trusted,
         features=features or {},
     )

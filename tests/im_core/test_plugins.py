@@ -87,6 +87,95 @@ def test_model_lookup_errors_say_what_exists():
         reg.find_model("other", "object-detection")
 
 
+def test_a_family_that_names_no_backends_accepts_any_backend():
+    """``ModelEntry.backends`` unset means any backend that can load the file (a family talks to a Session only)."""
+    reg = PluginRegistry()
+    reg.add(ModelsManifest((ModelEntry(("arch",), "classification", "m:Any"),), "d"))
+    assert ModelEntry(("arch",), "classification", "m:Any").backends is None
+    for backend in ("onnx", "trt", "some-backend-registered-later"):
+        assert reg.find_model("arch", "classification", backend).target == "m:Any"
+    reg.add(ModelsManifest((ModelEntry(("arch",), "classification", "m:OnnxOnly", backends=("onnx",)),), "d"))
+    assert reg.find_model("arch", "classification", "onnx").target == "m:OnnxOnly"
+    assert reg.find_model("arch", "classification", "trt").target == "m:Any"
+
+
+def test_backend_manifests_declare_the_facts_core_negotiates_with():
+    """Priorities, suffixes, weights names and aliases come from the manifests; the built-ins keep TensorRT > ONNX >
+    torch on CUDA and ONNX > torch on CPU."""
+    reg = registry()
+    rank = {kind: sorted(reg.backends, key=lambda b: -reg.backend_priority(b, kind)) for kind in ("cuda", "cpu")}
+    assert [b for b in rank["cuda"] if b in ("onnx", "torch", "trt")] == ["trt", "onnx", "torch"]
+    assert reg.backend_priority("onnx", "cpu") > reg.backend_priority("torch", "cpu") > 0
+    assert reg.backend_priority("nope", "cpu") == 0
+    suffixes = reg.file_suffixes()
+    assert suffixes[".onnx"] == [("onnx", None)] and suffixes[".pt2"] == [("torch", "exported-program")]
+    assert suffixes[".plan"] == [("trt", None)] and suffixes[".pt"] == [("torch", None)]
+    assert ("engine.plan", "trt") in reg.weights_files() and reg.weights_files()[0] == ("weights.onnx", "onnx")
+    assert {reg.canonical_backend(a) for a in ("TensorRT", "onnxruntime", "torchscript", "torch-script")} == {
+        "trt",
+        "onnx",
+        "torch",
+    }
+    assert reg.canonical_backend("unknown") == "unknown"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"priority": {"cpu": "high"}},
+        {"file_suffixes": {"onnx": None}},
+        {"file_suffixes": {".x": 3}},
+        {"weights_files": "weights.x"},
+    ],
+)
+def test_a_malformed_backend_manifest_is_refused(bad):
+    with pytest.raises(PluginError, match="Backend 'x'"):
+        BackendManifest("x", "a:b", "d", **bad)
+
+
+def test_requirement_blocks_are_read_by_the_backends_own_model():
+    from im_core import ModelPackage
+    from im_core.errors import MalformedMetadataError
+
+    reg = registry()
+    onnx = ModelPackage(package_id="p", backend="onnx", requirements={"opset": "17", "future_key": 1})
+    read = reg.requirements(onnx)
+    assert type(read).__name__ == "OnnxRequirements" and read.opset == 17  # unknown keys are ignored
+    with pytest.raises(MalformedMetadataError, match=r"'p' declares onnx requirements.*opset"):
+        reg.requirements(onnx.model_copy(update={"requirements": {"opset": "seventeen"}}))
+    plain = ModelPackage(package_id="q", backend="not-installed", requirements={"x": 1})
+    assert reg.requirements(plain) == {"x": 1}  # no reader: the block as written
+
+
+def test_legacy_requirement_fields_and_aliases_still_read():
+    """Metadata written before opaque blocks (cache snapshots: ``"onnx": {...}``) and aliased backend names."""
+    from im_core import ModelPackage
+
+    old = ModelPackage.model_validate(
+        {"package_id": "p", "backend": "onnx", "onnx": {"opset": 17}, "torch": None, "trt": None}
+    )
+    assert old.requirements == {"opset": 17}
+    assert ModelPackage(package_id="t", backend="TensorRT", trt={"trt_version": "10.3"}).requirements == {
+        "trt_version": "10.3"
+    }
+    assert ModelPackage(package_id="t", backend="TensorRT").backend == "trt"
+
+
+def test_plugin_commands_come_from_the_im_cli_entry_point_group(capsys):
+    from im_core import CommandManifest
+    from im_core.cli import _COMMANDS, main
+
+    reg = registry()
+    assert {"registry", "trt"} <= set(reg.commands)
+    assert reg.commands["registry"].distribution == "im-providers"
+    assert not [t for _, t in _COMMANDS.values() if not t.startswith("im_core.")]  # core names only its own
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "registry" in out and "trt" in out and "cache" in out
+    assert isinstance(reg.commands["trt"], CommandManifest)
+
+
 @pytest.mark.parametrize(
     ("lookup", "name", "install"),
     [
@@ -111,18 +200,21 @@ def test_a_builtin_name_without_its_distribution_says_what_to_install(lookup, na
         reg.provider("nope")
 
 
-def test_builtin_plugin_table_matches_the_workspace_entry_points():
+def test_install_hint_conventions_match_the_workspace_entry_points():
+    """The install hints hold no list of plugin names: they follow each group's convention (``im-backend-<name>``,
+    one distribution for the other groups), which every workspace member follows."""
     from importlib import metadata
 
-    from im_core._plugins import BUILTIN_PLUGINS
+    from im_core._plugins import GROUP_DISTRIBUTIONS
 
-    for group, table in BUILTIN_PLUGINS.items():
-        found = {}
-        for ep in metadata.entry_points(group=group):
+    for group, pattern in GROUP_DISTRIBUTIONS.items():
+        eps = [ep for ep in metadata.entry_points(group=group) if ep.dist.name.startswith("im-")]
+        assert eps, group
+        for ep in eps:
             manifest = ep.load()
-            for entry in getattr(manifest, "entries", (manifest,)):
-                found[entry.name] = ep.dist.name
-        assert {name: dist for name, (dist, _) in table.items()} == found, group
+            names = [getattr(e, "name", ep.name) for e in getattr(manifest, "entries", (manifest,))]
+            for name in names:
+                assert ep.dist.name == pattern.format(name=name), (group, name)
 
 
 def test_from_pretrained_in_an_im_core_only_install_names_im_providers(monkeypatch):
@@ -130,7 +222,7 @@ def test_from_pretrained_in_an_im_core_only_install_names_im_providers(monkeypat
     from im_core._cache import resolve_metadata
 
     monkeypatch.setattr(_plugins, "_registry", PluginRegistry())  # nothing discovered: im-core alone
-    with pytest.raises(PluginError, match=r"'roboflow' comes with the distribution 'im-providers'.*pip install"):
+    with pytest.raises(PluginError, match=r"'roboflow'.*the distribution 'im-providers'.*not installed.*pip install"):
         resolve_metadata("roboflow", "coco/3")
 
 
@@ -191,6 +283,7 @@ def test_entry_points_are_selected_per_group_in_group_order(monkeypatch):
             ("b", "a:B", "im.backends"),
             ("m", "a:M", "im.models"),
             ("w", "a:W", "im.weights_providers"),
+            ("c", "a:C", "im.cli"),
         ]
     )
     monkeypatch.setattr(metadata, "entry_points", lambda: eps)

@@ -109,15 +109,17 @@ def test_realistic_document_maps_every_field(caplog: pytest.LogCaptureFixture) -
     assert md.dependencies[0].name == "embedder" and md.dependencies[0].model_id == "clip/1"
     assert [p.package_id for p in md.packages] == ["onnx1", "trt1", "ts1"]
     onnx, trt, ts = md.packages
-    assert onnx.backend == "onnx" and onnx.onnx.opset == 17 and onnx.batch.describe() == "1"
-    assert onnx.onnx.incompatible_providers == ("TensorrtExecutionProvider",)
+    assert onnx.backend == "onnx" and onnx.requirements["opset"] == 17 and onnx.batch.describe() == "1"
+    assert onnx.requirements["incompatible_providers"] == ["TensorrtExecutionProvider"]
     assert onnx.trusted and onnx.features["nms_fused"]["max_detections"] == 300
     assert onnx.files[0].md5 == MD5 and onnx.files[0].url.endswith("?X-Sig=s")
     assert trt.backend == "trt" and trt.quantization == "fp16" and not trt.trusted
     assert (trt.batch.dynamic, trt.batch.min, trt.batch.opt, trt.batch.max) == (True, 1, 4, 16)
-    assert trt.trt.compute_capability == "9.0" and trt.trt.trt_version == "10.3.0"
-    assert trt.trt.driver_version == "550.1" and trt.trt.lean_runtime_excluded and trt.trt.same_cc_compatible
-    assert ts.backend == "torch" and ts.torch.format == "torchscript" and ts.torch.device_types == ("cpu", "cuda")
+    assert trt.requirements["compute_capability"] == "9.0" and trt.requirements["trt_version"] == "10.3.0"
+    assert trt.requirements["driver_version"] == "550.1" and trt.requirements["lean_runtime_excluded"]
+    assert trt.requirements["same_cc_compatible"]
+    assert ts.backend == "torch" and ts.requirements["format"] == "torchscript"
+    assert ts.requirements["device_types"] == ["cpu", "cuda"]
     assert ts.batch.dynamic and ts.batch.max is None and ts.quantization == "bf16"
     text = caplog.text
     assert "alien" in text and "quantum-model-package-v9" in text

@@ -391,7 +391,7 @@ def test_a_folder_torch_format_comes_from_the_weights_file_like_for_bare_files(t
         folder = tmp_path / name.replace(".", "_")
         _torch_folder(folder, mobilenet_exports["pt2"], name)
         (package,) = local_metadata(folder, {})[0].packages
-        return package.torch.format if package.torch else None
+        return package.requirements.get("format")
 
     assert fmt("weights.pt2") == "exported-program"
     assert fmt("weights.torchscript") == "torchscript"

@@ -14,6 +14,7 @@ from im_core.sdk import lazy_exports
 _EXPORTS: dict[str, str] = {
     "LOAD_OPTIONS": "im_backend_onnx._backend",
     "OnnxBackend": "im_backend_onnx._backend",
+    "OnnxRequirements": "im_backend_onnx._requirements",
     "OnnxSession": "im_backend_onnx._session",
     "select_providers": "im_backend_onnx._providers",
 }
@@ -25,4 +26,5 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_backend_onnx._backend import LOAD_OPTIONS, OnnxBackend
     from im_backend_onnx._providers import select_providers
+    from im_backend_onnx._requirements import OnnxRequirements
     from im_backend_onnx._session import OnnxSession

@@ -7,6 +7,7 @@ from typing import Any
 
 from im_backend_onnx._ort import import_ort, max_opset
 from im_backend_onnx._providers import CUDA_EP, GPU_PROVIDERS, TRT_EP, default_order, select_providers
+from im_backend_onnx._requirements import OnnxRequirements
 from im_backend_onnx._session import OnnxSession, graph_optimization_level
 from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError
@@ -69,15 +70,15 @@ class OnnxBackend(BackendBase):
         """Accept, or reject with a reason users can act on. Rank hint: (GPU EP used, opset)."""
         if not probe.available:
             return Verdict.reject(f"ONNX Runtime is not usable: {probe.reason}")
-        req = package.onnx
-        opset = req.opset if req else None
+        req = OnnxRequirements.of(package)
+        opset = req.opset
         top = probe.details.get("max_opset")
         if opset is not None and isinstance(top, int) and opset > top:
             return Verdict.reject(
                 f"needs opset {opset}; onnxruntime {probe.version} supports up to {top} (upgrade onnxruntime)"
             )
         providers = list(probe.details.get("providers", []))
-        excluded = set(req.incompatible_providers) if req else set()
+        excluded = set(req.incompatible_providers)
         kind = device.split(":", 1)[0]
         if kind == "cuda":
             gpu_eps = [p for p in (TRT_EP, CUDA_EP) if p in providers]
@@ -119,7 +120,7 @@ class OnnxBackend(BackendBase):
         from im_core.sdk import settings
 
         cfg = settings()
-        excluded = tuple(package.onnx.incompatible_providers) if package and package.onnx else ()
+        excluded = OnnxRequirements.of(package).incompatible_providers if package is not None else ()
         providers = select_providers(
             device=device,
             available=ort.get_available_providers(),

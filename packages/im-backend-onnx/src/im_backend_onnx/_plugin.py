@@ -8,4 +8,10 @@ MANIFEST = BackendManifest(
     distribution="im-backend-onnx",
     extra=None,
     runtime_packages=("onnxruntime", "onnxruntime-gpu"),
+    # below TensorRT engines on a GPU, first on the CPU
+    priority={"cuda": 2, "cpu": 2},
+    file_suffixes={".onnx": None},
+    weights_files=("weights.onnx",),
+    aliases=("onnxruntime",),
+    requirements="im_backend_onnx._requirements:OnnxRequirements",
 )

@@ -14,6 +14,7 @@ from im_core.sdk import lazy_exports
 _EXPORTS: dict[str, str] = {
     "LOAD_OPTIONS": "im_backend_torch._backend",
     "TorchBackend": "im_backend_torch._backend",
+    "TorchRequirements": "im_backend_torch._requirements",
     "TorchSession": "im_backend_torch._session",
     "apply_thread_policy": "im_backend_torch._torch",
 }
@@ -24,5 +25,6 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_backend_torch._backend import LOAD_OPTIONS, TorchBackend
+    from im_backend_torch._requirements import TorchRequirements
     from im_backend_torch._session import TorchSession
     from im_backend_torch._torch import apply_thread_policy

@@ -15,6 +15,7 @@ from im_backend_torch._formats import (
     load_state_dict_module,
     weights_only_unpickling,
 )
+from im_backend_torch._requirements import TorchRequirements
 from im_backend_torch._session import TorchSession, flatten_outputs
 from im_backend_torch._torch import apply_thread_policy, import_torch, numpy_dtype_name, parse_dtype
 from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
@@ -78,20 +79,17 @@ class TorchBackend(BackendBase):
         """Format, device and minimum-version checks, with reasons in words."""
         if not probe.available:
             return Verdict.reject(f"PyTorch is not usable: {probe.reason}")
-        req = package.torch
+        req = TorchRequirements.of(package)
         kind = device.split(":", 1)[0]
         if kind not in ("cpu", "cuda", "mps"):
             return Verdict.reject(f"device {device!r} is not supported by the torch backend (cpu, cuda[:N], mps)")
         installed = _version_tuple(probe.version or "0")
-        if req is not None:
-            if req.device_types and kind not in req.device_types:
-                return Verdict.reject(f"package runs on {'/'.join(req.device_types)} only; device {device} requested")
-            if req.torch_version and installed < _version_tuple(req.torch_version):
-                return Verdict.reject(f"needs torch >= {req.torch_version}; torch {probe.version} is installed")
-            if req.format == "exported-program" and installed < _MIN_EXPORT:
-                return Verdict.reject(
-                    f"torch.export (.pt2) programs need torch >= 2.3; torch {probe.version} is installed"
-                )
+        if req.device_types and kind not in req.device_types:
+            return Verdict.reject(f"package runs on {'/'.join(req.device_types)} only; device {device} requested")
+        if req.torch_version and installed < _version_tuple(req.torch_version):
+            return Verdict.reject(f"needs torch >= {req.torch_version}; torch {probe.version} is installed")
+        if req.format == "exported-program" and installed < _MIN_EXPORT:
+            return Verdict.reject(f"torch.export (.pt2) programs need torch >= 2.3; torch {probe.version} is installed")
         if kind != "cpu":
             present = [d for d in probe.devices if d.split(":", 1)[0] == kind]
             if not present:
@@ -101,9 +99,7 @@ class TorchBackend(BackendBase):
                 )
             if device != kind and device not in present:
                 return Verdict.reject(f"device {device} requested but torch sees only {present}")
-        fmt_rank = {"exported-program": 2.0, "torchscript": 1.0, "state-dict": 0.0}[
-            req.format if req else "torchscript"
-        ]
+        fmt_rank = {"exported-program": 2.0, "torchscript": 1.0, "state-dict": 0.0}[req.format or "torchscript"]
         return Verdict.accept(fmt_rank)
 
     # -- load ------------------------------------------------------------------------------------------------------
@@ -125,7 +121,7 @@ class TorchBackend(BackendBase):
             tdev = torch.device(device)
         except RuntimeError as exc:
             raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from exc
-        requested = options.get("format") or (package.torch.format if package and package.torch else None)
+        requested = options.get("format") or (TorchRequirements.of(package).format if package is not None else None)
         fmt = detect_format(path, requested=requested, has_module=options.get("module") is not None)
         if fmt != "state-dict" and not zipfile.is_zipfile(path):
             raise CorruptedModelPackageError(

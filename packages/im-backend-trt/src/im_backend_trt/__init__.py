@@ -14,6 +14,7 @@ from im_core.sdk import lazy_exports
 _EXPORTS: dict[str, str] = {
     "LOAD_OPTIONS": "im_backend_trt._backend",
     "TrtBackend": "im_backend_trt._backend",
+    "TrtRequirements": "im_backend_trt._requirements",
     "TrtSession": "im_backend_trt._session",
 }
 
@@ -23,4 +24,5 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_backend_trt._backend import LOAD_OPTIONS, TrtBackend
+    from im_backend_trt._requirements import TrtRequirements
     from im_backend_trt._session import TrtSession

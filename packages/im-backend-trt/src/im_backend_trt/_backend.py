@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from im_backend_trt._cuda import CudaRuntime
+from im_backend_trt._requirements import TrtRequirements
 from im_backend_trt._session import TrtSession
 from im_backend_trt._trt import capturing_logger, gpu_count, import_cudart, import_trt
 from im_core import BackendBase, BackendProbe, ModelPackage, Verdict
@@ -114,7 +115,8 @@ class TrtBackend(BackendBase):
 
     # -- check -----------------------------------------------------------------------------------------------------
     def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
-        """Judge ``package.trt`` against the installed TensorRT and the GPU; reasons in words."""
+        """Judge the package's requirements (:class:`TrtRequirements`) against the installed TensorRT and the GPU;
+        reasons in words."""
         if not probe.available:
             return Verdict.reject(f"TensorRT is not usable: {probe.reason}")
         if not device.startswith("cuda"):
@@ -127,9 +129,9 @@ class TrtBackend(BackendBase):
         if f"cuda:{index}" not in probe.devices:
             return Verdict.reject(f"device {device} requested but TensorRT sees {len(probe.devices)} GPU(s)")
         gpu = gpus.get(index, {})
-        req = package.trt
-        if req is None:
+        if not package.requirements:
             return Verdict.accept(0.0)  # nothing declared: loading will tell (a mismatched plan fails to deserialise)
+        req = TrtRequirements.of(package)
         installed, flavour = _release(probe.version), probe.details.get("flavour", "full")
         if req.trt_version:
             built = _release(req.trt_version)

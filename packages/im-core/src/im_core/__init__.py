@@ -27,15 +27,13 @@ _EXPORTS: dict[str, str] = {
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
     # metadata
+    "BackendRequirements": "im_core._metadata",
     "BatchSpec": "im_core._metadata",
     "FileSpec": "im_core._metadata",
     "ModelDependency": "im_core._metadata",
     "ModelMetadata": "im_core._metadata",
     "ModelPackage": "im_core._metadata",
-    "OnnxRequirements": "im_core._metadata",
     "RecommendedParameters": "im_core._metadata",
-    "TorchRequirements": "im_core._metadata",
-    "TrtRequirements": "im_core._metadata",
     # protocols and sessions
     "BackendPlugin": "im_core._protocols",
     "BackendProbe": "im_core._protocols",
@@ -63,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "PackageContext": "im_core._context",
     # plugins and configuration
     "BackendManifest": "im_core._plugins",
+    "CommandManifest": "im_core._plugins",
     "ModelEntry": "im_core._plugins",
     "ModelsManifest": "im_core._plugins",
     "PipelineEntry": "im_core._plugins",
@@ -89,19 +88,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._describe import describe_compute_environment
     from im_core._images import Image, to_images
     from im_core._metadata import (
+        BackendRequirements,
         BatchSpec,
         FileSpec,
         ModelDependency,
         ModelMetadata,
         ModelPackage,
-        OnnxRequirements,
         RecommendedParameters,
-        TorchRequirements,
-        TrtRequirements,
     )
     from im_core._negotiation import NegotiationReport
     from im_core._plugins import (
         BackendManifest,
+        CommandManifest,
         ModelEntry,
         ModelsManifest,
         PipelineEntry,

@@ -249,9 +249,9 @@ def _provider_args(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _looks_like_a_path(value: str) -> bool:
     """A string that can only mean a local file: a model file suffix, or an absolute/relative/home path."""
-    from im_core._local import BARE_FILE_BACKENDS
+    from im_core._local import is_model_file
 
-    return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(value).suffix.lower() in BARE_FILE_BACKENDS
+    return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or is_model_file(value)
 
 
 def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:

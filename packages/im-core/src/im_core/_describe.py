@@ -132,12 +132,28 @@ def print_package(metadata: Any, package: Any, *, console: Any = None) -> None:
         ("Size", _size(package)),
         ("Features", ", ".join(sorted(package.features))),
     ]
-    for name in ("onnx", "torch", "trt"):
-        req = getattr(package, name)
-        if req is not None:
-            values = {k: v for k, v in req.model_dump().items() if v not in (None, (), False)}
-            rows.append((f"{name} requirements", ", ".join(f"{k}={v}" for k, v in values.items()) or "none"))
+    if package.requirements:
+        values = {k: v for k, v in _requirements(package).items() if v not in (None, (), [], {}, False)}
+        rows.append(
+            (f"{package.backend} requirements", ", ".join(f"{k}={_short(v)}" for k, v in values.items()) or "none")
+        )
     for f in package.files:
         digest = f"sha256 {f.sha256[:12]}…" if f.sha256 else (f"md5 {f.md5[:12]}…" if f.md5 else "no hash")
         rows.append((f"file {f.name}", f"{f.size if f.size is not None else '?'} bytes, {digest}"))
     print_table("Model package", rows, console=console)
+
+
+def _requirements(package: Any) -> dict[str, Any]:
+    """The package's requirement block as its backend reads it (with the backend's defaults), or as written when the
+    backend is not installed or cannot read it."""
+    from im_core._plugins import registry
+    from im_core.errors import ImError
+
+    try:
+        read = registry().requirements(package)
+    except ImError:
+        return dict(package.requirements)
+    dump = getattr(read, "model_dump", None)
+    if dump is not None:
+        return dict(dump())
+    return dict(read) if isinstance(read, dict) else dict(package.requirements)

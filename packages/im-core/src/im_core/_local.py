@@ -1,10 +1,13 @@
 """Loading from local paths: a package folder (``model_config.json``) or a bare model file (DESIGN.md §3).
 
-Both become a one-package :class:`ModelMetadata` so they go through the same negotiation and loading as models
-from a provider. A bare file is recognised by the metadata embedded in it (the backend's ``inspect``) and the
-model families' sniffers (e.g. an Ultralytics ONNX export carries its task, class names and image size); so is the
-weights file of a folder whose ``model_config.json`` is missing or does not name the architecture and task. A torch
-package's format comes from its weights file's suffix for folders and bare files alike (:data:`BARE_FILE_BACKENDS`).
+Both become a :class:`ModelMetadata` so they go through the same negotiation and loading as models from a provider.
+Which backend loads a file comes from what the installed backends declare in their manifests (file suffixes with a
+format hint, default weights-file names); a bare file whose suffix several backends load gets one package per
+backend, and negotiation picks. A bare file is recognised by the metadata embedded in it (the backend's
+``inspect``) and the model families' sniffers (e.g. an Ultralytics ONNX export carries its task, class names and
+image size); so is the weights file of a folder whose ``model_config.json`` is missing or does not name the
+architecture and task. A suffix's format hint (``.pt2`` → exported program) becomes the package's requirement
+block ``{"format": hint}``, for folders and bare files alike.
 """
 
 from __future__ import annotations
@@ -17,29 +20,15 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from im_core._metadata import BACKEND_ALIASES, BatchSpec, FileSpec, ModelMetadata, ModelPackage, TorchRequirements
+from im_core._metadata import BatchSpec, FileSpec, ModelMetadata, ModelPackage
 from im_core._plugins import load_target, registry
 from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameterError
 
 logger = logging.getLogger("im")
 _T = TypeVar("_T")
 
-__all__ = ["BARE_FILE_BACKENDS", "local_metadata"]
+__all__ = ["is_model_file", "local_metadata"]
 
-#: file suffix -> (backend, torch format when the suffix alone decides it)
-BARE_FILE_BACKENDS: dict[str, tuple[str, str | None]] = {
-    ".onnx": ("onnx", None),
-    ".torchscript": ("torch", "torchscript"),
-    ".ts": ("torch", "torchscript"),
-    ".pt": ("torch", None),  # TorchScript or a state dict: the torch backend tells them apart
-    ".pth": ("torch", None),
-    ".jit": ("torch", "torchscript"),
-    ".pt2": ("torch", "exported-program"),
-    ".plan": ("trt", None),
-    ".engine": ("trt", None),
-}
-
-_WEIGHT_NAMES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan", "weights.pt", "weights.pth")
 #: model_config.json key -> the ModelPackage field it fills (for error messages)
 _CONFIG_KEYS = {"quantization": "quantization", "backend": "backend_type", "features": "model_features"}
 
@@ -108,24 +97,28 @@ def _name(value: Any, key: str, source: str | None) -> str | None:
     raise CorruptedModelPackageError(f"{source}: {key} must be a string such as {example!r}, got {value!r}.")
 
 
+def is_model_file(name: str) -> bool:
+    """Whether ``name``'s suffix is one an installed backend loads (``.onnx``, ``.plan``...)."""
+    return Path(name).suffix.lower() in registry().file_suffixes()
+
+
 def _weights_present(folder: Path, backend: str | None = None) -> list[str]:
-    """The known weights files in ``folder`` (in :data:`_WEIGHT_NAMES` order), optionally only ``backend``'s."""
-    names = [n for n in _WEIGHT_NAMES if (folder / n).is_file()]
-    if backend is not None:
-        names = [n for n in names if BARE_FILE_BACKENDS[Path(n).suffix][0] == backend]
-    return names
+    """The default weights files the backends declare that ``folder`` holds (best first), optionally ``backend``'s."""
+    return [n for n, b in registry().weights_files() if (backend is None or b == backend) and (folder / n).is_file()]
 
 
-def _torch_requirements(weights: list[str]) -> TorchRequirements | None:
-    """The torch format the weights files' suffixes decide (as for bare files), ``None`` = the backend detects it.
+def _format_block(backend: str, weights: list[str]) -> dict[str, Any]:
+    """The requirement block the weights files' suffixes decide (as for bare files): ``{"format": hint}`` when the
+    backend declares one hint for all of them, else ``{}`` (the backend tells from the file it loads).
 
-    ``.pt2`` → exported program, ``.torchscript`` → TorchScript; ``.pt``/``.pth`` (TorchScript zip or state dict)
-    and folders holding several formats are left to the backend, which tells them apart from the file it loads.
+    E.g. ``.pt2`` → exported program, ``.torchscript`` → TorchScript; ``.pt``/``.pth`` (TorchScript zip or state
+    dict) and folders holding several formats are left to the backend.
     """
-    formats = {BARE_FILE_BACKENDS[Path(n).suffix][1] for n in weights}
+    hints = dict(registry().file_suffixes())
+    formats = {dict(hints.get(Path(n).suffix.lower(), ())).get(backend) for n in weights}
     if len(formats) != 1 or None in formats:
-        return None
-    return TorchRequirements(format=formats.pop())  # type: ignore[arg-type]
+        return {}
+    return {"format": formats.pop()}
 
 
 def _lower(value: Any) -> Any:
@@ -158,16 +151,18 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
         if not isinstance(config, dict):
             raise CorruptedModelPackageError(f"{config_file} must hold a JSON object.")
     backend = _name(config.get("backend_type"), "backend_type", str(config_file))
+    reg = registry()
     if backend is None:
         present = _weights_present(folder)
         if not present:
+            known = ", ".join(n for n, _ in reg.weights_files()) or "none: no backend is installed"
             raise InvalidParameterError(
                 f"{folder} is not a model package: it has no model_config.json and no weights file "
-                f"({', '.join(_WEIGHT_NAMES)}). Add a model_config.json with model_architecture, task_type and "
+                f"({known}). Add a model_config.json with model_architecture, task_type and "
                 "backend_type, or pass the model file itself."
             )
-        backend = BARE_FILE_BACKENDS[Path(present[0]).suffix][0]
-    backend = BACKEND_ALIASES.get(str(backend).lower(), str(backend).lower())
+        backend = next(b for n, b in reg.weights_files() if n == present[0])
+    backend = reg.canonical_backend(str(backend))
     weights = _weights_present(folder, backend)
     source = str(config_file)
     architecture = _name(overrides.get("architecture"), "architecture", None) or _name(
@@ -192,7 +187,7 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
             input_size=tuple(input_size) if input_size else None,
             files=_files_of(folder),
             features=features if isinstance(features, dict) else {},
-            torch=_torch_requirements(weights) if backend == "torch" else None,
+            requirements=_format_block(backend, weights),
         ),
         str(config_file) if config else str(folder),
     )
@@ -235,13 +230,19 @@ def _unknown_folder_message(
 
 def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
     suffix = file.suffix.lower()
-    if suffix not in BARE_FILE_BACKENDS:
+    known = registry().file_suffixes()
+    claims = known.get(suffix)
+    if not claims:
         raise InvalidParameterError(
-            f"Cannot tell which backend runs {file.name}: known model file types are "
-            f"{', '.join(sorted(BARE_FILE_BACKENDS))}. Pass a package folder instead."
+            f"Cannot tell which backend runs {file.name}: the installed backends load "
+            f"{', '.join(sorted(known)) or 'no model files (none is installed)'}. Pass a package folder instead, "
+            "or install the backend that loads this file type."
         )
-    backend, torch_format = BARE_FILE_BACKENDS[suffix]
-    sniffed = _sniff(file, backend)
+    sniffed: dict[str, Any] = {}
+    for backend, _ in claims:
+        sniffed = _sniff(file, backend)
+        if sniffed:
+            break
     architecture = _name(overrides.get("architecture"), "architecture", None) or sniffed.get("architecture")
     task = _name(overrides.get("task"), "task", None) or sniffed.get("task")
     if not architecture or not task:
@@ -252,21 +253,24 @@ def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
             f"AutoModel.from_pretrained({str(file)!r}, architecture='yolov8', task='object-detection')."
         )
     input_size = sniffed.get("input_size")
-    package = ModelPackage(
-        package_id="local",
-        backend=backend,
-        batch=BatchSpec(dynamic=True, min=1, max=None),
-        input_size=tuple(input_size) if input_size else None,
-        files=(FileSpec(name=file.name, size=file.stat().st_size),),
-        features=dict(sniffed.get("features") or {}),
-        torch=TorchRequirements(format=torch_format) if torch_format else None,  # type: ignore[arg-type]
+    packages = tuple(
+        ModelPackage(
+            package_id="local" if len(claims) == 1 else f"local-{backend}",
+            backend=backend,
+            batch=BatchSpec(dynamic=True, min=1, max=None),
+            input_size=tuple(input_size) if input_size else None,
+            files=(FileSpec(name=file.name, size=file.stat().st_size),),
+            features=dict(sniffed.get("features") or {}),
+            requirements={"format": hint} if hint else {},
+        )
+        for backend, hint in claims
     )
     return ModelMetadata(
         model_id=str(file),
         architecture=str(architecture).lower(),
         task=str(task),
         class_names=_override_class_names(overrides) or tuple(sniffed.get("class_names") or ()),
-        packages=(package,),
+        packages=packages,
         provider="local-path",
     )
 

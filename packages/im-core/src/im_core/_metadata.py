@@ -1,34 +1,34 @@
-"""Model metadata, packages, file specs and backend requirements (pydantic; DESIGN.md §3).
+"""Model metadata, packages and file specs (pydantic; DESIGN.md §3).
 
 These are im's own shapes (snake_case). The Roboflow ``modelMetadata`` wire document is parsed into them by one
-parser in ``im_providers``; a self-hosted registry serves that same wire document.
+parser in ``im_providers``; a self-hosted registry serves that same wire document. What a package needs from its
+backend (ONNX opset, TensorRT version, ...) is the backend's business: core keeps it as a plain block
+(``ModelPackage.requirements``) that the backend reads with its own model (a :class:`BackendRequirements`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "Backend",
+    "BackendRequirements",
     "BatchSpec",
     "FileSpec",
     "ModelDependency",
     "ModelMetadata",
     "ModelPackage",
-    "OnnxRequirements",
     "Quantization",
     "RecommendedParameters",
-    "TorchRequirements",
-    "TrtRequirements",
     "validate_relative_path",
 ]
 
-#: Backends im knows how to negotiate (plugins may add more names).
+#: A backend's name (``onnx``, ``torch``, ``trt`` or any installed plugin's).
 Backend = str
-BACKEND_ALIASES = {"torch-script": "torch", "torchscript": "torch", "tensorrt": "trt", "onnxruntime": "onnx"}
 Quantization = Literal["fp32", "fp16", "bf16", "int8", "unknown"]
 
 
@@ -103,34 +103,34 @@ class BatchSpec(_Model):
         return f"{self.min}..{self.max if self.max is not None else '∞'}"
 
 
-class OnnxRequirements(_Model):
-    """What an ONNX package needs from ONNX Runtime."""
-
-    opset: int | None = None
-    incompatible_providers: tuple[str, ...] = ()
+_R = TypeVar("_R", bound="BackendRequirements")
 
 
-class TorchRequirements(_Model):
-    """What a torch package needs: minimum versions and device types (``cpu``, ``cuda``, ``mps``)."""
+class BackendRequirements(_Model):
+    """Base of a backend's requirement model: its reading of the plain block ``ModelPackage.requirements``.
 
-    format: Literal["torchscript", "exported-program", "state-dict"] = "torchscript"
-    torch_version: str | None = None
-    device_types: tuple[str, ...] = ()
+    A backend wheel subclasses it with its own fields (snake_case, all optional) and names the subclass in its
+    manifest (``BackendManifest.requirements``); unknown keys are ignored, so a newer block still reads.
+    """
 
+    @classmethod
+    def of(cls: type[_R], package: ModelPackage) -> _R:
+        """The requirements ``package`` declares, read with this model.
 
-class TrtRequirements(_Model):
-    """What a TensorRT engine needs: the TensorRT version and the GPU it was built for."""
+        Raises:
+            MalformedMetadataError: the block does not fit this model (names the package and the field).
+        """
+        try:
+            return cls.model_validate(package.requirements)
+        except ValidationError as exc:
+            from im_core.errors import MalformedMetadataError
 
-    trt_version: str | None = None
-    compute_capability: str | None = None  # "8.6"
-    device_name: str | None = None
-    same_cc_compatible: bool = False
-    forward_compatible: bool = False
-    lean_runtime_excluded: bool = False
-    cuda_version: str | None = None
-    driver_version: str | None = None
-    machine_type: Literal["gpu-server", "jetson"] | None = None
-    l4t_version: str | None = None
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+            raise MalformedMetadataError(
+                f"Package {package.package_id!r} declares {package.backend} requirements that cannot be read "
+                f"({where}: {err.get('msg')}): {package.requirements!r}. Fix: correct the package's metadata."
+            ) from None
 
 
 class RecommendedParameters(_Model):
@@ -154,7 +154,10 @@ class ModelPackage(_Model):
         files: the package's files.
         trusted: whether the source vouches for the files (untrusted ones load only when allowed).
         features: model features such as ``{"nms_fused": {...}}``.
-        onnx / torch / trt: backend requirements (only the one matching ``backend`` is used).
+        requirements: what the package needs from its backend (``{"opset": 17}`` for ONNX, the TensorRT version
+            and GPU for an engine...), as plain data; the backend reads it with its own model (declared in its
+            manifest as ``requirements``), core never interprets it. Older documents that put this block under the
+            backend's name (``"onnx": {...}``) are read the same way.
     """
 
     package_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -166,16 +169,35 @@ class ModelPackage(_Model):
     trusted: bool = True
     features: dict[str, Any] = Field(default_factory=dict)
     recommended_parameters: RecommendedParameters | None = None
-    onnx: OnnxRequirements | None = None
-    torch: TorchRequirements | None = None
-    trt: TrtRequirements | None = None
+    requirements: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_requirements(cls, data: Any) -> Any:
+        """A block under the backend's own name (``{"backend": "onnx", "onnx": {...}}``: cache snapshots and
+        code from before ``requirements``) becomes ``requirements``."""
+        if not isinstance(data, Mapping) or data.get("requirements") is not None:
+            return data
+        backend = data.get("backend")
+        if not isinstance(backend, str):
+            return data
+        from im_core._plugins import registry
+
+        legacy = data.get(registry().canonical_backend(backend))
+        if isinstance(legacy, BaseModel):
+            legacy = legacy.model_dump()
+        if isinstance(legacy, Mapping):
+            return {**data, "requirements": dict(legacy)}
+        return data
 
     @field_validator("backend", mode="before")
     @classmethod
     def _backend(cls, value: Any) -> Any:
+        """Lower-cased; an alias an installed backend declares (``tensorrt``) becomes that backend's name."""
         if isinstance(value, str):
-            value = value.strip().lower()
-            return BACKEND_ALIASES.get(value, value)
+            from im_core._plugins import registry
+
+            return registry().canonical_backend(value)
         return value
 
     @model_validator(mode="after")

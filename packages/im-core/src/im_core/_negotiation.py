@@ -3,8 +3,9 @@
 Filter, then rank, and keep every reason. Filters, in order: the explicit package id, disabled backends, the
 requested backends, trust, batch size, quantization, an installed backend plugin that accepts the package on the
 device (its own runtime checks), and an installed model family for (architecture, task, backend, features).
-Ranking: CUDA before CPU; TensorRT > ONNX > torch on CUDA, ONNX > torch on CPU; quantization fit for the device;
-dynamic batch; the backend's own hints; ties broken by package id in sorted order.
+Ranking: CUDA before CPU; then the priority each backend's manifest declares for the device kind (im's own give
+TensorRT > ONNX > torch on CUDA, ONNX > torch on CPU); quantization fit for the device; dynamic batch; the
+backend's own hints; ties broken by package id in sorted order. No backend is named here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from im_core._config import settings
-from im_core._metadata import BACKEND_ALIASES, ModelMetadata, ModelPackage, Quantization
+from im_core._metadata import ModelMetadata, ModelPackage, Quantization
 from im_core._plugins import PluginRegistry, registry
 from im_core.errors import ImError, InvalidParameterError
 
@@ -24,7 +25,6 @@ __all__ = ["NegotiationReport", "PackageVerdict", "negotiate_packages", "normali
 logger = logging.getLogger("im")
 _QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 
-_BACKEND_PRIORITY = {"cuda": {"trt": 3, "onnx": 2, "torch": 1}, "cpu": {"onnx": 2, "torch": 1}}
 _QUANT_PRIORITY = {
     "cuda": {"fp16": 4, "fp32": 3, "int8": 2, "bf16": 2, "unknown": 1},
     "cpu": {"fp32": 4, "int8": 3, "bf16": 2, "unknown": 1},
@@ -209,10 +209,10 @@ def negotiate_packages(
     """Judge every package of ``metadata`` for this machine; see the module docstring for the rules."""
     reg = plugins or registry()
     wanted_device = normalize_device(device if device is not None else settings().default_device)
-    backends = _as_set(backend, "backend", BACKEND_ALIASES)
+    backends = _as_set(backend, "backend", reg.backend_aliases())
     quants = _as_set(quantization, "quantization", allowed=_QUANTIZATIONS)
     wanted_batch = _batch_range(batch_size)
-    disabled = settings().disabled_backends
+    disabled = frozenset(reg.canonical_backend(b) for b in settings().disabled_backends)
     report = NegotiationReport(
         metadata.model_id,
         wanted_device,
@@ -302,7 +302,7 @@ def _judge_on_devices(
             verdict.device = device
             verdict.key = (
                 kind == "cuda",
-                _BACKEND_PRIORITY.get(kind, {}).get(package.backend, 0),
+                reg.backend_priority(package.backend, kind),
                 _QUANT_PRIORITY.get(kind, {}).get(package.quantization, 0),
                 package.batch.dynamic,
                 *backend_rank,
@@ -332,6 +332,7 @@ def _judge(
     if not probe.available:
         return f"{package.backend} runtime unavailable: {probe.reason}", ()
     try:
+        reg.requirements(package)  # the backend's own reader refuses a block it cannot read, in words
         judged = plugin.check(package, probe, device)
     except InvalidParameterError:
         raise

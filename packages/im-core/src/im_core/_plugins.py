@@ -7,36 +7,43 @@ Entry-point groups and what each value names:
 ``im.weights_providers`` a :class:`ProviderManifest`
 ``im.models``            a :class:`ModelsManifest` (a list of :class:`ModelEntry`)
 ``im.pipelines``         a :class:`PipelinesManifest` (a list of :class:`PipelineEntry`)
+``im.cli``               a :class:`CommandManifest` (a subcommand of ``im``)
 =======================  =====================================================================
 
-Manifests are plain strings (names, tasks, ``module:attr`` targets): scanning them imports only the plugin's
+Manifests are plain data (names, tasks, numbers, ``module:attr`` targets): scanning them imports only the plugin's
 light ``_plugin`` module. The implementation is imported when something needs it. A plugin whose manifest cannot
 be loaded produces a warning and is remembered as broken; using it raises :class:`PluginError` naming the
 distribution and the extra to install. ``import im_core`` never fails because of a plugin.
+
+im-core holds no list of backends: each :class:`BackendManifest` declares its priority per device kind, the file
+suffixes and weights-file names it loads, its aliases and how to read its requirement block, and negotiation and
+local loading use only those declarations.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
 from im_core.errors import (
     InvalidParameterError,
+    MalformedMetadataError,
     MissingDependencyError,
     ModelImplementationNotFoundError,
     PluginError,
 )
 
 __all__ = [
-    "BUILTIN_PLUGINS",
     "PLUGIN_API_VERSION",
     "BackendManifest",
+    "CommandManifest",
     "ModelEntry",
     "ModelsManifest",
     "PipelineEntry",
@@ -49,21 +56,20 @@ __all__ = [
 ]
 
 PLUGIN_API_VERSION = 1
-GROUPS = ("im.backends", "im.weights_providers", "im.models", "im.pipelines")
+GROUPS = ("im.backends", "im.weights_providers", "im.models", "im.pipelines", "im.cli")
 
-#: Plugins that ship with im, by entry-point group: name -> (distribution, extra of the ``im`` meta-package).
-#: Asking for one of these when its distribution is not installed says what to install.
-BUILTIN_PLUGINS: dict[str, dict[str, tuple[str, str | None]]] = {
-    "im.backends": {
-        "onnx": ("im-backend-onnx", None),
-        "torch": ("im-backend-torch", None),
-        "trt": ("im-backend-trt", "trt"),
-    },
-    "im.weights_providers": {name: ("im-providers", None) for name in ("roboflow", "local", "http")},
-    "im.pipelines": {name: ("im-pipelines", None) for name in ("ocr", "face-gaze")},
-}
 #: The distribution holding the built-in model families (group ``im.models``).
 MODELS_DISTRIBUTION = "im-models"
+#: Where im's own plugins of a group come from, for the install hint when a name is not registered (no list of
+#: names): backends follow the naming convention ``im-backend-<name>``; the other groups are one distribution each.
+GROUP_DISTRIBUTIONS: dict[str, str] = {
+    "im.backends": "im-backend-{name}",
+    "im.weights_providers": "im-providers",
+    "im.models": MODELS_DISTRIBUTION,
+    "im.pipelines": "im-pipelines",
+}
+#: The code-free server meta-package; its extras (``im[trt]``) are read from its installed metadata for hints.
+META_PACKAGE = "im"
 
 
 def load_target(target: str, *, distribution: str | None = None, extra: str | None = None) -> Any:
@@ -92,6 +98,27 @@ def load_target(target: str, *, distribution: str | None = None, extra: str | No
     return obj
 
 
+def _meta_package_extra(distribution: str) -> str | None:
+    """The extra of the installed meta-package that brings ``distribution`` (``im[trt]``), ``None`` when it is a
+    default dependency, absent, or the meta-package is not installed (only used for error messages)."""
+    wanted = _canonical_dist(distribution)
+    try:
+        requires = importlib_metadata.distribution(META_PACKAGE).requires or []
+    except Exception:  # not installed, or unreadable metadata: no extra to suggest
+        return None
+    for line in requires:
+        spec, _, marker = line.partition(";")
+        name = re.split(r"[\s\[<>=!~;(]", spec.strip(), maxsplit=1)[0]
+        found = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+        if _canonical_dist(name) == wanted and found:
+            return found.group(1)
+    return None
+
+
+def _canonical_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _install_hint(distribution: str | None, extra: str | None) -> str:
     if distribution and extra:
         return f"Install it with: pip install '{distribution}' (or the meta-package extra: pip install 'im[{extra}]')."
@@ -102,14 +129,69 @@ def _install_hint(distribution: str | None, extra: str | None) -> str:
 
 @dataclass(frozen=True)
 class BackendManifest:
-    """Declares a backend. ``target`` names a zero-argument factory or class returning a ``BackendPlugin``."""
+    """Declares a backend and the facts negotiation and local loading use (plain data; nothing is imported).
+
+    Attributes:
+        name: the backend's name (``ModelPackage.backend``, ``backend=`` of ``from_pretrained``).
+        target: ``module:attr`` of a zero-argument factory or class returning a ``BackendPlugin``.
+        distribution: the distribution that ships it (named in install hints).
+        extra: the meta-package extra that installs it, if any.
+        runtime_packages: distributions whose versions describe the runtime.
+        priority: rank per device kind (``"cpu"``, ``"cuda"``, ``"mps"``): among the packages that can run on a
+            device, those of the backend with the larger number come first; a kind not listed ranks 0. im's own:
+            trt ``{"cuda": 3}``, onnx ``{"cuda": 2, "cpu": 2}``, torch ``{"cuda": 1, "cpu": 1, "mps": 1}``.
+        file_suffixes: model-file suffixes it loads (lower case, with the dot) mapped to a format hint or ``None``.
+            A bare file with such a suffix becomes a package of this backend whose requirement block is
+            ``{"format": hint}`` (``None``: no block, the backend tells from the file), e.g. ``{".pt2":
+            "exported-program", ".pt": None}``.
+        weights_files: default weights-file names in a package folder, best first (``("weights.onnx",)``); a
+            folder that does not name its backend is loaded by the backend whose weights file it holds.
+        aliases: other names accepted for this backend (``("tensorrt",)`` for ``trt``).
+        requirements: ``module:attr`` of what reads this backend's requirement block
+            (``ModelPackage.requirements``): a pydantic model class (validated with ``model_validate``) or a
+            callable taking the block (a dict) and returning the backend's view of it, raising ``ValueError`` /
+            ``TypeError`` on a bad block. Imported only when a block is checked or shown; ``None``: blocks are
+            passed through unread.
+    """
 
     name: str
     target: str
     distribution: str
     extra: str | None = None
     runtime_packages: tuple[str, ...] = ()  # distributions whose versions describe the runtime
+    priority: Mapping[str, float] = field(default_factory=dict)
+    file_suffixes: Mapping[str, str | None] = field(default_factory=dict)
+    weights_files: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    requirements: str | None = None
     api_version: int = PLUGIN_API_VERSION
+
+    def __post_init__(self) -> None:
+        priority = dict(self.priority)
+        bad = {k: v for k, v in priority.items() if not isinstance(k, str) or not _is_number(v)}
+        if bad:
+            raise PluginError(f"Backend {self.name!r}: priority must map device kinds to numbers, got {bad!r}.")
+        suffixes = {}
+        for suffix, hint in dict(self.file_suffixes).items():
+            if not isinstance(suffix, str) or not re.fullmatch(r"\.[A-Za-z0-9][A-Za-z0-9._-]*", suffix):
+                raise PluginError(f"Backend {self.name!r}: file suffix {suffix!r} must look like '.onnx'.")
+            if hint is not None and not isinstance(hint, str):
+                raise PluginError(f"Backend {self.name!r}: the format hint of {suffix!r} must be a string or None.")
+            suffixes[suffix.lower()] = hint
+        for label, names in (("weights_files", self.weights_files), ("aliases", self.aliases)):
+            if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+                raise PluginError(f"Backend {self.name!r}: {label} must be a tuple of names, got {names!r}.")
+        object.__setattr__(self, "priority", priority)  # copies: the caller's dicts may change, the manifest not
+        object.__setattr__(self, "file_suffixes", suffixes)
+        object.__setattr__(self, "weights_files", tuple(self.weights_files))
+        object.__setattr__(self, "aliases", tuple(a.strip().lower() for a in self.aliases))
+
+    def __hash__(self) -> int:  # the mappings are not hashable; name and target identify a manifest
+        return hash((self.name, self.target, self.distribution))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -131,14 +213,15 @@ class ModelEntry:
         architectures: architecture names it serves (``"yolov8"``, ``"yolo11"``...).
         task: the task (``object-detection``, ``instance-segmentation``, ``classification``...).
         target: ``module:Class`` of the family (a ``im_core.Model`` subclass with ``from_package``).
-        backends: backends whose packages it can load.
+        backends: backends whose packages it can load; ``None`` (the default): any backend that can load the
+            file, since a family talks to its backend only through the ``Session`` protocol.
         features: model features it supports (a package with other features is not its to load).
     """
 
     architectures: tuple[str, ...]
     task: str
     target: str
-    backends: tuple[str, ...] = ("onnx", "torch", "trt")
+    backends: tuple[str, ...] | None = None
     features: frozenset[str] = frozenset()
 
 
@@ -174,6 +257,22 @@ class PipelinesManifest:
     api_version: int = PLUGIN_API_VERSION
 
 
+@dataclass(frozen=True)
+class CommandManifest:
+    """Declares a subcommand of the ``im`` command line (entry-point group ``im.cli``).
+
+    ``target`` names ``configure(parser: argparse.ArgumentParser) -> handler``: it adds the subcommand's arguments
+    and returns ``handler(args: argparse.Namespace) -> int`` (the exit status). It is imported when ``im`` runs;
+    ``help`` is shown in ``im --help``.
+    """
+
+    name: str
+    target: str
+    distribution: str
+    help: str = ""
+    api_version: int = PLUGIN_API_VERSION
+
+
 @dataclass
 class _Broken:
     group: str
@@ -191,7 +290,9 @@ class PluginRegistry:
     models: list[ModelEntry] = field(default_factory=list)
     sniffers: list[str] = field(default_factory=list)
     pipelines: dict[str, PipelineEntry] = field(default_factory=dict)
+    commands: dict[str, CommandManifest] = field(default_factory=dict)
     broken: list[_Broken] = field(default_factory=list)
+    _distributions: set[str] = field(default_factory=set)  # of the manifests added (for install hints)
     _instances: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -238,8 +339,11 @@ class PluginRegistry:
             elif isinstance(manifest, PipelinesManifest):
                 for entry in manifest.entries:
                     self._put(self.pipelines, entry.name, entry, replace)
+            elif isinstance(manifest, CommandManifest):
+                self._put(self.commands, manifest.name, manifest, replace)
             else:
                 raise PluginError(f"Entry point in {group or '?'} gave {type(manifest).__name__}, not a manifest.")
+            self._distributions.add(manifest.distribution)
 
     @staticmethod
     def _put(table: dict[str, Any], name: str, value: Any, replace: bool) -> None:
@@ -249,7 +353,8 @@ class PluginRegistry:
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def backend(self, name: str) -> Any:
-        """The backend plugin instance called ``name`` (imported on first use)."""
+        """The backend plugin instance called ``name`` or one of its aliases (imported on first use)."""
+        name = self.canonical_backend(name)
         manifest = self.backends.get(name)
         if manifest is None:
             raise self._unknown("im.backends", name, sorted(self.backends), "backend")
@@ -280,11 +385,14 @@ class PluginRegistry:
         arch = architecture.lower()
         matches = [e for e in self.models if arch in e.architectures and e.task == task]
         if backend is not None:
-            with_backend = [e for e in matches if backend in e.backends]
+            backend = self.canonical_backend(backend)
+            with_backend = [
+                e for e in matches if e.backends is None or backend in {self.canonical_backend(b) for b in e.backends}
+            ]
             if matches and not with_backend:
                 raise ModelImplementationNotFoundError(
                     f"The {architecture!r} {task} family does not support {backend!r} packages "
-                    f"(it supports {sorted({b for e in matches for b in e.backends})})."
+                    f"(it supports {sorted({b for e in matches for b in e.backends or ()})})."
                 )
             matches = with_backend
         if not matches:
@@ -297,12 +405,69 @@ class PluginRegistry:
             )
         return matches[-1]  # the last registered wins, so user code can override a built-in
 
+    # -- what backends declare ---------------------------------------------------------------------------------
+    def canonical_backend(self, name: str) -> str:
+        """``name`` lower-cased, with a registered backend's alias replaced by its name (``tensorrt`` → ``trt``)."""
+        text = name.strip().lower()
+        if text in self.backends:
+            return text
+        return self.backend_aliases().get(text, text)
+
+    def backend_aliases(self) -> dict[str, str]:
+        """Alias → backend name, as the registered backends declare them."""
+        return {alias: m.name for m in self.backends.values() for alias in m.aliases if alias not in self.backends}
+
+    def backend_priority(self, name: str, device_kind: str) -> float:
+        """The rank the backend ``name`` declares for ``device_kind`` (0 when it declares none, or is unknown)."""
+        manifest = self.backends.get(name)
+        return float(manifest.priority.get(device_kind, 0)) if manifest is not None else 0.0
+
+    def _by_preference(self) -> list[BackendManifest]:
+        """Registered backends, the one ranked highest on CPU first (then by name): the order in which a folder's
+        weights files are looked for."""
+        return sorted(self.backends.values(), key=lambda m: (-float(m.priority.get("cpu", 0)), m.name))
+
+    def file_suffixes(self) -> dict[str, list[tuple[str, str | None]]]:
+        """Model-file suffix → ``(backend, format hint)`` of every backend that declares it, by backend name."""
+        out: dict[str, list[tuple[str, str | None]]] = {}
+        for manifest in sorted(self.backends.values(), key=lambda m: m.name):
+            for suffix, hint in manifest.file_suffixes.items():
+                out.setdefault(suffix, []).append((manifest.name, hint))
+        return out
+
+    def weights_files(self) -> list[tuple[str, str]]:
+        """``(file name, backend)`` of every declared default weights file, best first (see :meth:`_by_preference`)."""
+        return [(n, m.name) for m in self._by_preference() for n in m.weights_files]
+
+    def requirements(self, package: Any) -> Any:
+        """``package.requirements`` read by its backend's declared reader (``BackendManifest.requirements``): the
+        backend's own view of the block, or the plain dict when the backend declares no reader or is not installed.
+
+        Raises:
+            MalformedMetadataError: the backend's reader refuses the block; the message names the package.
+            PluginError / MissingDependencyError: the declared reader cannot be imported.
+        """
+        manifest = self.backends.get(package.backend)
+        block = dict(package.requirements)
+        if manifest is None or manifest.requirements is None:
+            return block
+        reader = self._instance("requirements", manifest.name, manifest.requirements, manifest.distribution, None)
+        try:
+            validate = getattr(reader, "model_validate", None)
+            return validate(block) if validate is not None else reader(block)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise MalformedMetadataError(
+                f"Package {package.package_id!r} declares {manifest.name} requirements the {manifest.name} backend "
+                f"cannot read ({_first_line(exc)}): {block!r}. Fix: correct the package's metadata, or upgrade "
+                f"{manifest.distribution}."
+            ) from None
+
     def _instance(self, kind: str, name: str, target: str, dist: str | None, extra: str | None) -> Any:
         key = (kind, name)
         with self._lock:
             if key not in self._instances:
                 factory = load_target(target, distribution=dist, extra=extra)
-                self._instances[key] = factory() if callable(factory) else factory
+                self._instances[key] = factory() if callable(factory) and kind == "backend" else factory
             return self._instances[key]
 
     def _unknown(self, group: str, name: str, known: list[str], what: str) -> PluginError:
@@ -314,19 +479,38 @@ class PluginRegistry:
                 f"Reinstall it: pip install --force-reinstall '{b.distribution}'."
             )
         installed = ", ".join(known) or "none"
-        builtin = BUILTIN_PLUGINS.get(group, {}).get(name)
-        if builtin is not None:
-            dist, extra = builtin
+        generic = " Install the distribution that provides it, or add one with im_core.register()."
+        pattern = GROUP_DISTRIBUTIONS.get(group)
+        if pattern is not None and "{name}" in pattern:  # a naming convention: im's own would be called this
+            dist = pattern.format(name=name)
+            extra = _meta_package_extra(dist)
             return PluginError(
-                f"The {what} {name!r} comes with the distribution {dist!r}, which is not installed (installed: "
-                f"{installed}). {_install_hint(dist, extra)}",
+                f"Unknown {what} {name!r} (installed: {installed}). im's own {what}s are distributions named "
+                f"{pattern.format(name='<name>')!r}; if {name!r} is one of them, it is not installed. "
+                f"{_install_hint(dist, extra)} Otherwise install the distribution that provides it, or add one "
+                "with im_core.register().",
                 distribution=dist,
                 extra=extra,
             )
-        return PluginError(
-            f"Unknown {what} {name!r}. Installed: {installed}."
-            f" Install the distribution that provides it, or add one with im_core.register()."
-        )
+        if pattern is not None and pattern not in self._distributions:
+            return PluginError(
+                f"Unknown {what} {name!r} (installed: {installed}). im's own {what}s come with the distribution "
+                f"{pattern!r}, which is not installed. {_install_hint(pattern, _meta_package_extra(pattern))}",
+                distribution=pattern,
+            )
+        return PluginError(f"Unknown {what} {name!r}. Installed: {installed}.{generic}")
+
+
+def _first_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            return f"{'.'.join(str(p) for p in first.get('loc', ())) or 'value'}: {first.get('msg')}"
+        except Exception:  # not pydantic's shape: fall back to the text
+            pass
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_options(factory: Any, options: dict[str, Any], what: str) -> None:

@@ -1,4 +1,8 @@
-"""The ``im`` command line. Subcommands import what they need when they run."""
+"""The ``im`` command line. Subcommands import what they need when they run.
+
+im-core's own commands are listed here; other distributions add theirs through the ``im.cli`` entry-point group
+(a :class:`~im_core.CommandManifest` naming ``module:configure``), so im-core names no other wheel's modules.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 __all__ = ["main"]
 
-#: subcommand name -> (help, "module:function" that adds its arguments and returns the handler)
+#: im-core's subcommands: name -> (help, "module:function" that adds its arguments and returns the handler)
 _COMMANDS: dict[str, tuple[str, str]] = {
     "describe-env": ("Describe this machine: OS, CPU, GPUs and installed backends.", "im_core.cli:_describe_env"),
     "describe-model": ("Describe a model and its packages.", "im_core._auto_cli:describe_model_command"),
@@ -21,8 +25,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "predict": ("Run a model on images and print the results.", "im_core._auto_cli:predict_command"),
     "cache": ("Inspect and maintain the model cache (list, verify, prune).", "im_core._cache._cli:configure"),
-    "registry": ("Build a self-hosted model registry (add).", "im_providers._cli:configure"),
-    "trt": ("TensorRT tools (build an engine from ONNX).", "im_backend_trt._cli:configure"),
 }
 
 
@@ -53,6 +55,21 @@ def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], in
     return run
 
 
+def _commands() -> dict[str, tuple[str, str, str | None]]:
+    """im-core's commands, then those of the ``im.cli`` plugins (a plugin cannot replace a core command)."""
+    from im_core._plugins import registry
+
+    out: dict[str, tuple[str, str, str | None]] = {name: (h, t, None) for name, (h, t) in _COMMANDS.items()}
+    for name, manifest in sorted(registry().commands.items()):
+        if name in out:
+            print(
+                f"warning: ignoring `im {name}` of {manifest.distribution}: im-core has that command", file=sys.stderr
+            )
+            continue
+        out[name] = (manifest.help or f"(from {manifest.distribution})", manifest.target, manifest.distribution)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from im_core._plugins import load_target
     from im_core.errors import ImError
@@ -60,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="im", description="Load and run computer-vision models.")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Any] = {}
-    for name, (help_text, target) in _COMMANDS.items():
+    for name, (help_text, target, distribution) in _commands().items():
         try:
-            configure = load_target(target)
+            configure = load_target(target, distribution=distribution)
         except ImError as exc:  # the package providing this command is not installed
             handlers[name] = _unavailable(name, exc)
             sub.add_parser(name, help=f"(unavailable) {help_text}", add_help=False)

@@ -10,7 +10,8 @@ Sections (names are imported on first use, so ``import im_core.sdk`` stays as li
 
 Plugins
     :class:`BackendManifest`, :class:`ProviderManifest`, :class:`ModelEntry`, :class:`ModelsManifest`,
-    :class:`PipelineEntry`, :class:`PipelinesManifest`, :data:`PLUGIN_API_VERSION`, :func:`register`,
+    :class:`PipelineEntry`, :class:`PipelinesManifest`, :class:`CommandManifest` (``im`` subcommands of other
+    wheels, group ``im.cli``), :data:`PLUGIN_API_VERSION`, :func:`register`,
     :func:`registry`, :func:`load_target` (import a ``"module:attr"`` target with an install hint when it is
     missing), :func:`lazy_exports` (PEP 562 ``__getattr__``/``__dir__`` for a package's ``__init__``).
 Families
@@ -21,7 +22,8 @@ Backends
     :class:`TensorSpec`, :class:`BatchLimits`, :class:`Verdict`, :func:`detect_gpus` (NVIDIA GPUs without CUDA:
     ``(gpus, driver_version, cuda_version)``), :class:`GpuInfo`, :func:`settings` / :class:`Settings`.
 Providers and files
-    :class:`WeightsProvider`, the metadata models (:class:`ModelMetadata`, :class:`ModelPackage`, ...),
+    :class:`WeightsProvider`, the metadata models (:class:`ModelMetadata`, :class:`ModelPackage`, ...,
+    :class:`BackendRequirements`, the base of a backend's requirement block),
     :func:`validate_model_id`, :func:`validate_relative_path`, :func:`request_with_retries` (the retrying HTTP
     client that maps statuses to im errors), :func:`redact_url` and :func:`scrub` (keep credentials out of
     messages), :func:`atomic_write` (write-then-rename), :func:`hash_file` (sha256, md5, size).
@@ -40,6 +42,7 @@ SDK_VERSION = 1
 _EXPORTS: dict[str, str] = {
     # plugins
     "BackendManifest": "im_core._plugins",
+    "CommandManifest": "im_core._plugins",
     "ModelEntry": "im_core._plugins",
     "ModelsManifest": "im_core._plugins",
     "PLUGIN_API_VERSION": "im_core._plugins",
@@ -81,15 +84,13 @@ _EXPORTS: dict[str, str] = {
     "detect_gpus": "im_core._runtime",
     "settings": "im_core._config",
     # providers and files
+    "BackendRequirements": "im_core._metadata",
     "BatchSpec": "im_core._metadata",
     "FileSpec": "im_core._metadata",
     "ModelDependency": "im_core._metadata",
     "ModelMetadata": "im_core._metadata",
     "ModelPackage": "im_core._metadata",
-    "OnnxRequirements": "im_core._metadata",
     "RecommendedParameters": "im_core._metadata",
-    "TorchRequirements": "im_core._metadata",
-    "TrtRequirements": "im_core._metadata",
     "WeightsProvider": "im_core._protocols",
     "atomic_write": "im_core._cache._store",
     "hash_file": "im_core._cache._download",
@@ -115,20 +116,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._images import Image, is_batch, to_images
     from im_core._lazy import lazy_exports
     from im_core._metadata import (
+        BackendRequirements,
         BatchSpec,
         FileSpec,
         ModelDependency,
         ModelMetadata,
         ModelPackage,
-        OnnxRequirements,
         RecommendedParameters,
-        TorchRequirements,
-        TrtRequirements,
         validate_relative_path,
     )
     from im_core._plugins import (
         PLUGIN_API_VERSION,
         BackendManifest,
+        CommandManifest,
         ModelEntry,
         ModelsManifest,
         PipelineEntry,

@@ -21,10 +21,11 @@ from urllib.parse import quote
 from im_core.errors import InvalidParameterError, MalformedMetadataError
 from im_core.sdk import ModelDependency, validate_model_id
 from im_providers._registry import METADATA_FILE
-from im_providers._wire import check_field, json_type, parse_model_metadata
+from im_providers._wire import GENERIC_PACKAGE_TYPE, check_field, json_type, parse_model_metadata
 
 __all__ = ["add_to_registry"]
 
+#: backend argument -> Roboflow package type (any other installed backend gets the generic type)
 _MANIFEST_TYPES = {
     "onnx": "onnx-model-package-v1",
     "trt": "trt-model-package-v1",
@@ -33,6 +34,26 @@ _MANIFEST_TYPES = {
     "state-dict": "torch-model-package-v1",
 }
 _PACKAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _manifest_type(backend: str) -> tuple[str, str]:
+    """The package type and ``backendType`` written for ``backend``: Roboflow's type for the backends it has one for,
+    the generic type for any other installed backend (by name or alias)."""
+    from im_core import registry
+
+    name = backend.strip().lower() if isinstance(backend, str) else ""
+    if name in _MANIFEST_TYPES:
+        return _MANIFEST_TYPES[name], name
+    reg = registry()
+    canonical = reg.canonical_backend(name) if name else name
+    if canonical in _MANIFEST_TYPES:
+        return _MANIFEST_TYPES[canonical], canonical
+    if canonical in reg.backends:
+        return GENERIC_PACKAGE_TYPE, canonical
+    raise InvalidParameterError(
+        f"backend={backend!r}: use one of {sorted(_MANIFEST_TYPES)} or an installed backend "
+        f"({', '.join(sorted(reg.backends)) or 'none'})."
+    )
 
 
 def _digests(path: Path) -> tuple[str, str, int]:
@@ -116,7 +137,9 @@ def add_to_registry(
 
     Args:
         files: package files; each is stored under its base name.
-        backend: ``onnx``, ``trt``, ``torch``/``torchscript`` (TorchScript) or ``state-dict`` (torch module).
+        backend: ``onnx``, ``trt``, ``torch``/``torchscript`` (TorchScript) or ``state-dict`` (torch module), written
+            as Roboflow's package types; or the name of any other installed backend, written as the generic
+            ``im-model-package-v1`` type (its requirement block goes in ``manifest_extra={"requirements": {...}}``).
         package_id: default ``<backend>-<quantization>-b<batch>``; an existing package with that id is replaced.
         batch: static batch size, or ``(min, max)`` for a dynamic batch (``max`` None = unbounded).
         input_size: ``(height, width)`` in pixels, when the package is fixed to it.
@@ -125,9 +148,7 @@ def add_to_registry(
         manifest_extra: extra camelCase ``packageManifest`` fields, e.g. ``{"trtVersion": "10.3"}``.
     """
     validate_model_id(model_id)
-    kind = _MANIFEST_TYPES.get(backend.lower())
-    if kind is None:
-        raise InvalidParameterError(f"backend={backend!r}: use one of {sorted(_MANIFEST_TYPES)}.")
+    kind, backend = _manifest_type(backend)
     batch_fields, batch_label = _batch_fields(batch)
     package_id = package_id or f"{backend.lower()}-{quantization}-{batch_label}"
     if not _PACKAGE_ID.match(package_id):
@@ -169,7 +190,7 @@ def add_to_registry(
                 )
             manifest: dict[str, Any] = {
                 "type": kind,
-                "backendType": "trt" if backend == "trt" else backend.lower(),
+                "backendType": backend,
                 "quantization": quantization,
                 **batch_fields,
             }

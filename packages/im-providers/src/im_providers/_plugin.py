@@ -1,6 +1,7 @@
-"""Entry-point manifests of the built-in weights providers (light: imports nothing heavy)."""
+"""Entry-point manifests of the built-in weights providers and the ``im registry`` command (light: import nothing
+heavy)."""
 
-from im_core import ProviderManifest
+from im_core import CommandManifest, ProviderManifest
 
 ROBOFLOW = ProviderManifest(
     name="roboflow",
@@ -19,4 +20,11 @@ HTTP = ProviderManifest(
     target="im_providers._registry:HttpRegistryProvider",
     distribution="im-providers",
     description="the same registry served by any static HTTP(S) server or bucket",
+)
+
+REGISTRY_COMMAND = CommandManifest(
+    name="registry",
+    target="im_providers._cli:configure",
+    distribution="im-providers",
+    help="Build a self-hosted model registry (add).",
 )

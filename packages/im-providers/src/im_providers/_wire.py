@@ -7,6 +7,11 @@ Wire shape (camelCase): ``modelId``, ``modelArchitecture``, ``taskType``, ``mode
 ``sha256Hash`` and ``size`` (bytes, per file). Relative ``downloadUrl`` values are resolved against ``base_url``
 (the location of the metadata document).
 
+Each Roboflow package type becomes a backend name plus that backend's requirement block as plain data
+(``ModelPackage.requirements``, snake_case keys: ``{"opset": 17}``); the backend reads the block with its own
+model, so this module imports no backend. Packages of any other installed backend use our generic type
+``im-model-package-v1``: ``backendType`` names the backend and ``requirements`` (an object) is its block as is.
+
 Unknown package types and packages that fail to parse are skipped with a logged reason; only a document that is
 not a model at all raises :class:`MalformedMetadataError`.
 """
@@ -27,13 +32,17 @@ from im_core.sdk import (
     ModelDependency,
     ModelMetadata,
     ModelPackage,
-    OnnxRequirements,
     RecommendedParameters,
-    TorchRequirements,
-    TrtRequirements,
 )
 
-__all__ = ["KNOWN_SKIPPED_TYPES", "PACKAGE_PARSERS", "check_field", "json_type", "parse_model_metadata"]
+__all__ = [
+    "GENERIC_PACKAGE_TYPE",
+    "KNOWN_SKIPPED_TYPES",
+    "PACKAGE_PARSERS",
+    "check_field",
+    "json_type",
+    "parse_model_metadata",
+]
 
 log = logging.getLogger("im.providers")
 
@@ -120,62 +129,80 @@ def _batch(m: Mapping[str, Any]) -> BatchSpec:
     raise _Skip("its manifest declares neither a dynamic batch nor a positive static batch size")
 
 
+def _block(backend: str, **requirements: Any) -> dict[str, Any]:
+    """The ModelPackage fields of one backend: its name and its requirement block (absent values left out)."""
+    return {"backend": backend, "requirements": {k: v for k, v in requirements.items() if v is not None}}
+
+
+def _names(m: Mapping[str, Any], key: str) -> list[Any] | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise _Skip(f"{key} must be an array, got {json_type(value)}")
+    return list(value)
+
+
 def _onnx(m: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "backend": "onnx",
-        "onnx": OnnxRequirements(
-            opset=m.get("opset"), incompatible_providers=tuple(m.get("incompatibleProviders") or ())
-        ),
-    }
+    return _block("onnx", opset=m.get("opset"), incompatible_providers=_names(m, "incompatibleProviders"))
 
 
 def _trt(m: Mapping[str, Any]) -> dict[str, Any]:
     specs = m.get("machineSpecs") or {}
-    return {
-        "backend": "trt",
-        "trt": TrtRequirements(
-            trt_version=m.get("trtVersion"),
-            compute_capability=m.get("cudaDeviceCC"),
-            device_name=m.get("cudaDeviceType") or specs.get("deviceName"),
-            same_cc_compatible=_flag(m, "sameCCCompatible", False),
-            forward_compatible=_flag(m, "trtForwardCompatible", False),
-            lean_runtime_excluded=_flag(m, "trtLeanRuntimeExcluded", False),
-            cuda_version=m.get("cudaVersion"),
-            driver_version=specs.get("driverVersion"),
-            machine_type=m.get("machineType"),
-            l4t_version=specs.get("l4tVersion"),
-        ),
-    }
+    return _block(
+        "trt",
+        trt_version=m.get("trtVersion"),
+        compute_capability=m.get("cudaDeviceCC"),
+        device_name=m.get("cudaDeviceType") or specs.get("deviceName"),
+        same_cc_compatible=_flag(m, "sameCCCompatible", False),
+        forward_compatible=_flag(m, "trtForwardCompatible", False),
+        lean_runtime_excluded=_flag(m, "trtLeanRuntimeExcluded", False),
+        cuda_version=m.get("cudaVersion"),
+        driver_version=specs.get("driverVersion"),
+        machine_type=m.get("machineType"),
+        l4t_version=specs.get("l4tVersion"),
+    )
 
 
 def _torchscript(m: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "backend": "torch",
-        "torch": TorchRequirements(
-            format="torchscript",
-            torch_version=m.get("torchVersion"),
-            device_types=tuple(m.get("supportedDeviceTypes") or ()),
-        ),
-    }
+    return _block(
+        "torch",
+        format="torchscript",
+        torch_version=m.get("torchVersion"),
+        device_types=_names(m, "supportedDeviceTypes"),
+    )
 
 
 def _torch(m: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "backend": "torch",
-        "torch": TorchRequirements(
-            format="state-dict",
-            torch_version=m.get("torchVersion"),
-            device_types=tuple(m.get("supportedDeviceTypes") or ()),
-        ),
-    }
+    return _block(
+        "torch",
+        format="state-dict",
+        torch_version=m.get("torchVersion"),
+        device_types=_names(m, "supportedDeviceTypes"),
+    )
 
 
-#: manifest ``type`` -> function returning the backend-specific fields of a ModelPackage.
+#: our generic package type, for a backend the Roboflow types do not cover
+GENERIC_PACKAGE_TYPE = "im-model-package-v1"
+
+
+def _generic(m: Mapping[str, Any]) -> dict[str, Any]:
+    backend = m.get("backendType")
+    if not isinstance(backend, str) or not backend.strip():
+        raise _Skip(f"a {GENERIC_PACKAGE_TYPE} manifest needs a backendType string, got {json_type(backend)}")
+    requirements = m.get("requirements")
+    if requirements is not None and not _is(requirements, dict):
+        raise _Skip(f"requirements must be an object, got {json_type(requirements)}")
+    return {"backend": backend, "requirements": dict(requirements or {})}
+
+
+#: manifest ``type`` -> function returning the backend name and requirement block of a ModelPackage.
 PACKAGE_PARSERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "onnx-model-package-v1": _onnx,
     "trt-model-package-v1": _trt,
     "torch-script-model-package-v1": _torchscript,
     "torch-model-package-v1": _torch,
+    GENERIC_PACKAGE_TYPE: _generic,
 }
 
 

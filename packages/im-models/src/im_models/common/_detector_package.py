@@ -24,6 +24,7 @@ from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
+from im_models.common._model_file import backend_files
 from im_models.common._postprocess import check_params
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
 
@@ -101,7 +102,7 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
         config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
         names = list(ctx.metadata.class_names)
         layout = "ultralytics"
-    weights = ctx.weights_file or ctx.first_existing(*WEIGHT_FILES)
+    weights = ctx.weights_file or ctx.first_existing(*backend_files(ctx)[0], *WEIGHT_FILES)
     if weights is None:
         raise CorruptedModelPackageError(
             f"Package {ctx.package.package_id!r} of {ctx.model_id!r} has none of {', '.join(WEIGHT_FILES)}."
