@@ -11,7 +11,7 @@ from typing import Any
 from im_backend_torch._formats import detect_format, extra_files, load_state_dict_module
 from im_backend_torch._session import TorchSession, flatten_outputs
 from im_backend_torch._torch import apply_thread_policy, import_torch, numpy_dtype_name, parse_dtype
-from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
+from im_core import BackendBase, BackendProbe, BatchLimits, Device, ModelPackage, TensorSpec, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError, ModelLoadingError
 
 __all__ = ["LOAD_OPTIONS", "TorchBackend"]
@@ -68,14 +68,16 @@ class TorchBackend(BackendBase):
         return BackendProbe("torch", True, torch.__version__, tuple(devices), details)
 
     # -- check -----------------------------------------------------------------------------------------------------
-    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+    def check(self, package: ModelPackage, probe: BackendProbe, device: Device | str) -> Verdict:
         """Format, device and minimum-version checks, with reasons in words."""
         if not probe.available:
             return Verdict.reject(f"PyTorch is not usable: {probe.reason}")
+        try:
+            device = Device.parse(device)
+        except InvalidParameterError as exc:
+            return Verdict.reject(f"not a device the torch backend can use: {exc.message}")
         req = package.torch
-        kind = device.split(":", 1)[0]
-        if kind not in ("cpu", "cuda", "mps"):
-            return Verdict.reject(f"device {device!r} is not supported by the torch backend (cpu, cuda[:N], mps)")
+        kind = device.kind
         installed = _version_tuple(probe.version or "0")
         if req is not None:
             if req.device_types and kind not in req.device_types:
@@ -86,39 +88,43 @@ class TorchBackend(BackendBase):
                 return Verdict.reject(
                     f"torch.export (.pt2) programs need torch >= 2.3; torch {probe.version} is installed"
                 )
-        if kind != "cpu":
-            present = [d for d in probe.devices if d.split(":", 1)[0] == kind]
+        if not device.is_cpu:
+            present = [d for d in probe.device_values() if d.kind == kind]
             if not present:
-                why = "a CPU-only build or no GPU" if kind == "cuda" else "no Apple GPU"
+                why = "a CPU-only build or no GPU" if device.is_cuda else "no Apple GPU"
                 return Verdict.reject(
                     f"device {device} requested but torch {probe.version} has no {kind.upper()} ({why})"
                 )
-            if device != kind and device not in present:
-                return Verdict.reject(f"device {device} requested but torch sees only {present}")
+            if device not in present:
+                return Verdict.reject(f"device {device} requested but torch sees only {[str(d) for d in present]}")
         fmt_rank = {"exported-program": 2.0, "torchscript": 1.0, "state-dict": 0.0}[
             req.format if req else "torchscript"
         ]
         return Verdict.accept(fmt_rank)
 
     # -- load ------------------------------------------------------------------------------------------------------
-    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> TorchSession:
-        """Load ``path`` on ``device``; see :data:`LOAD_OPTIONS`.
+    def load(
+        self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any
+    ) -> TorchSession:
+        """Load ``path`` on ``device`` (a :class:`im_core.Device`, or what ``Device.parse`` reads); see
+        :data:`LOAD_OPTIONS`.
 
         Raises:
-            InvalidParameterError: unknown option or bad value.
+            InvalidParameterError: unknown option, bad value or not a device.
             ModelLoadingError: a state dict without ``module=``, or a pickle that needs arbitrary code.
             CorruptedModelPackageError: unreadable file, or weights that do not fit the module.
             MissingDependencyError: torch is not installed.
         """
         self.check_options(options)
+        device = Device.parse(device)
         torch = import_torch()
         path = Path(path)
         apply_thread_policy(torch, options.get("num_threads"))
         dtype = parse_dtype(torch, options.get("dtype"))
         try:
-            tdev = torch.device(device)
+            tdev = torch.device(device.torch_string)
         except RuntimeError as exc:
-            raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from exc
+            raise InvalidParameterError(f"device {device} is not a torch device: {exc}") from exc
         requested = options.get("format") or (package.torch.format if package and package.torch else None)
         fmt = detect_format(path, requested=requested, has_module=options.get("module") is not None)
         if fmt != "state-dict" and not zipfile.is_zipfile(path):
