@@ -30,7 +30,7 @@ class FakeBackend:
         return BackendProbe(self.name, self.available, "1.0", self.devices, reason=None if self.available else "absent")
 
     def check(self, package, probe, device):
-        if device not in probe.devices and device.split(":")[0] not in probe.devices:
+        if str(device) not in probe.devices and device.kind not in probe.devices:
             return Verdict.reject(f"{self.name} cannot run on {device}")
         opset = package.requirements.get("opset")
         if opset and opset > self.max_opset:

@@ -9,7 +9,7 @@ from im_backend_onnx._ort import import_ort, max_opset
 from im_backend_onnx._providers import CUDA_EP, GPU_PROVIDERS, TRT_EP, default_order, select_providers
 from im_backend_onnx._requirements import OnnxRequirements
 from im_backend_onnx._session import OnnxSession, graph_optimization_level
-from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, Verdict
+from im_core import BackendBase, BackendProbe, BatchLimits, Device, ModelPackage, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError
 
 __all__ = ["LOAD_OPTIONS", "OnnxBackend", "OnnxSession"]
@@ -59,17 +59,21 @@ class OnnxBackend(BackendBase):
             "providers": list(providers),
             "max_opset": max_opset(),
             "package": "onnxruntime-gpu" if CUDA_EP in providers else "onnxruntime",
-            "default_providers_cpu": default_order(providers, "cpu"),
+            "default_providers_cpu": default_order(providers, Device("cpu")),
         }
         if gpus:
-            details["default_providers_cuda"] = default_order(providers, "cuda")
+            details["default_providers_cuda"] = default_order(providers, Device("cuda"))
         return BackendProbe("onnx", True, ort.__version__, tuple(devices), details)
 
     # -- check -------------------------------------------------------------------------------------------------
-    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+    def check(self, package: ModelPackage, probe: BackendProbe, device: Device | str) -> Verdict:
         """Accept, or reject with a reason users can act on. Rank hint: (GPU EP used, opset)."""
         if not probe.available:
             return Verdict.reject(f"ONNX Runtime is not usable: {probe.reason}")
+        try:
+            device = Device.parse(device)
+        except InvalidParameterError as exc:
+            return Verdict.reject(f"not a device the ONNX backend can use: {exc.message}")
         req = OnnxRequirements.of(package)
         opset = req.opset
         top = probe.details.get("max_opset")
@@ -79,16 +83,14 @@ class OnnxBackend(BackendBase):
             )
         providers = list(probe.details.get("providers", []))
         excluded = set(req.incompatible_providers)
-        kind = device.split(":", 1)[0]
-        if kind == "cuda":
+        if device.is_cuda:
             gpu_eps = [p for p in (TRT_EP, CUDA_EP) if p in providers]
             if not gpu_eps:
                 return Verdict.reject(
-                    f"device {device} requested but onnxruntime {probe.version} has no CUDAExecutionProvider "
+                    f"device {device.kind} requested but onnxruntime {probe.version} has no CUDAExecutionProvider "
                     "(install onnxruntime-gpu)"
                 )
-            gpus = [d for d in probe.devices if d.startswith("cuda")]
-            if not gpus or (device != "cuda" and device not in gpus):
+            if device not in probe.device_values():
                 return Verdict.reject(f"device {device} requested but no such NVIDIA GPU was found here")
             usable = [p for p in gpu_eps if p not in excluded]
             if not usable:
@@ -97,25 +99,27 @@ class OnnxBackend(BackendBase):
                     f"providers of this onnxruntime"
                 )
             return Verdict.accept(1.0, float(opset or 0))
-        if kind in ("cpu", "mps"):
-            usable = [p for p in default_order(providers, "cpu") if p not in excluded]
-            if not usable:
-                return Verdict.reject(f"package is incompatible with {sorted(excluded)}; no other provider here")
-            if kind == "mps" and "CoreMLExecutionProvider" not in usable:
-                return Verdict.reject("device mps requested but onnxruntime has no CoreMLExecutionProvider")
-            return Verdict.accept(0.0, float(opset or 0))
-        return Verdict.reject(f"device {device!r} is not supported by the ONNX backend (use cpu or cuda[:N])")
+        usable = [p for p in default_order(providers, Device("cpu")) if p not in excluded]  # cpu or mps
+        if not usable:
+            return Verdict.reject(f"package is incompatible with {sorted(excluded)}; no other provider here")
+        if device.is_mps and "CoreMLExecutionProvider" not in usable:
+            return Verdict.reject("device mps requested but onnxruntime has no CoreMLExecutionProvider")
+        return Verdict.accept(0.0, float(opset or 0))
 
     # -- load --------------------------------------------------------------------------------------------------
-    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> OnnxSession:
-        """Create a session for ``path`` on ``device``; see :data:`LOAD_OPTIONS`.
+    def load(
+        self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any
+    ) -> OnnxSession:
+        """Create a session for ``path`` on ``device`` (a :class:`im_core.Device`, or what ``Device.parse`` reads);
+        see :data:`LOAD_OPTIONS`.
 
         Raises:
-            InvalidParameterError: unknown option or bad value.
+            InvalidParameterError: unknown option, bad value or not a device.
             ModelLoadingError: ORT refused the file.
             MissingDependencyError: onnxruntime is not installed.
         """
         self.check_options(options)
+        device = Device.parse(device)
         ort = import_ort()
         from im_core.sdk import settings
 
@@ -130,7 +134,7 @@ class OnnxBackend(BackendBase):
             excluded=excluded,
             trt_fp16=bool(options.get("trt_fp16", True)),
         )
-        if device.startswith("cuda") and not any(_name(p) in GPU_PROVIDERS for p in providers):
+        if device.is_cuda and not any(_name(p) in GPU_PROVIDERS for p in providers):
             raise InvalidParameterError(
                 f"device {device} requested but none of the execution providers {[_name(p) for p in providers]} "
                 "runs on a GPU (install onnxruntime-gpu or pass onnx_execution_providers=['CUDAExecutionProvider'])."

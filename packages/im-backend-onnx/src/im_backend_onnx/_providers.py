@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from im_core import Device
 from im_core.errors import InvalidParameterError
 
-__all__ = ["GPU_PROVIDERS", "ProviderSpec", "cuda_device_id", "default_order", "select_providers"]
+__all__ = ["GPU_PROVIDERS", "ProviderSpec", "default_order", "select_providers"]
 
 #: one entry of ``providers=``: a name, or ``(name, options)``
 ProviderSpec = str | tuple[str, dict[str, Any]]
@@ -33,16 +34,6 @@ _ALIASES = {
 }
 
 
-def cuda_device_id(device: str) -> int:
-    """``"cuda"`` → 0, ``"cuda:1"`` → 1; anything else → 0."""
-    _, _, index = device.partition(":")
-    if not index:
-        return 0
-    if not index.isdigit():
-        raise InvalidParameterError(f"Device {device!r} is not of the form 'cuda' or 'cuda:<index>'.")
-    return int(index)
-
-
 def _name(spec: Any) -> str:
     if isinstance(spec, str):
         return _ALIASES.get(spec.strip().lower(), spec.strip())
@@ -51,27 +42,26 @@ def _name(spec: Any) -> str:
     raise InvalidParameterError(f"An execution provider must be a name or a (name, options dict) pair, got {spec!r}.")
 
 
-def default_order(available: Iterable[str], device: str) -> list[str]:
+def default_order(available: Iterable[str], device: Device) -> list[str]:
     """Providers of the installed onnxruntime worth using on ``device``, best first.
 
     GPU providers are used only for ``cuda`` devices (a CPU device must not silently run on a GPU).
     """
     avail = set(available)
-    on_gpu = device.startswith("cuda")
-    return [p for p in _PREFERENCE if p in avail and (on_gpu or p not in GPU_PROVIDERS)]
+    return [p for p in _PREFERENCE if p in avail and (device.is_cuda or p not in GPU_PROVIDERS)]
 
 
-def _default_options(name: str, device: str, home: Path, trt_fp16: bool) -> dict[str, Any]:
+def _default_options(name: str, device: Device, home: Path, trt_fp16: bool) -> dict[str, Any]:
     if name == CUDA_EP:
         return {
-            "device_id": cuda_device_id(device),
+            "device_id": device.index or 0,
             "cudnn_conv_algo_search": "HEURISTIC",
             "arena_extend_strategy": "kSameAsRequested",
         }
     if name == TRT_EP:
         cache = home / "ort-trt-cache"
         return {
-            "device_id": cuda_device_id(device),
+            "device_id": device.index or 0,
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(cache),
             "trt_timing_cache_enable": True,
@@ -83,7 +73,7 @@ def _default_options(name: str, device: str, home: Path, trt_fp16: bool) -> dict
 
 def select_providers(
     *,
-    device: str,
+    device: Device | str,
     available: Sequence[str],
     requested: Sequence[Any] | None,
     configured: Sequence[str],
@@ -94,7 +84,7 @@ def select_providers(
     """Providers (with options) to create a session with.
 
     Args:
-        device: ``cpu``, ``cuda``, ``cuda:1``.
+        device: the device (a :class:`im_core.Device`, or a string ``Device.parse`` reads: ``cpu``, ``cuda:1``).
         available: ``onnxruntime.get_available_providers()``.
         requested: the ``onnx_execution_providers`` option (names or ``(name, options)``), or ``None``.
         configured: ``IM_ONNX_PROVIDERS`` names (used when nothing was requested).
@@ -105,6 +95,7 @@ def select_providers(
     Raises:
         InvalidParameterError: a requested provider is not installed, or every candidate is excluded.
     """
+    device = Device.parse(device)
     avail = list(available)
     explicit = requested is not None
     wanted: list[Any] = list(requested) if requested is not None else list(configured)

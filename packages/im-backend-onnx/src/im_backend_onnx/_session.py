@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from im_backend_onnx._ort import import_ort
-from im_backend_onnx._providers import GPU_PROVIDERS, ProviderSpec, cuda_device_id
-from im_core import BaseSession, BatchLimits, TensorSpec
+from im_backend_onnx._providers import GPU_PROVIDERS, ProviderSpec
+from im_core import BaseSession, BatchLimits, Device, TensorSpec
 from im_core.errors import InvalidParameterError, ModelInputError, ModelLoadingError, ModelRuntimeError
 
 __all__ = ["OnnxSession", "graph_optimization_level", "tensor_spec"]
@@ -76,7 +76,7 @@ class OnnxSession(BaseSession):
         self,
         path: Path,
         *,
-        device: str,
+        device: Device,
         providers: Sequence[ProviderSpec],
         session_options: Any,
         batch_limits: BatchLimits | None = None,
@@ -93,9 +93,9 @@ class OnnxSession(BaseSession):
         self.inputs = tuple(tensor_spec(i) for i in self._session.get_inputs())
         self.outputs = tuple(tensor_spec(o) for o in self._session.get_outputs())
         self.batch_limits = _limits(self.inputs, batch_limits)
-        on_gpu = device.startswith("cuda") and any(p in GPU_PROVIDERS for p in self.providers)
+        on_gpu = device.is_cuda and any(p in GPU_PROVIDERS for p in self.providers)
         self.io_binding = bool(on_gpu if io_binding is None else io_binding and on_gpu)
-        self._device_id = cuda_device_id(device) if device.startswith("cuda") else 0
+        self._device_id = device.index or 0
         self._dtypes = {s.name: np.dtype(s.dtype) if s.dtype in np.sctypeDict else None for s in self.inputs}
         meta = self._session.get_modelmeta()
         self.model_metadata: dict[str, str] = dict(meta.custom_metadata_map)

@@ -18,7 +18,7 @@ from im_backend_torch._formats import (
 from im_backend_torch._requirements import TorchRequirements
 from im_backend_torch._session import TorchSession, flatten_outputs
 from im_backend_torch._torch import apply_thread_policy, import_torch, numpy_dtype_name, parse_dtype
-from im_core import BackendBase, BackendProbe, BatchLimits, ModelPackage, TensorSpec, Verdict
+from im_core import BackendBase, BackendProbe, BatchLimits, Device, ModelPackage, TensorSpec, Verdict
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError, ModelLoadingError
 
 __all__ = ["LOAD_OPTIONS", "TorchBackend"]
@@ -75,14 +75,16 @@ class TorchBackend(BackendBase):
         return BackendProbe("torch", True, torch.__version__, tuple(devices), details)
 
     # -- check -----------------------------------------------------------------------------------------------------
-    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+    def check(self, package: ModelPackage, probe: BackendProbe, device: Device | str) -> Verdict:
         """Format, device and minimum-version checks, with reasons in words."""
         if not probe.available:
             return Verdict.reject(f"PyTorch is not usable: {probe.reason}")
+        try:
+            device = Device.parse(device)
+        except InvalidParameterError as exc:
+            return Verdict.reject(f"not a device the torch backend can use: {exc.message}")
         req = TorchRequirements.of(package)
-        kind = device.split(":", 1)[0]
-        if kind not in ("cpu", "cuda", "mps"):
-            return Verdict.reject(f"device {device!r} is not supported by the torch backend (cpu, cuda[:N], mps)")
+        kind = device.kind
         installed = _version_tuple(probe.version or "0")
         if req.device_types and kind not in req.device_types:
             return Verdict.reject(f"package runs on {'/'.join(req.device_types)} only; device {device} requested")
@@ -90,37 +92,41 @@ class TorchBackend(BackendBase):
             return Verdict.reject(f"needs torch >= {req.torch_version}; torch {probe.version} is installed")
         if req.format == "exported-program" and installed < _MIN_EXPORT:
             return Verdict.reject(f"torch.export (.pt2) programs need torch >= 2.3; torch {probe.version} is installed")
-        if kind != "cpu":
-            present = [d for d in probe.devices if d.split(":", 1)[0] == kind]
+        if not device.is_cpu:
+            present = [d for d in probe.device_values() if d.kind == kind]
             if not present:
-                why = "a CPU-only build or no GPU" if kind == "cuda" else "no Apple GPU"
+                why = "a CPU-only build or no GPU" if device.is_cuda else "no Apple GPU"
                 return Verdict.reject(
                     f"device {device} requested but torch {probe.version} has no {kind.upper()} ({why})"
                 )
-            if device != kind and device not in present:
-                return Verdict.reject(f"device {device} requested but torch sees only {present}")
+            if device not in present:
+                return Verdict.reject(f"device {device} requested but torch sees only {[str(d) for d in present]}")
         fmt_rank = {"exported-program": 2.0, "torchscript": 1.0, "state-dict": 0.0}[req.format or "torchscript"]
         return Verdict.accept(fmt_rank)
 
     # -- load ------------------------------------------------------------------------------------------------------
-    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> TorchSession:
-        """Load ``path`` on ``device``; see :data:`LOAD_OPTIONS`.
+    def load(
+        self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any
+    ) -> TorchSession:
+        """Load ``path`` on ``device`` (a :class:`im_core.Device`, or what ``Device.parse`` reads); see
+        :data:`LOAD_OPTIONS`.
 
         Raises:
-            InvalidParameterError: unknown option or bad value.
+            InvalidParameterError: unknown option, bad value or not a device.
             ModelLoadingError: a state dict without ``module=``, or a pickle that needs arbitrary code.
             CorruptedModelPackageError: unreadable file, or weights that do not fit the module.
             MissingDependencyError: torch is not installed.
         """
         self.check_options(options)
+        device = Device.parse(device)
         torch = import_torch()
         path = Path(path)
         apply_thread_policy(torch, options.get("num_threads"))
         dtype = parse_dtype(torch, options.get("dtype"))
         try:
-            tdev = torch.device(device)
+            tdev = torch.device(device.torch_string)
         except RuntimeError as exc:
-            raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from exc
+            raise InvalidParameterError(f"device {device} is not a torch device: {exc}") from exc
         requested = options.get("format") or (TorchRequirements.of(package).format if package is not None else None)
         fmt = detect_format(path, requested=requested, has_module=options.get("module") is not None)
         if fmt != "state-dict" and not zipfile.is_zipfile(path):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from im_backend_torch._torch import numpy_dtype_name
-from im_core import BaseSession, BatchLimits, TensorSpec
+from im_core import BaseSession, BatchLimits, Device, TensorSpec
 from im_core.errors import ModelInputError, ModelRuntimeError
 
 __all__ = ["TorchSession", "flatten_outputs"]
@@ -50,7 +50,7 @@ class TorchSession(BaseSession):
         fn: Any,
         *,
         torch: Any,
-        device: str,
+        device: Device,
         inputs: tuple[TensorSpec, ...],
         outputs: tuple[TensorSpec, ...],
         batch_limits: BatchLimits,
@@ -60,7 +60,7 @@ class TorchSession(BaseSession):
         super().__init__()
         self._fn = fn
         self._torch = torch
-        self._tdev = torch.device(device)
+        self._tdev = torch.device(device.torch_string)
         self.device = device
         self.inputs = inputs
         self.outputs = outputs
@@ -70,8 +70,8 @@ class TorchSession(BaseSession):
         #: False when output names/shapes could not be known at load (TorchScript without input shapes): the first
         #: ``run`` then finds them with one extra forward on its first item(s).
         self.outputs_known = True
-        self._host = self._tdev.type == "cpu"
-        self._stream = torch.cuda.Stream(device=self._tdev) if self._tdev.type == "cuda" else None
+        self._host = device.is_cpu
+        self._stream = torch.cuda.Stream(device=self._tdev) if device.is_cuda else None
 
     def _tensor(self, spec: TensorSpec, value: Any) -> Any:
         torch = self._torch

@@ -15,7 +15,7 @@ from im_backend_trt._cuda import CudaRuntime
 from im_backend_trt._requirements import TrtRequirements
 from im_backend_trt._session import TrtSession
 from im_backend_trt._trt import capturing_logger, gpu_count, import_cudart, import_trt
-from im_core import BackendBase, BackendProbe, ModelPackage, Verdict
+from im_core import BackendBase, BackendProbe, Device, ModelPackage, Verdict
 from im_core.errors import (
     CorruptedModelPackageError,
     InvalidParameterError,
@@ -33,13 +33,6 @@ LOAD_OPTIONS = frozenset(
         "memory",  # "auto" (torch when installed, else cuda-python) | "torch" | "cuda-python"
     }
 )
-
-
-def _device_index(device: str) -> int:
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise InvalidParameterError(f"TensorRT runs on CUDA devices ('cuda' or 'cuda:N'), not {device!r}.")
-    return int(index or 0)
 
 
 def _release(version: str | None) -> tuple[int, ...]:
@@ -114,19 +107,20 @@ class TrtBackend(BackendBase):
         return BackendProbe("trt", True, version, tuple(f"cuda:{i}" for i in range(count)), details)
 
     # -- check -----------------------------------------------------------------------------------------------------
-    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+    def check(self, package: ModelPackage, probe: BackendProbe, device: Device | str) -> Verdict:
         """Judge the package's requirements (:class:`TrtRequirements`) against the installed TensorRT and the GPU;
         reasons in words."""
         if not probe.available:
             return Verdict.reject(f"TensorRT is not usable: {probe.reason}")
-        if not device.startswith("cuda"):
-            return Verdict.reject(f"TensorRT engines run only on NVIDIA GPUs; device {device} requested")
         try:
-            index = _device_index(device)
+            device = Device.parse(device)
         except InvalidParameterError as exc:
-            return Verdict.reject(exc.message)
+            return Verdict.reject(f"TensorRT engines run only on NVIDIA GPUs: {exc.message}")
+        if not device.is_cuda:
+            return Verdict.reject(f"TensorRT engines run only on NVIDIA GPUs; device {device} requested")
+        index = device.index
         gpus = {g["index"]: g for g in probe.details.get("gpus", [])}
-        if f"cuda:{index}" not in probe.devices:
+        if device not in probe.device_values():
             return Verdict.reject(f"device {device} requested but TensorRT sees {len(probe.devices)} GPU(s)")
         gpu = gpus.get(index, {})
         if not package.requirements:
@@ -169,8 +163,11 @@ class TrtBackend(BackendBase):
         return Verdict.accept(2.0 if exact else 1.0)
 
     # -- load ------------------------------------------------------------------------------------------------------
-    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> TrtSession:
-        """Deserialise ``path`` (an ``engine.plan``) on ``device``; see :data:`LOAD_OPTIONS`.
+    def load(
+        self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any
+    ) -> TrtSession:
+        """Deserialise ``path`` (an ``engine.plan``) on ``device`` (a CUDA :class:`im_core.Device`, or what
+        ``Device.parse`` reads); see :data:`LOAD_OPTIONS`.
 
         Raises:
             ModelRuntimeError: no usable GPU (checked with cuda-python before TensorRT is touched).
@@ -179,7 +176,10 @@ class TrtBackend(BackendBase):
             InvalidParameterError: unknown option or device.
         """
         self.check_options(options)
-        index = _device_index(device)
+        device = Device.parse(device)
+        if not device.is_cuda:
+            raise InvalidParameterError(f"TensorRT runs on CUDA devices ('cuda' or 'cuda:N'), not {str(device)!r}.")
+        index = device.index or 0
         cudart = self._import_cudart()
         count, why = gpu_count(cudart)
         if count == 0:
@@ -221,7 +221,7 @@ class TrtBackend(BackendBase):
             runtime=runtime,
             engine=engine,
             cuda=cuda,
-            device=f"cuda:{index}",
+            device=device,
             memory=memory,
             cuda_graph=bool(options.get("cuda_graph", False)),
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from im_backend_trt._cuda import CudaRuntime
-from im_core import BaseSession, BatchLimits, TensorSpec
+from im_core import BaseSession, BatchLimits, Device, TensorSpec
 from im_core.errors import InvalidParameterError, ModelInputError, ModelRuntimeError
 
 __all__ = ["TrtSession", "engine_specs"]
@@ -99,7 +99,7 @@ class TrtSession(BaseSession):
         runtime: Any,
         engine: Any,
         cuda: CudaRuntime,
-        device: str,
+        device: Device,
         memory: str = "cuda-python",
         cuda_graph: bool = False,
     ) -> None:
@@ -241,7 +241,7 @@ class TrtSession(BaseSession):
         """torch buffers: zero-copy for CUDA tensor inputs; outputs are CUDA tensors. GPU only."""
         import torch
 
-        device = torch.device(self.device)
+        device = torch.device(self.device.torch_string)
         if state.torch_stream is None:
             state.torch_stream = torch.cuda.Stream(device=device)
         context, side = state.context, state.torch_stream

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # loading
     "AutoModel": "im_core._auto",
+    "Device": "im_core._device",
     "NegotiationReport": "im_core._negotiation",
     "describe_compute_environment": "im_core._describe",
     # results
@@ -86,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._config import Settings, reload_settings, settings
     from im_core._context import PackageContext
     from im_core._describe import describe_compute_environment
+    from im_core._device import Device
     from im_core._images import Image, to_images
     from im_core._metadata import (
         BackendRequirements,

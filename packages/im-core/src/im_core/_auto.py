@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from im_core._config import settings
 from im_core._context import PackageContext
+from im_core._device import Device
 from im_core._metadata import ModelMetadata, ModelPackage
-from im_core._negotiation import NegotiationReport, PackageVerdict, negotiate_packages
+from im_core._negotiation import Filters, NegotiationReport, PackageVerdict, run_negotiation
 from im_core._plugins import registry
 from im_core._tasks import Model, check_names
 from im_core.errors import (
@@ -33,38 +35,58 @@ logger = logging.getLogger("im")
 _LOCAL_OVERRIDES = ("architecture", "task", "class_names")
 
 
-@dataclass
-class _Request:
-    """The arguments of one ``from_pretrained`` call, threaded through the steps as one object."""
+_SourceKind = Literal["file", "folder", "remote"]
 
-    model_id_or_path: str
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the model comes from, decided once per call: a local ``file`` or ``folder`` (``path`` resolved), or a
+    ``remote`` model id resolved by a weights provider."""
+
+    text: str  # as the caller gave it
+    kind: _SourceKind
+    path: Path | None = None
+    local_overrides: Mapping[str, Any] = field(default_factory=dict)  # architecture=, task=, class_names=
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind != "remote"
+
+    @property
+    def model_id(self) -> str:
+        """The id a loaded model reports: the model id, or for a local load the path as given (``~`` expanded)."""
+        return str(Path(self.text).expanduser()) if self.is_local else self.text
+
+    @property
+    def directory(self) -> Path | None:
+        """The folder holding a local package's files (a bare file's folder); ``None`` for a remote id."""
+        if self.path is None:
+            return None
+        return self.path if self.kind == "folder" else self.path.parent
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One ``from_pretrained`` / ``negotiate`` call, validated and typed once by :func:`_request`, then threaded
+    through the steps: the source is decided, the negotiation filters are typed (:class:`Filters`: the
+    :class:`Device`, the backend and quantization sets, the batch range), ``onnx_execution_providers`` is one of the
+    ``session_options``, and ``depth`` is how deep in the dependency chain this load is (0 for the caller's own)."""
+
+    source: _Source
+    filters: Filters
     weights_provider: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    backend: Any = None
-    device: Any = None
-    batch_size: Any = None
-    quantization: Any = None
-    model_package_id: str | None = None
-    onnx_execution_providers: Any = None
-    dependency_models_params: dict[str, Any] | None = None
-    allow_untrusted_packages: bool = False
-    verbose: bool = False
     offline: bool | None = None
-    provider_options: dict[str, Any] | None = None
-    session_options: dict[str, Any] | None = None
-    local_overrides: dict[str, Any] = field(default_factory=dict)
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    provider_options: Mapping[str, Any] | None = None
+    session_options: Mapping[str, Any] = field(default_factory=dict)
+    dependency_models_params: Mapping[str, Any] | None = None
+    verbose: bool = False
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     depth: int = 0
 
-    def filters(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "device": self.device,
-            "batch_size": self.batch_size,
-            "quantization": self.quantization,
-            "model_package_id": self.model_package_id,
-            "allow_untrusted_packages": self.allow_untrusted_packages,
-        }
+    @property
+    def device(self) -> Device | None:
+        return self.filters.device
 
 
 class AutoModel:
@@ -112,7 +134,9 @@ class AutoModel:
             offline: resolve from the cache only (default ``IM_OFFLINE``).
             provider_options: constructor options of the provider (e.g. ``root`` of a registry).
             session_options: options for the backend's ``load`` (ONNX: ``intra_op_num_threads``,
-                ``allow_spinning``...; torch: ``num_threads``, ``dtype``...); an unknown one is an error.
+                ``allow_spinning``...; torch: ``num_threads``, ``dtype``...). The chosen backend gets those it
+                declares and any no installed backend declares (it refuses an unknown one by name); options another
+                installed backend declares are left out (``onnx_execution_providers`` when a torch package wins).
             **model_kwargs: passed to the model family; ``architecture``, ``task`` and ``class_names`` (a list of
                 strings) override what a local folder or bare file says.
 
@@ -122,8 +146,9 @@ class AutoModel:
             AllPackagesFailedError: every candidate failed to load; each attempt is listed (a backend's or family's
                 unexpected exception is wrapped in a ``ModelLoadingError`` naming the package and backend).
         """
-        request = _Request(
-            model_id_or_path=_model_id(model_id_or_path),
+        request = _request(
+            0,
+            model_id_or_path,
             weights_provider=weights_provider,
             api_key=api_key,
             backend=backend,
@@ -138,11 +163,8 @@ class AutoModel:
             offline=offline,
             provider_options=provider_options,
             session_options=session_options,
-            local_overrides={k: model_kwargs.pop(k) for k in _LOCAL_OVERRIDES if k in model_kwargs},
-            model_kwargs=model_kwargs,
-            depth=int(model_kwargs.pop("_dependency_depth", 0)),
+            **model_kwargs,
         )
-        _check_arguments(request)
         return _load(request)
 
     @classmethod
@@ -151,23 +173,21 @@ class AutoModel:
 
         Takes the same filters as :meth:`from_pretrained` (``backend``, ``device``, ``batch_size``, ...).
         """
-        request = _Request(model_id_or_path=_model_id(model_id_or_path))
-        for key, value in kwargs.items():
-            if key in _LOCAL_OVERRIDES:
-                request.local_overrides[key] = value
-            elif hasattr(request, key) and key not in ("model_kwargs", "depth", "local_overrides"):
-                setattr(request, key, value)
-            else:
+        parameters = inspect.signature(_request).parameters.values()
+        accepted = {*_LOCAL_OVERRIDES, *(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)}
+        for key in kwargs:
+            if key not in accepted:
                 raise InvalidParameterError(f"negotiate() got an unexpected argument {key!r}.")
+        request = _request(0, model_id_or_path, **kwargs)
         metadata, _ = _metadata_for(request)
-        return negotiate_packages(metadata, **request.filters())
+        return run_negotiation(metadata, request.filters)
 
     @classmethod
     def describe_model(cls, model_id: str, *, print_output: bool = True, **kwargs: Any) -> ModelMetadata:
         """Print the model's overview and its packages, and return its metadata."""
         from im_core._describe import print_model
 
-        metadata, _ = _metadata_for(_Request(model_id_or_path=_model_id(model_id), **_provider_args(kwargs)))
+        metadata, _ = _metadata_for(_request(0, model_id, **_provider_args(kwargs)))
         if print_output:
             print_model(metadata)
         return metadata
@@ -179,7 +199,7 @@ class AutoModel:
         """Print one package's details (backend, batch, files, requirements) and return it."""
         from im_core._describe import print_package
 
-        metadata, _ = _metadata_for(_Request(model_id_or_path=_model_id(model_id), **_provider_args(kwargs)))
+        metadata, _ = _metadata_for(_request(0, model_id, **_provider_args(kwargs)))
         package = metadata.package(package_id)
         if package is None:
             ids = ", ".join(sorted(p.package_id for p in metadata.packages)) or "none"
@@ -210,33 +230,88 @@ _OPTION_EXAMPLES = {
 }
 
 
-def _check_arguments(request: _Request) -> None:
-    """Type checks of ``from_pretrained``'s arguments, so a wrong type is a clear error before any work starts."""
-    for name, example in _OPTION_EXAMPLES.items():
-        value = getattr(request, name)
+def _request(
+    depth: int,
+    model_id_or_path: Any,
+    /,
+    *,
+    weights_provider: str | None = None,
+    api_key: str | None = None,
+    backend: str | list[str] | None = None,
+    device: Any = None,
+    batch_size: int | tuple[int, int] | None = None,
+    quantization: str | list[str] | None = None,
+    model_package_id: str | None = None,
+    onnx_execution_providers: list[Any] | None = None,
+    dependency_models_params: dict[str, Any] | None = None,
+    allow_untrusted_packages: bool = False,
+    verbose: bool = False,
+    offline: bool | None = None,
+    provider_options: dict[str, Any] | None = None,
+    session_options: dict[str, Any] | None = None,
+    **model_kwargs: Any,
+) -> _Request:
+    """``from_pretrained``'s arguments checked and typed, so a wrong one is a clear error before any work starts.
+
+    ``depth`` is positional-only: a dependency's arguments (from ``dependency_models_params``) cannot set it.
+    """
+    model_id = _model_id(model_id_or_path)
+    for name, value, example in (
+        ("session_options", session_options, _OPTION_EXAMPLES["session_options"]),
+        ("provider_options", provider_options, _OPTION_EXAMPLES["provider_options"]),
+    ):
         if value is not None and not isinstance(value, Mapping):
             raise InvalidParameterError(
                 f"{name} must be a dict of option names to values, got {type(value).__name__} {value!r}; "
                 f"e.g. {name}={example}."
             )
-    params = request.dependency_models_params
+    params = dependency_models_params
     if params is not None and (not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params)):
         raise DependencyModelError(
             "dependency_models_params must be a dict keyed by dependency name, each value a dict of from_pretrained "
             f"arguments or a loaded model, got {type(params).__name__} {params!r}; "
             "e.g. dependency_models_params={'detector': {'device': 'cpu'}}."
         )
-    providers = request.onnx_execution_providers
+    providers = onnx_execution_providers
     if providers is not None and (isinstance(providers, (str, bytes)) or not isinstance(providers, (list, tuple))):
         raise InvalidParameterError(
             f"onnx_execution_providers must be a list, got {type(providers).__name__} {providers!r}; "
             "e.g. onnx_execution_providers=['CUDAExecutionProvider', 'CPUExecutionProvider']."
         )
-    for name in ("weights_provider", "model_package_id", "api_key"):
-        value = getattr(request, name)
+    for name, value in (("weights_provider", weights_provider), ("model_package_id", model_package_id)):
         if value is not None and not isinstance(value, str):
-            shown = "" if name == "api_key" else f" {value!r}"  # never echo credentials
-            raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__}{shown}.")
+            raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__} {value!r}.")
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidParameterError(f"api_key must be a string, got {type(api_key).__name__}.")  # never echo it
+    filters = Filters.from_arguments(
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        quantization=quantization,
+        model_package_id=model_package_id,
+        allow_untrusted_packages=allow_untrusted_packages,
+    )
+    options = dict(session_options or {})
+    if providers is not None:
+        if "onnx_execution_providers" in options:
+            raise InvalidParameterError(
+                "onnx_execution_providers is given twice, as an argument and in session_options; pass it once."
+            )
+        options["onnx_execution_providers"] = list(providers)
+    overrides = {k: model_kwargs.pop(k) for k in _LOCAL_OVERRIDES if k in model_kwargs}
+    return _Request(
+        source=_source(model_id, overrides, weights_provider),
+        filters=filters,
+        weights_provider=weights_provider,
+        api_key=api_key,
+        offline=offline,
+        provider_options=provider_options,
+        session_options=options,
+        dependency_models_params=dependency_models_params,
+        verbose=verbose,
+        model_kwargs=model_kwargs,
+        depth=depth,
+    )
 
 
 def _provider_args(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -254,30 +329,39 @@ def _looks_like_a_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or is_model_file(value)
 
 
-def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
-    """The model's metadata and, for a bare file, its file name (``None`` otherwise)."""
-    path = Path(request.model_id_or_path).expanduser()
+def _source(text: str, local_overrides: dict[str, Any], weights_provider: str | None) -> _Source:
+    """Decide once whether ``text`` is a local file, a local folder or a remote model id."""
+    path = Path(text).expanduser()
     if path.exists():
-        from im_core._local import local_metadata
-
-        return local_metadata(path.resolve(), request.local_overrides)
-    if _looks_like_a_path(request.model_id_or_path):
+        resolved = path.resolve()
+        return _Source(text, "folder" if resolved.is_dir() else "file", resolved, local_overrides)
+    if _looks_like_a_path(text):
         raise ModelNotFoundError(
-            f"No such file or folder: {request.model_id_or_path!r} (looked in {path.absolute().parent}). "
+            f"No such file or folder: {text!r} (looked in {path.absolute().parent}). "
             "Check the path; a model id (e.g. 'coco/3') has no file suffix and does not start with '/', '.' or '~'."
         )
-    from im_core._cache import resolve_metadata
-
-    provider = request.weights_provider or settings().default_provider
-    if request.local_overrides:
+    if local_overrides:
+        provider = weights_provider or settings().default_provider
         raise InvalidParameterError(
-            f"{', '.join(f'{k}=' for k in sorted(request.local_overrides))} describe(s) a local model file or folder, "
-            f"but {request.model_id_or_path!r} is not a local path: it is a model id resolved by the {provider!r} "
+            f"{', '.join(f'{k}=' for k in sorted(local_overrides))} describe(s) a local model file or folder, "
+            f"but {text!r} is not a local path: it is a model id resolved by the {provider!r} "
             "provider, whose metadata already says what it is. Drop the argument, or pass the path of a local file."
         )
+    return _Source(text, "remote")
+
+
+def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
+    """The model's metadata and, for a bare file, its file name (``None`` otherwise)."""
+    source = request.source
+    if source.path is not None:
+        from im_core._local import local_metadata
+
+        return local_metadata(source.path, dict(source.local_overrides))
+    from im_core._cache import resolve_metadata
+
     metadata = resolve_metadata(
-        provider,
-        request.model_id_or_path,
+        request.weights_provider or settings().default_provider,
+        source.text,
         api_key=request.api_key,
         offline=request.offline,
         provider_options=request.provider_options,
@@ -287,7 +371,7 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
 
 def _load(request: _Request) -> Model[Any]:
     metadata, weights_file = _metadata_for(request)
-    report = negotiate_packages(metadata, **request.filters())
+    report = run_negotiation(metadata, request.filters)
     if request.verbose:
         report.print()
     logger.info("%s", report)
@@ -375,26 +459,21 @@ def _build(
 ) -> Model[Any]:
     family = registry().model_class(metadata.architecture, metadata.task, package.backend)
     _check_load_options(family, request.model_kwargs)
-    path = Path(request.model_id_or_path).expanduser()
-    if path.exists():
-        directory = path.resolve() if path.is_dir() else path.resolve().parent
-    else:
+    directory = request.source.directory
+    if directory is None:
         from im_core._cache import ModelCache
 
         directory = ModelCache().materialize(metadata, package, offline=request.offline)
-    session_options: dict[str, Any] = dict(request.session_options or {})
-    if request.onnx_execution_providers is not None and package.backend == "onnx":
-        session_options["onnx_execution_providers"] = request.onnx_execution_providers
     ctx = PackageContext(
-        model_id=request.model_id_or_path if not path.exists() else str(path),
+        model_id=request.source.model_id,
         directory=directory,
         package=package,
         metadata=metadata,
         backend=package.backend,
-        device=candidate.device or "cpu",
+        device=candidate.target or Device("cpu"),
         dependencies=dependencies,
         options=dict(request.model_kwargs),
-        session_options=session_options,
+        session_options=_session_options_for(package.backend, request.session_options),
         weights_file=weights_file,
     )
     model = family.from_package(ctx)
@@ -445,5 +524,32 @@ def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, 
         kwargs.setdefault("provider_options", request.provider_options)
         kwargs.setdefault("device", request.device)
         logger.info("Loading dependency %r of %r: %s", dep.name, metadata.model_id, model_id)
-        loaded[dep.name] = AutoModel.from_pretrained(model_id, _dependency_depth=request.depth + 1, **kwargs)
+        loaded[dep.name] = _load(_request(request.depth + 1, model_id, **kwargs))
     return loaded
+
+
+def _declared_options(backend: str) -> frozenset[str] | None:
+    """The ``load`` options backend ``backend`` declares (``load_options``); ``None`` if it declares none or cannot
+    be imported."""
+    try:
+        declared = getattr(registry().backend(backend), "load_options", None)
+    except Exception:  # a backend that cannot be imported or built declares nothing; it never blocks the load
+        return None
+    return frozenset(declared) if declared is not None else None
+
+
+def _session_options_for(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The session options ``backend`` gets: every option, less those another installed backend declares and
+    ``backend`` does not (they are meant for that backend, e.g. ``onnx_execution_providers`` when a torch package
+    was chosen). An option no backend declares is passed on, for ``backend`` to refuse it by name."""
+    own = _declared_options(backend) or frozenset()
+    if all(k in own for k in options):
+        return dict(options)
+    others: set[str] = set()
+    for name in sorted(registry().backends):
+        if name != backend:
+            others |= _declared_options(name) or frozenset()
+    left_out = sorted(k for k in options if k not in own and k in others)
+    if left_out:
+        logger.debug("Session options %s are not the %s backend's; left out.", left_out, backend)
+    return {k: v for k, v in options.items() if k not in left_out}

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from im_core._device import Device
 from im_core.errors import ConfigurationError
 
 __all__ = ["Settings", "reload_settings", "settings"]
@@ -27,7 +28,8 @@ class Settings:
         home: cache root (``IM_HOME``, default ``~/.cache/im``).
         offline: resolve everything from the cache, never touch the network (``IM_OFFLINE``).
         disabled_backends: backends negotiation must never pick (``IM_DISABLED_BACKENDS``, comma-separated).
-        default_device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``… or ``None`` for "best available" (``IM_DEFAULT_DEVICE``).
+        default_device: the device of ``IM_DEFAULT_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``), or ``None`` for
+            "best available"; a value that is not a device raises ``InvalidParameterError`` naming the variable.
         default_provider: weights provider used when none is named (``IM_DEFAULT_PROVIDER``, default ``roboflow``).
         registry_url: root of the registry for the ``local``/``http`` providers (``IM_REGISTRY``).
         log_level: level of the ``im`` logger (``IM_LOG_LEVEL``, default ``WARNING``).
@@ -44,7 +46,7 @@ class Settings:
     home: Path
     offline: bool = False
     disabled_backends: frozenset[str] = field(default_factory=frozenset)
-    default_device: str | None = None
+    default_device: Device | None = None
     default_provider: str = "roboflow"
     registry_url: str | None = None
     log_level: str = "WARNING"
@@ -64,7 +66,7 @@ class Settings:
             home=Path(home).expanduser(),
             offline=_bool(env, "IM_OFFLINE", False),
             disabled_backends=frozenset(_csv(env.get("IM_DISABLED_BACKENDS", ""), lower=True)),
-            default_device=env.get("IM_DEFAULT_DEVICE") or None,
+            default_device=_device(env.get("IM_DEFAULT_DEVICE")),
             default_provider=env.get("IM_DEFAULT_PROVIDER") or "roboflow",
             registry_url=env.get("IM_REGISTRY") or None,
             log_level=_log_level(env.get("IM_LOG_LEVEL", "WARNING")),
@@ -76,6 +78,12 @@ class Settings:
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,
             roboflow_api_host=(env.get("ROBOFLOW_API_HOST") or "https://api.roboflow.com").rstrip("/"),
         )
+
+
+def _device(raw: str | None) -> Device | None:
+    if raw is None or not raw.strip():
+        return None
+    return Device.parse(raw, source="IM_DEFAULT_DEVICE environment variable")
 
 
 def _csv(value: str, *, lower: bool = False) -> list[str]:

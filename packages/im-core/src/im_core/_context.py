@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from im_core._device import Device
 from im_core._metadata import ModelMetadata, ModelPackage, validate_relative_path
 from im_core._protocols import Session
 from im_core._tasks import LoadedModelInfo
@@ -25,7 +26,7 @@ class PackageContext:
         package: the package description (backend, batch, quantization, features, files).
         metadata: the model's metadata (architecture, task, class names, recommended parameters).
         backend: backend chosen by negotiation (``onnx``, ``torch``, ``trt``).
-        device: device to run on (``cpu``, ``cuda``, ``cuda:1``).
+        device: device to run on, a :class:`im_core.Device` (a string such as ``"cuda:1"`` is parsed on creation).
         dependencies: already-loaded models this model depends on, by dependency name.
         options: extra keyword arguments from ``from_pretrained(**model_kwargs)`` (only names in the family's
             ``LOAD_OPTIONS``, when it declares them).
@@ -38,11 +39,14 @@ class PackageContext:
     package: ModelPackage
     metadata: ModelMetadata
     backend: str
-    device: str = "cpu"
+    device: Device = field(default_factory=lambda: Device("cpu"))
     dependencies: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     session_options: dict[str, Any] = field(default_factory=dict)
     weights_file: str | None = None
+
+    def __post_init__(self) -> None:
+        self.device = Device.parse(self.device, source="PackageContext device")
 
     def path(self, name: str) -> Path:
         """Absolute path of a package file; raises ``CorruptedModelPackageError`` if it is missing."""
@@ -93,7 +97,7 @@ class PackageContext:
             class_names=names,
             package_id=self.package.package_id,
             backend=self.backend,
-            device=self.device,
+            device=str(self.device),
             quantization=self.package.quantization,
             provider=self.metadata.provider,
             source=str(self.directory),

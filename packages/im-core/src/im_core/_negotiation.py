@@ -3,6 +3,8 @@
 Filter, then rank, and keep every reason. Filters, in order: the explicit package id, disabled backends, the
 requested backends, trust, batch size, quantization, an installed backend plugin that accepts the package on the
 device (its own runtime checks), and an installed model family for (architecture, task, backend, features).
+The device is the one asked for (``device=``, else ``IM_DEFAULT_DEVICE``); with none, each package is tried on
+every device the probes of the backends in play report (:func:`device_candidates`: CUDA by index, CPU, MPS).
 Ranking: CUDA before CPU; then the priority each backend's manifest declares for the device kind (im's own give
 TensorRT > ONNX > torch on CUDA, ONNX > torch on CPU); quantization fit for the device; dynamic batch; the
 backend's own hints; ties broken by package id in sorted order. No backend is named here.
@@ -16,11 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from im_core._config import settings
+from im_core._device import Device
 from im_core._metadata import ModelMetadata, ModelPackage, Quantization
 from im_core._plugins import PluginRegistry, registry
+from im_core._protocols import BackendProbe
 from im_core.errors import ImError, InvalidParameterError
 
-__all__ = ["NegotiationReport", "PackageVerdict", "negotiate_packages", "normalize_device"]
+__all__ = [
+    "Filters",
+    "NegotiationReport",
+    "PackageVerdict",
+    "device_candidates",
+    "negotiate_packages",
+    "normalize_device",
+    "run_negotiation",
+]
 
 logger = logging.getLogger("im")
 _QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
@@ -37,7 +49,11 @@ _VERDICT_FIELDS = ("package_id", "backend", "quantization", "batch", "device", "
 
 @dataclass
 class PackageVerdict:
-    """The outcome for one package: selected/accepted with its rank, or rejected with the reason in words."""
+    """The outcome for one package: selected/accepted with its rank, or rejected with the reason in words.
+
+    ``device`` is the device it was accepted on as shown in reports (``"cuda:0"``); ``target`` the same as a
+    :class:`~im_core.Device`, the value the package is loaded with.
+    """
 
     package_id: str
     backend: str
@@ -47,6 +63,7 @@ class PackageVerdict:
     reason: str | None = None
     rank: int | None = None
     key: tuple[Any, ...] = ()
+    target: Device | None = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:
@@ -129,16 +146,70 @@ class NegotiationReport:
 
 
 def normalize_device(device: Any) -> str | None:
-    """``None`` → ``None`` (auto); ``"cuda"`` → ``"cuda:0"``; torch devices → their string; validates the form."""
-    if device is None:
-        return None
-    text = str(device).strip().lower()
-    if text == "cuda":
-        return "cuda:0"
-    kind, _, index = text.partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise InvalidParameterError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or 'mps'.")
-    return text
+    """``None`` → ``None`` (auto), anything else → the canonical string of ``Device.parse(device)`` (kept for
+    callers of the string API; new code uses :class:`~im_core.Device`)."""
+    return None if device is None else str(Device.parse(device, source="device= argument"))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters of one negotiation, validated once where the arguments enter (:meth:`from_arguments`).
+
+    Attributes:
+        backends: the allowed backends (aliases resolved), ``None`` = any.
+        device: the device asked for; ``None`` = ``IM_DEFAULT_DEVICE``, else every device the backends report.
+        batch: the ``(min, max)`` batch size a package must support, ``None`` = any.
+        quantizations: the allowed quantizations, ``None`` = the defaults for the device.
+        model_package_id: only this package.
+        allow_untrusted_packages: also consider packages from untrusted sources.
+    """
+
+    backends: frozenset[str] | None = None
+    device: Device | None = None
+    batch: tuple[int, int] | None = None
+    quantizations: frozenset[str] | None = None
+    model_package_id: str | None = None
+    allow_untrusted_packages: bool = False
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        backend: str | Sequence[str] | None = None,
+        device: Any = None,
+        batch_size: int | tuple[int, int] | None = None,
+        quantization: str | Sequence[str] | None = None,
+        model_package_id: str | None = None,
+        allow_untrusted_packages: bool = False,
+        plugins: PluginRegistry | None = None,
+    ) -> Filters:
+        """Validate ``from_pretrained``-style arguments; raises ``InvalidParameterError`` naming the bad one.
+
+        Backend aliases are the ones the installed backends declare (``plugins``, default the process registry).
+        """
+        wanted = None if device is None else Device.parse(device, source="device= argument")
+        backends = _as_set(backend, "backend", (plugins or registry()).backend_aliases())
+        quants = _as_set(quantization, "quantization", allowed=_QUANTIZATIONS)
+        return cls(
+            backends=None if backends is None else frozenset(backends),
+            device=wanted,
+            batch=_batch_range(batch_size),
+            quantizations=None if quants is None else frozenset(quants),
+            model_package_id=model_package_id,
+            allow_untrusted_packages=bool(allow_untrusted_packages),
+        )
+
+
+#: CPU before MPS: the ranking tables have no MPS row yet, and ONNX "on mps" is the CPU with CoreML; a package
+#: that runs only on MPS still lands there, and ``device="mps"`` asks for it outright.
+_KIND_ORDER = {"cuda": 0, "cpu": 1, "mps": 2}
+
+
+def device_candidates(probes: Iterable[BackendProbe]) -> list[Device]:
+    """The devices to try when none was asked for: every device the available backends report in their probes,
+    CUDA first (by index), then the CPU, then MPS; just the CPU when none reports any."""
+    found = {device for probe in probes if probe.available for device in probe.device_values()}
+    return sorted(found, key=lambda d: (_KIND_ORDER[d.kind], d.index or 0)) or [Device("cpu")]
 
 
 def _as_set(
@@ -180,6 +251,11 @@ def _batch_range(batch_size: int | tuple[int, int] | None) -> tuple[int, int] | 
     raise InvalidParameterError(f"batch_size must be a positive int or a (min, max) tuple, got {batch_size!r}.")
 
 
+def _batch_text(wanted: tuple[int, int]) -> int | tuple[int, int]:
+    lo, hi = wanted
+    return lo if lo == hi else (lo, hi)
+
+
 def _batch_reason(package: ModelPackage, wanted: tuple[int, int] | None) -> str | None:
     if wanted is None:
         return None
@@ -188,11 +264,11 @@ def _batch_reason(package: ModelPackage, wanted: tuple[int, int] | None) -> str 
     if not b.dynamic:
         if lo <= b.min <= hi:
             return None
-        return f"static batch {b.min}, but batch_size {lo if lo == hi else (lo, hi)} was requested"
+        return f"static batch {b.min}, but batch_size {_batch_text(wanted)} was requested"
     top = b.max if b.max is not None else float("inf")
     if b.min <= lo and hi <= top:
         return None
-    return f"dynamic batch {b.describe()} does not cover the requested batch_size {lo if lo == hi else (lo, hi)}"
+    return f"dynamic batch {b.describe()} does not cover the requested batch_size {_batch_text(wanted)}"
 
 
 def negotiate_packages(
@@ -206,19 +282,37 @@ def negotiate_packages(
     allow_untrusted_packages: bool = False,
     plugins: PluginRegistry | None = None,
 ) -> NegotiationReport:
-    """Judge every package of ``metadata`` for this machine; see the module docstring for the rules."""
+    """Judge every package of ``metadata`` for this machine; see the module docstring for the rules.
+
+    Validates the arguments (:meth:`Filters.from_arguments`), then :func:`run_negotiation`.
+    """
+    filters = Filters.from_arguments(
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        quantization=quantization,
+        model_package_id=model_package_id,
+        allow_untrusted_packages=allow_untrusted_packages,
+        plugins=plugins,
+    )
+    return run_negotiation(metadata, filters, plugins=plugins)
+
+
+def run_negotiation(
+    metadata: ModelMetadata, filters: Filters, *, plugins: PluginRegistry | None = None
+) -> NegotiationReport:
+    """Judge every package of ``metadata`` for this machine with already-validated ``filters``."""
     reg = plugins or registry()
-    wanted_device = normalize_device(device if device is not None else settings().default_device)
-    backends = _as_set(backend, "backend", reg.backend_aliases())
-    quants = _as_set(quantization, "quantization", allowed=_QUANTIZATIONS)
-    wanted_batch = _batch_range(batch_size)
+    wanted_device = filters.device if filters.device is not None else settings().default_device
+    backends, quants, wanted_batch = filters.backends, filters.quantizations, filters.batch
+    model_package_id, allow_untrusted_packages = filters.model_package_id, filters.allow_untrusted_packages
     disabled = frozenset(reg.canonical_backend(b) for b in settings().disabled_backends)
     report = NegotiationReport(
         metadata.model_id,
-        wanted_device,
+        None if wanted_device is None else str(wanted_device),
         requested={
             "backend": sorted(backends) if backends else None,
-            "batch_size": batch_size,
+            "batch_size": None if wanted_batch is None else _batch_text(wanted_batch),
             "quantization": sorted(quants) if quants else None,
             "model_package_id": model_package_id,
             "disabled_backends": sorted(disabled) or None,
@@ -241,13 +335,22 @@ def negotiate_packages(
     probes: dict[str, Any] = {}
     accepted: list[PackageVerdict] = []
     rejected: list[PackageVerdict] = []
-    for package in metadata.packages:
-        verdict = PackageVerdict(package.package_id, package.backend, package.quantization, package.batch.describe())
-        verdict.reason = _static_reason(
+    static = {
+        package.package_id: _static_reason(
             package, model_package_id, disabled, backends, allow_untrusted_packages, wanted_batch
         )
+        for package in metadata.packages
+    }
+    if wanted_device is not None:
+        devices = [wanted_device]
+    else:
+        needed = sorted({p.backend for p in metadata.packages if static[p.package_id] is None})
+        devices = device_candidates(_probes(needed, reg, probes))
+    for package in metadata.packages:
+        verdict = PackageVerdict(package.package_id, package.backend, package.quantization, package.batch.describe())
+        verdict.reason = static[package.package_id]
         if verdict.reason is None:
-            _judge_on_devices(verdict, package, metadata, wanted_device, quants, reg, probes)
+            _judge_on_devices(verdict, package, metadata, devices, quants, reg, probes)
         (accepted if verdict.accepted else rejected).append(verdict)
     accepted.sort(key=lambda v: v.package_id)
     accepted.sort(key=lambda v: v.key, reverse=True)  # stable: ties keep package-id order
@@ -276,32 +379,37 @@ def _static_reason(
     return _batch_reason(package, wanted_batch)
 
 
-def _device_candidates(wanted: str | None) -> list[str]:
-    if wanted is not None:
-        return [wanted]
-    from im_core._runtime import detect_gpus
-
-    return (["cuda:0"] if detect_gpus()[0] else []) + ["cpu"]
+def _probes(backends: Iterable[str], reg: PluginRegistry, probes: dict[str, Any]) -> list[BackendProbe]:
+    """The probes of ``backends`` (cached in ``probes``); a backend that cannot be probed is left out here and
+    rejects its packages with the reason in :func:`_judge`."""
+    out = []
+    for name in backends:
+        try:
+            if name not in probes:
+                probes[name] = reg.backend(name).probe()
+            out.append(probes[name])
+        except Exception:  # reported per package by _judge
+            continue
+    return out
 
 
 def _judge_on_devices(
     verdict: PackageVerdict,
     package: ModelPackage,
     metadata: ModelMetadata,
-    wanted_device: str | None,
-    quants: set[str] | None,
+    devices: list[Device],
+    quants: frozenset[str] | None,
     reg: PluginRegistry,
     probes: dict[str, Any],
 ) -> None:
     reasons: list[str] = []
-    devices = _device_candidates(wanted_device)
     for device in devices:
-        kind = device.split(":")[0]
+        kind = device.kind
         reason, backend_rank = _judge(package, metadata, device, quants, reg, probes)
         if reason is None:
-            verdict.device = device
+            verdict.device, verdict.target = str(device), device
             verdict.key = (
-                kind == "cuda",
+                device.is_cuda,
                 reg.backend_priority(package.backend, kind),
                 _QUANT_PRIORITY.get(kind, {}).get(package.quantization, 0),
                 package.batch.dynamic,
@@ -315,8 +423,8 @@ def _judge_on_devices(
 def _judge(
     package: ModelPackage,
     metadata: ModelMetadata,
-    device: str,
-    quants: set[str] | None,
+    device: Device,
+    quants: frozenset[str] | None,
     reg: PluginRegistry,
     probes: dict[str, Any],
 ) -> tuple[str | None, tuple[float, ...]]:
@@ -342,7 +450,7 @@ def _judge(
         return _plugin_bug(package.backend, "check", exc), ()
     if not judged.ok:
         return judged.reason, ()
-    kind = device.split(":")[0]
+    kind = device.kind
     allowed = quants if quants is not None else _DEFAULT_QUANT.get(kind, _DEFAULT_QUANT["cpu"])
     if package.quantization not in allowed:
         why = "requested" if quants is not None else f"allowed by default on {kind}"

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from im_core._device import Device
 from im_core._metadata import ModelMetadata, ModelPackage
+from im_core.errors import ImError
 
 __all__ = [
     "BackendPlugin",
@@ -76,7 +78,7 @@ class Session(Protocol):
     """
 
     backend: str
-    device: str
+    device: Device
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     batch_limits: BatchLimits
@@ -97,7 +99,9 @@ class BackendProbe:
         name: backend name (``onnx``, ``torch``, ``trt``).
         available: whether the backend can load packages here.
         version: version of the runtime library (``onnxruntime``, ``torch``, ``tensorrt``).
-        devices: devices it can run on, e.g. ``("cpu",)`` or ``("cpu", "cuda:0")``.
+        devices: devices it can run on, e.g. ``("cpu",)`` or ``("cpu", "cuda:0", "cuda:1")``: every CUDA index it can
+            use, ``"mps"`` where it runs on an Apple GPU. With no device asked for, negotiation tries these (CUDA
+            first). :meth:`device_values` gives them as :class:`Device` values.
         details: backend-specific facts (execution providers, max opset, compute capabilities, lean runtime...).
         reason: why it is unavailable, in words, with the fix.
     """
@@ -108,6 +112,16 @@ class BackendProbe:
     devices: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+
+    def device_values(self) -> tuple[Device, ...]:
+        """``devices`` as :class:`Device` values, in the order reported; an entry that is not a device is skipped."""
+        out = []
+        for text in self.devices:
+            try:
+                out.append(Device.parse(text, source=f"device reported by the {self.name} backend's probe"))
+            except ImError:
+                continue
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -140,12 +154,15 @@ class BackendPlugin(Protocol):
         """Inspect the runtime (cheap after the first call; never crashes without a GPU)."""
         ...
 
-    def check(self, package: ModelPackage, probe: BackendProbe, device: str) -> Verdict:
+    def check(self, package: ModelPackage, probe: BackendProbe, device: Device) -> Verdict:
         """Can this package run here on ``device``? Reasons are shown to users verbatim."""
         ...
 
-    def load(self, path: Path, *, device: str, package: ModelPackage | None = None, **options: Any) -> Session:
+    def load(self, path: Path, *, device: Device, package: ModelPackage | None = None, **options: Any) -> Session:
         """Load one model file (``weights.onnx``, ``engine.plan``...) into a session on ``device``.
+
+        Negotiation passes a :class:`Device`; called directly, a backend may also accept what
+        :meth:`Device.parse` takes (``"cuda:1"``), as the bundled ones do.
 
         ``options`` are backend-specific (e.g. ``onnx_execution_providers`` for ONNX, ``module`` for torch
         state dicts); an option the backend does not know raises ``InvalidParameterError``.

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from im_core._device import Device
 from im_core._protocols import BatchLimits, TensorSpec
 from im_core.errors import ModelInputError
 
@@ -69,12 +70,13 @@ def concat_batches(parts: Sequence[Any]) -> Any:
 class BaseSession(ABC):
     """Common part of every backend session: validation, batch splitting, padding and concatenation.
 
-    Subclasses set ``backend``, ``device``, ``inputs``, ``outputs``, ``batch_limits`` and ``thread_safety`` in
-    their constructor and implement :meth:`_run_chunk`. Outputs are assumed to have the batch on axis 0.
+    Subclasses set ``backend``, ``device`` (a :class:`im_core.Device`), ``inputs``, ``outputs``, ``batch_limits`` and
+    ``thread_safety`` in their constructor and implement :meth:`_run_chunk`. Outputs are assumed to have the batch
+    on axis 0.
     """
 
     backend: str = "unknown"
-    device: str = "cpu"
+    device: Device = Device("cpu")
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
     batch_limits: BatchLimits = BatchLimits()
@@ -121,4 +123,4 @@ class BaseSession(ABC):
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{i.name}{list(i.shape)}:{i.dtype}" for i in self.inputs)
-        return f"{type(self).__name__}(device={self.device!r}, inputs=[{ins}], batch={self.batch_limits})"
+        return f"{type(self).__name__}(device={str(self.device)!r}, inputs=[{ins}], batch={self.batch_limits})"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from im_core._context import PackageContext
+from im_core._device import Device
 from im_core._metadata import BatchSpec, FileSpec, ModelMetadata, ModelPackage
 from im_core.testing._conformance import (
     REFERENCE_BIAS,
@@ -43,7 +44,7 @@ def local_context(
     architecture: str,
     task: str,
     backend: str = "onnx",
-    device: str = "cpu",
+    device: str | Device = "cpu",
     class_names: tuple[str, ...] | list[str] = (),
     batch: BatchSpec | None = None,
     input_size: tuple[int, int] | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from im_core._device import Device
 from im_core._protocols import BatchLimits, Session
 from im_core.errors import ModelInputError
 
@@ -201,14 +202,15 @@ class SessionConformance:
     """Subclass as ``class TestMyBackendConformance(SessionConformance)`` and implement :meth:`make_session`.
 
     Class attributes a subclass may override:
-        expected_device: the ``device`` sessions report.
+        expected_device: the ``device`` sessions report (a :class:`im_core.Device`, or a string ``Device.parse``
+            reads, e.g. ``"cuda:0"``).
         expected_backend: the ``backend`` name sessions report.
         dynamic_limits: exact ``BatchLimits`` of the dynamic variant (``None``: min 1, not static, any max).
         rtol / atol: tolerances against the float64 reference.
         threads / calls_per_thread: the concurrency test's size.
     """
 
-    expected_device: str = "cpu"
+    expected_device: str | Device = "cpu"
     expected_backend: str | None = None
     dynamic_limits: BatchLimits | None = None
     rtol: float = 1e-4
@@ -227,7 +229,8 @@ class SessionConformance:
     def test_conformance_protocol_and_device(self) -> None:
         session = self.make_session("dynamic")
         assert isinstance(session, Session)
-        assert session.device == self.expected_device, session.device
+        assert isinstance(session.device, Device), f"session.device must be an im_core.Device: {session.device!r}"
+        assert session.device == Device.parse(self.expected_device), session.device
         if self.expected_backend is not None:
             assert session.backend == self.expected_backend, session.backend
         assert session.thread_safety in _THREAD_SAFETY
@@ -257,7 +260,7 @@ class SessionConformance:
 def run_conformance(
     make_session: Callable[[str], Session],
     *,
-    device: str = "cpu",
+    device: str | Device = "cpu",
     dynamic_limits: BatchLimits | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-5,
