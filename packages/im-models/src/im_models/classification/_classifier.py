@@ -44,7 +44,7 @@ def center_window(height: int, width: int, out_h: int, out_w: int, resize_short:
 
 
 def _names_from_metadata(session: Session, count: int | None) -> tuple[str, ...]:
-    meta = getattr(session, "model_metadata", None) or {}
+    meta = session.metadata
     for key in _NAME_KEYS:
         text = meta.get(key)
         if not text:
