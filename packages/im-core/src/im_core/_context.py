@@ -72,6 +72,42 @@ class PackageContext:
     def first_existing(self, *names: str) -> str | None:
         return next((n for n in names if self.has(n)), None)
 
+    def network_file(self) -> str:
+        """The name (inside ``directory``) of the network file the negotiated backend runs.
+
+        A bare model file is its own network file. In a package folder: the first of the backend's conventional
+        names that exists (``weights.onnx``, ``model.onnx`` for ``onnx``; ``weights.torchscript``, ``weights.pt2``,
+        ``weights.pt``, ``weights.pth`` for ``torch``; ``engine.plan`` for ``trt``), else the only package file
+        with one of the backend's suffixes. Families with one network file load it with
+        ``ctx.load_session(ctx.network_file())``.
+
+        Raises:
+            CorruptedModelPackageError: no such file, or several files with the backend's suffixes.
+        """
+        from im_core._network_file import backend_file_names
+
+        if self.weights_file is not None:
+            return self.weights_file
+        names, suffixes = backend_file_names(self.backend)
+        found = self.first_existing(*names)
+        if found is not None:
+            return found
+        matches = sorted(
+            f.name for f in self.package.files if suffixes and f.name.lower().endswith(suffixes) and self.has(f.name)
+        )
+        if len(matches) == 1:
+            return matches[0]
+        looked = ", ".join(names) or "no conventional name"
+        kinds = ", ".join(suffixes) or "none known"
+        found_text = f"several ({', '.join(matches)})" if matches else "none of them"
+        present = sorted(f.name for f in self.package.files)
+        listing = ", ".join(present[:12]) + (f" and {len(present) - 12} more" if len(present) > 12 else "")
+        raise CorruptedModelPackageError(
+            f"Package {self.package.package_id!r} of {self.model_id!r} needs one network file for the "
+            f"{self.backend} backend: looked for {looked}, then for one file ending in {kinds}; found {found_text} "
+            f"in {self.directory} (package files: {listing or 'none'})."
+        )
+
     def load_session(self, name: str, **options: Any) -> Session:
         """Load one model file with the negotiated backend on the chosen device.
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from im_core._metadata import BACKEND_ALIASES, BatchSpec, FileSpec, ModelMetadata, ModelPackage, TorchRequirements
+from im_core._network_file import backend_file_names, network_file_names
 from im_core._plugins import load_target, registry
 from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameterError
 
@@ -39,7 +40,6 @@ BARE_FILE_BACKENDS: dict[str, tuple[str, str | None]] = {
     ".engine": ("trt", None),
 }
 
-_WEIGHT_NAMES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan", "weights.pt", "weights.pth")
 #: model_config.json key -> the ModelPackage field it fills (for error messages)
 _CONFIG_KEYS = {"quantization": "quantization", "backend": "backend_type", "features": "model_features"}
 
@@ -109,11 +109,10 @@ def _name(value: Any, key: str, source: str | None) -> str | None:
 
 
 def _weights_present(folder: Path, backend: str | None = None) -> list[str]:
-    """The known weights files in ``folder`` (in :data:`_WEIGHT_NAMES` order), optionally only ``backend``'s."""
-    names = [n for n in _WEIGHT_NAMES if (folder / n).is_file()]
-    if backend is not None:
-        names = [n for n in names if BARE_FILE_BACKENDS[Path(n).suffix][0] == backend]
-    return names
+    """The conventional network files in ``folder`` (:func:`~im_core._network_file.network_file_names` order),
+    optionally only ``backend``'s (:func:`~im_core._network_file.backend_file_names`)."""
+    names = backend_file_names(backend)[0] if backend is not None else network_file_names()
+    return [n for n in names if (folder / n).is_file()]
 
 
 def _torch_requirements(weights: list[str]) -> TorchRequirements | None:
@@ -163,7 +162,7 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
         if not present:
             raise InvalidParameterError(
                 f"{folder} is not a model package: it has no model_config.json and no weights file "
-                f"({', '.join(_WEIGHT_NAMES)}). Add a model_config.json with model_architecture, task_type and "
+                f"({', '.join(network_file_names())}). Add a model_config.json with model_architecture, task_type and "
                 "backend_type, or pass the model file itself."
             )
         backend = BARE_FILE_BACKENDS[Path(present[0]).suffix][0]

@@ -17,7 +17,7 @@ from im_core import (
 )
 from im_core.errors import CorruptedModelPackageError
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import as_probabilities, check_params, model_file, prepare_batch, sigmoid, softmax, to_numpy
+from im_models.common import as_probabilities, check_params, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 
@@ -90,7 +90,7 @@ class ImageClassifier(ClassificationModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> ImageClassifier:
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         config = load_classifier_config(ctx, session.inputs[0].shape)
         out_shape = session.outputs[0].shape
         count = out_shape[-1] if out_shape and isinstance(out_shape[-1], int) else None

@@ -3,8 +3,8 @@ pre-processing configuration and class names (shared by the YOLO and DETR famili
 
 Two package layouts load the same way:
 
-* Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + ``weights.onnx`` (or ``weights.torchscript``,
-  ``weights.pt2``, ``engine.plan`` — whichever the negotiated backend loads);
+* Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + the network file of the negotiated backend
+  (``ctx.network_file()``: ``weights.onnx``, ``weights.torchscript``, ``weights.pt2``, ``engine.plan``...);
 * a bare Ultralytics export (``ctx.weights_file`` set, no ``inference_config.json``): letterbox, pad 114, RGB, /255,
   image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``),
   class names from ``ctx.metadata.class_names``.
@@ -28,7 +28,6 @@ from im_models.common._postprocess import check_params
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
 
 __all__ = [
-    "WEIGHT_FILES",
     "DetectorPackage",
     "Prepared",
     "class_count_error",
@@ -38,9 +37,6 @@ __all__ = [
     "run_session",
     "static_dim",
 ]
-
-#: Weight file names of the Roboflow layout, in the order they are looked for.
-WEIGHT_FILES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan")
 
 
 @dataclass(frozen=True)
@@ -101,11 +97,7 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
         config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
         names = list(ctx.metadata.class_names)
         layout = "ultralytics"
-    weights = ctx.weights_file or ctx.first_existing(*WEIGHT_FILES)
-    if weights is None:
-        raise CorruptedModelPackageError(
-            f"Package {ctx.package.package_id!r} of {ctx.model_id!r} has none of {', '.join(WEIGHT_FILES)}."
-        )
+    weights = ctx.network_file()
     session = ctx.load_session(weights)
     if not session.inputs:
         raise CorruptedModelPackageError(f"{weights} declares no inputs.")
