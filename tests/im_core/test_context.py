@@ -1,13 +1,15 @@
-"""PackageContext answers which network file the negotiated backend runs (``network_file``), for every family."""
+"""PackageContext answers two facts for every family: which network file the negotiated backend runs
+(``network_file``) and the model's class names (``class_names``, one precedence for every family)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from im_core._network_file import backend_file_names
-from im_core.errors import CorruptedModelPackageError
+from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.testing import local_context
 
 
@@ -71,3 +73,66 @@ def test_no_or_several_network_files_say_what_was_looked_for_and_found(tmp_path,
         _ctx(_folder(tmp_path / "pkg", *files), backend).network_file()
     assert f"for the {backend} backend" in info.value.message
     assert all(f in info.value.message for f in files)  # the package's files are listed
+
+
+# -- class_names -----------------------------------------------------------------------------------------------
+
+
+class _Session:
+    """Just what ``class_names`` reads of a session: its embedded metadata."""
+
+    def __init__(self, metadata: dict[str, str]) -> None:
+        self.metadata = metadata
+
+
+EMBEDDED = _Session({"names": "{0: 'e0', 1: 'e1', 2: 'e2'}"})
+
+
+def test_class_names_precedence_override_file_metadata_embedded(tmp_path):
+    folder = _folder(tmp_path / "pkg", "weights.onnx")
+    assert _ctx(folder).class_names() == ()
+    assert _ctx(folder).class_names(EMBEDDED) == ("e0", "e1", "e2")
+    ctx = _ctx(folder, class_names=["m0", "m1", "m2"])
+    assert ctx.class_names(EMBEDDED) == ("m0", "m1", "m2")
+    (folder / "class_names.txt").write_text("f0\n\n f1 \nf2\n")
+    assert ctx.class_names(EMBEDDED) == ("f0", "f1", "f2")
+    assert replace(ctx, class_names_override=("u0", "u1", "u2")).class_names(EMBEDDED, count=3) == ("u0", "u1", "u2")
+
+
+def test_embedded_names_formats_and_count(tmp_path):
+    ctx = _ctx(_folder(tmp_path / "pkg", "weights.onnx"))
+    assert ctx.class_names(_Session({"labels": '["a", "b"]'})) == ("a", "b")
+    assert ctx.class_names(_Session({"classes": "a\nb\n"})) == ("a", "b")
+    assert ctx.class_names(_Session({"names": "{1: 'b', 0: 'a', 10: 'k'}"})) == ("a", "b", "k")
+    assert ctx.class_names(_Session({"names": "not [parsable"})) == ("not [parsable",)
+    assert ctx.class_names(_Session({"names": "{broken"})) == ()
+    # with a count, embedded lists of another length are skipped (the next key may fit)
+    both = _Session({"names": "['a', 'b', 'c']", "character": "x\ny"})
+    assert ctx.class_names(both, count=2) == ("x", "y")
+    assert ctx.class_names(both, count=5) == ()
+    assert ctx.class_names(both, count=0) == ("a", "b", "c")  # a non-positive count is unknown: the family reports it
+
+
+def test_a_wrong_count_names_its_source(tmp_path):
+    folder = _folder(tmp_path / "pkg", "weights.onnx")
+    ctx = _ctx(folder, class_names=["m0", "m1"])
+    with pytest.raises(CorruptedModelPackageError, match=r"the model metadata lists 2 class names.*has 3 classes"):
+        ctx.class_names(count=3)
+    (folder / "class_names.txt").write_text("f0\nf1\n")
+    with pytest.raises(CorruptedModelPackageError, match=r"class_names\.txt lists 2 class names.*has 3 classes"):
+        ctx.class_names(count=3)
+    with pytest.raises(InvalidParameterError, match=r"class_names= lists 1 class names.*has 3 classes"):
+        replace(ctx, class_names_override=("u0",)).class_names(count=3)
+
+
+def test_a_bare_file_ignores_a_class_names_txt_beside_it(tmp_path):
+    _folder(tmp_path, "model.onnx")
+    (tmp_path / "class_names.txt").write_text("unrelated\n")
+    assert _ctx(tmp_path / "model.onnx").class_names(EMBEDDED) == ("e0", "e1", "e2")
+
+
+def test_an_undecodable_class_names_txt_is_a_corrupted_package(tmp_path):
+    folder = _folder(tmp_path / "pkg", "weights.onnx")
+    (folder / "class_names.txt").write_bytes(b"\xff\xfe\xfa")
+    with pytest.raises(CorruptedModelPackageError, match=r"not UTF-8.*class_names=\["):
+        _ctx(folder).class_names()

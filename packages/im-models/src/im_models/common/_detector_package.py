@@ -6,8 +6,10 @@ Two package layouts load the same way:
 * Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + the network file of the negotiated backend
   (``ctx.network_file()``: ``weights.onnx``, ``weights.torchscript``, ``weights.pt2``, ``engine.plan``...);
 * a bare Ultralytics export (``ctx.weights_file`` set, no ``inference_config.json``): letterbox, pad 114, RGB, /255,
-  image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``),
-  class names from ``ctx.metadata.class_names``.
+  image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``).
+
+Class names come from ``ctx.class_names(session)`` in both layouts (the user's ``class_names=``, then
+``class_names.txt``, the model metadata, the names embedded in the network file).
 
 Rectangular inference is used when the graph's input height/width are dynamic (and, for Roboflow packages, the
 config says ``dynamic_spatial_size_supported``).
@@ -60,7 +62,8 @@ class DetectorPackage:
         session: the backend session.
         config: pre-processing configuration (Roboflow's, or the Ultralytics defaults).
         rect: whether rectangular inference is used.
-        class_names: names from ``class_names.txt`` or the model metadata (may be empty for bare files).
+        class_names: ``ctx.class_names(session)`` (may be empty); families that know the class count from the
+            output shape resolve them again with ``count=`` (:meth:`im_core.PackageContext.class_names`).
         features: ``ctx.package.features`` (``ultralytics``: stride, kpt_shape, end2end…; ``nms_fused``).
         recommended: the package's (or model's) recommended thresholds, or ``None``.
         layout: ``"roboflow"`` or ``"ultralytics"``.
@@ -90,12 +93,10 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     features = dict(ctx.package.features or {})
     if ctx.has("inference_config.json"):
         config = parse_inference_config(ctx.read_json("inference_config.json"))
-        names = ctx.read_lines("class_names.txt") if ctx.has("class_names.txt") else list(ctx.metadata.class_names)
         layout = "roboflow"
     else:
         ultra = features.get("ultralytics", {}) or {}
         config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
-        names = list(ctx.metadata.class_names)
         layout = "ultralytics"
     weights = ctx.network_file()
     session = ctx.load_session(weights)
@@ -117,6 +118,7 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     rect = net.dynamic and (spatial_dynamic or unknown_shape) if layout == "roboflow" else spatial_dynamic
     config = replace(config, network_input=replace(net, dynamic=rect))
     recommended = ctx.package.recommended_parameters or ctx.metadata.recommended_parameters
+    names = list(ctx.class_names(session))
     return DetectorPackage(session, config, rect, names, features, recommended, layout)
 
 
@@ -159,7 +161,8 @@ def class_count_error(what: str, expected: int, got_shape: tuple[int, ...], name
     """The error for a package whose class names disagree with the network's output."""
     return CorruptedModelPackageError(
         f"The package lists {names} class names but the network's {what} output has shape {got_shape}, which "
-        f"means {expected} classes. Fix class_names.txt (one name per line) or the model metadata."
+        f"means {expected} classes. Fix class_names.txt (one name per line), the model metadata or the class_names= "
+        "argument of from_pretrained."
     )
 
 

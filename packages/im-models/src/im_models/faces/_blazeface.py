@@ -143,7 +143,11 @@ class BlazeFaceDetector(ObjectDetectionModel):
             )
         _, groups = ssd_anchors(options)
         scores, boxes = _match_outputs(session, groups)
-        info = ctx.info(class_names=("face",), keypoint_names=BLAZEFACE_KEYPOINTS, input_size=(size, size))
+        info = ctx.info(
+            class_names=ctx.class_names(session, count=1) or ("face",),
+            keypoint_names=BLAZEFACE_KEYPOINTS,
+            input_size=(size, size),
+        )
         return cls(
             session,
             info,

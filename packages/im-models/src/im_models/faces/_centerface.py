@@ -119,7 +119,7 @@ class CenterFaceDetector(ObjectDetectionModel):
             )
         declared = ctx.package.input_size
         size = int(ctx.options.get("image_size") or (max(declared) if declared else _DEFAULT_SIZE))
-        info = ctx.info(class_names=("face",), keypoint_names=CENTERFACE_LANDMARKS)
+        info = ctx.info(class_names=ctx.class_names(session, count=1) or ("face",), keypoint_names=CENTERFACE_LANDMARKS)
         return cls(
             session,
             info,

@@ -85,7 +85,7 @@ class DBTextDetector(TextDetectionModel):
     def from_package(cls, ctx: PackageContext) -> DBTextDetector:
         config = settings(ctx, _DEFAULTS)
         session = ctx.load_session(ctx.network_file())
-        return cls(session, ctx.info(class_names=("text",)), config)
+        return cls(session, ctx.info(class_names=ctx.class_names(session, count=1) or ("text",)), config)
 
     def _resized_size(self, height: int, width: int) -> tuple[int, int]:
         """``(height, width)`` the network sees: multiples of 32, aspect ratio kept as far as rounding allows.
