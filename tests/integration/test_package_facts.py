@@ -131,7 +131,8 @@ def test_single_class_families_take_a_one_name_override(asset, tmp_path, archite
 
 @pytest.fixture(scope="module")
 def tiny_classifier_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 3-class conv classifier (seeded weights) exported as ``weights.onnx`` and ``weights.pt2`` (dynamic batch)."""
+    """A 3-class conv classifier (seeded weights) exported as ``weights.onnx`` and ``weights.pt2`` (dynamic batch),
+    and as ``pt2-labelled``: the same program saved with its class names in the archive (``extra_files``)."""
     import torch
 
     class Net(torch.nn.Module):
@@ -161,7 +162,11 @@ def tiny_classifier_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[st
             dynamic_axes={"images": {0: "batch"}, "scores": {0: "batch"}},
         )
     batch = torch.export.Dim("batch", min=1, max=16)
-    torch.export.save(torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}}), paths["pt2"])
+    program = torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}})
+    torch.export.save(program, paths["pt2"])
+    paths["pt2-labelled"] = root / "labelled" / "weights.pt2"
+    paths["pt2-labelled"].parent.mkdir()
+    torch.export.save(program, paths["pt2-labelled"], extra_files={"labels": "red\ngreen\nblue"})
     return paths
 
 
@@ -187,3 +192,11 @@ def test_a_pt2_classifier_folder_runs_on_torch_like_its_onnx_twin(tmp_path, tiny
     for got, want in zip(pt2(images), onnx(images)):
         np.testing.assert_allclose(got.confidence, want.confidence, rtol=1e-4, atol=1e-5)
         assert got.class_name == want.class_name
+
+
+def test_class_names_embedded_in_a_pt2_archive_reach_the_family_through_the_session(tmp_path, tiny_classifier_exports):
+    folder = _classifier_folder(tmp_path / "pt2", tiny_classifier_exports["pt2-labelled"])
+    (folder / "class_names.txt").unlink()
+    model = AutoModel.from_pretrained(folder)
+    assert model.session.metadata == {"labels": "red\ngreen\nblue"}
+    assert model.class_names == ("red", "green", "blue")
