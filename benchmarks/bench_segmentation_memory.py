@@ -49,6 +49,7 @@ def child(fmt: str, instances: int) -> dict:
 
     class StandIn:  # the Session protocol, returning the synthetic head outputs
         backend, device, thread_safety = "synthetic", "cpu", "native"
+        metadata: dict[str, str] = {}
         inputs = (TensorSpec("images", (None, 3, None, None), "float32"),)
         outputs = (
             TensorSpec("output0", (None, 116, None), "float32"),

@@ -286,7 +286,7 @@ def test_manifest_declares_the_backends_facts_and_its_requirement_model() -> Non
     from im_core import registry
 
     assert registry().backends["onnx"] == MANIFEST
-    assert dict(MANIFEST.file_suffixes) == {".onnx": None} and MANIFEST.weights_files == ("weights.onnx",)
+    assert dict(MANIFEST.file_suffixes) == {".onnx": None} and MANIFEST.weights_files == ("weights.onnx", "model.onnx")
     assert MANIFEST.aliases == ("onnxruntime",)
     assert type(registry().requirements(_package(opset=17))) is OnnxRequirements
     block = {"opset": 17, "incompatible_providers": ["TensorrtExecutionProvider"]}  # as the wire parser writes it

@@ -14,10 +14,14 @@ from im_backend_onnx import OnnxBackend
 from im_core import Session
 from im_core.testing import SessionConformance
 
+#: metadata_props embedded in the reference graphs: the session's ``metadata`` must hold them
+METADATA = {"names": "{0: 'a', 1: 'b', 2: 'c', 3: 'd'}", "im.note": "reference"}
+
 
 class TestOnnxCpuConformance(SessionConformance):
     expected_device = "cpu"
     expected_backend = "onnx"
+    expected_metadata = METADATA
 
     @pytest.fixture(autouse=True)
     def _builder(self, reference_onnx: Callable[..., Path]) -> None:
@@ -25,7 +29,7 @@ class TestOnnxCpuConformance(SessionConformance):
         self._backend = OnnxBackend()
 
     def make_session(self, variant: str) -> Session:
-        return self._backend.load(self._build(variant), device="cpu", intra_op_num_threads=1)
+        return self._backend.load(self._build(variant, metadata=METADATA), device="cpu", intra_op_num_threads=1)
 
 
 @pytest.mark.gpu
@@ -36,5 +40,5 @@ class TestOnnxCudaConformance(TestOnnxCpuConformance):
 
     def make_session(self, variant: str) -> Session:
         return self._backend.load(
-            self._build(variant), device="cuda:0", onnx_execution_providers=["CUDAExecutionProvider"]
+            self._build(variant, metadata=METADATA), device="cuda:0", onnx_execution_providers=["CUDAExecutionProvider"]
         )

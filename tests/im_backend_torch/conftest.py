@@ -26,7 +26,9 @@ def torch_reference_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     torch.jit.trace(module, example).save(str(files["torchscript"]), _extra_files={"im.json": '{"task": "x"}'})
     batch = torch.export.Dim("batch", min=1, max=64)
     torch.export.save(
-        torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}}), files["pt2-dynamic"]
+        torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}}),
+        files["pt2-dynamic"],
+        extra_files={"im.json": '{"task": "y"}'},
     )
     torch.export.save(torch.export.export(module, (torch.zeros(1, 3, 8, 8),)), files["pt2-static1"])
     torch.save(module.state_dict(), files["state-dict"])

@@ -226,6 +226,7 @@ def test_check_accepts_with_format_rank() -> None:
 
 def test_inspect_reads_torchscript_extra_files_without_torch(torch_reference_files: dict[str, Path]) -> None:
     assert TorchBackend().inspect(torch_reference_files["torchscript"]) == {"im.json": '{"task": "x"}'}
+    assert TorchBackend().inspect(torch_reference_files["pt2-dynamic"]) == {"im.json": '{"task": "y"}'}
     assert TorchBackend().inspect(torch_reference_files["state-dict"]) == {}
 
 

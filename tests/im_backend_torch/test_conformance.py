@@ -26,6 +26,7 @@ _SESSIONS: dict[tuple[str, str], Session] = {}
 class TestTorchScriptConformance(SessionConformance):
     expected_device = "cpu"
     expected_backend = "torch"
+    expected_metadata = {"im.json": '{"task": "x"}'}  # the _extra_files saved with the archive
 
     @pytest.fixture(autouse=True)
     def _files(self, torch_reference_files: dict[str, Path]) -> None:
@@ -48,13 +49,20 @@ class TestExportedProgramConformance(TestTorchScriptConformance):
     """``.pt2``: input specs, output shapes and the batch range (1..64) come from the program itself."""
 
     dynamic_limits = BatchLimits(min=1, max=64)
+    expected_metadata = {"im.json": '{"task": "y"}'}  # torch.export.save(extra_files=...)
 
     def _load(self, variant: str) -> Session:
         return TorchBackend().load(self._paths[f"pt2-{variant}"], device=self.expected_device, outputs=OUTPUTS)
 
 
 class TestStateDictConformance(TestTorchScriptConformance):
-    """State dict + the family's module factory, loaded with weights_only=True."""
+    """State dict + the family's module factory, loaded with weights_only=True (no metadata: ``{}``)."""
+
+    expected_metadata = None
+
+    def test_conformance_metadata(self) -> None:
+        super().test_conformance_metadata()
+        assert dict(self.make_session("dynamic").metadata) == {}
 
     def _load(self, variant: str) -> Session:
         return TorchBackend().load(

@@ -33,6 +33,10 @@ class TestFakeTrtConformance(SessionConformance):
         plan = write_fake_plan(self._dir / f"{variant}.plan", batch=batch)
         return self._backend.load(plan, device="cuda:0", **self.options)
 
+    def test_conformance_metadata(self) -> None:
+        super().test_conformance_metadata()
+        assert dict(self.make_session("dynamic").metadata) == {}  # an engine carries no string metadata
+
 
 class TestFakeTrtCudaGraphConformance(TestFakeTrtConformance):
     """The same suite with CUDA-graph replay (one captured graph per thread and input shape)."""

@@ -11,7 +11,7 @@ MANIFEST = BackendManifest(
     # below TensorRT engines on a GPU, first on the CPU
     priority={"cuda": 2, "cpu": 2},
     file_suffixes={".onnx": None},
-    weights_files=("weights.onnx",),
+    weights_files=("weights.onnx", "model.onnx"),
     aliases=("onnxruntime",),
     requirements="im_backend_onnx._requirements:OnnxRequirements",
 )

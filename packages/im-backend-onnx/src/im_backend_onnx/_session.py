@@ -97,8 +97,7 @@ class OnnxSession(BaseSession):
         self.io_binding = bool(on_gpu if io_binding is None else io_binding and on_gpu)
         self._device_id = device.index or 0
         self._dtypes = {s.name: np.dtype(s.dtype) if s.dtype in np.sctypeDict else None for s in self.inputs}
-        meta = self._session.get_modelmeta()
-        self.model_metadata: dict[str, str] = dict(meta.custom_metadata_map)
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)  # metadata_props
 
     # -- running -----------------------------------------------------------------------------------------------
     def _host(self, name: str, value: Any) -> np.ndarray:

@@ -167,7 +167,14 @@ class TorchBackend(BackendBase):
         inputs = _input_specs(options.get("inputs"), program_specs, names)
         limits = _batch_limits(package, inputs, program_specs)
         session = TorchSession(
-            fn, torch=torch, device=device, inputs=inputs, outputs=(), batch_limits=limits, dtype=dtype
+            fn,
+            torch=torch,
+            device=device,
+            inputs=inputs,
+            outputs=(),
+            batch_limits=limits,
+            dtype=dtype,
+            metadata=extra_files(path) if fmt != "state-dict" else None,
         )
         session.outputs, keys = _output_specs(session, options.get("outputs"), program_specs, dtype)
         session._keys = keys
@@ -175,7 +182,7 @@ class TorchBackend(BackendBase):
 
     # -- inspect -----------------------------------------------------------------------------------------------------
     def inspect(self, path: Path) -> dict[str, str]:
-        """TorchScript ``_extra_files`` (read from the zip; torch is not imported). ``{}`` when there are none."""
+        """TorchScript / ``.pt2`` extra files (read from the zip; torch is not imported). ``{}`` when there are none."""
         return extra_files(Path(path))
 
 

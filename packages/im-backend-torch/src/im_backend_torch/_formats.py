@@ -65,7 +65,8 @@ def detect_format(path: Path, *, requested: str | None, has_module: bool) -> str
 
 
 def extra_files(path: Path) -> dict[str, str]:
-    """TorchScript ``_extra_files`` (``<archive>/extra/<name>``) as text, read from the zip without torch."""
+    """The extra files of a TorchScript or ``.pt2`` archive (``<archive>/extra/<name>``: TorchScript's
+    ``_extra_files``, ``torch.export.save(..., extra_files=)``) as text, read from the zip without torch."""
     out: dict[str, str] = {}
     try:
         with zipfile.ZipFile(path) as zf:

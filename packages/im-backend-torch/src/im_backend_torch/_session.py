@@ -40,6 +40,9 @@ class TorchSession(BaseSession):
     torch already parallelises each operator across the CPU's threads, so concurrent calls would not be faster on a
     CPU. On CUDA each run is issued on the session's own non-default stream, ordered after the caller's current
     stream and before it again (``wait_stream`` both ways), so results are safe to use on the caller's stream.
+
+    ``metadata``: the extra files of a TorchScript or ``.pt2`` archive (``_extra_files`` / ``extra_files=`` at
+    save time) as text; ``{}`` for a state dict or an archive without any.
     """
 
     backend = "torch"
@@ -56,9 +59,11 @@ class TorchSession(BaseSession):
         batch_limits: BatchLimits,
         dtype: Any = None,
         output_keys: Sequence[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._fn = fn
+        self.metadata = dict(metadata or {})
         self._torch = torch
         self._tdev = torch.device(device.torch_string)
         self.device = device

@@ -87,6 +87,9 @@ class TrtSession(BaseSession):
 
     Thread safety: ``per-thread``. The engine is shared; each calling thread gets its own execution context, CUDA
     stream and buffers (``threading.local``), as TensorRT requires (one ``IExecutionContext`` per concurrent thread).
+
+    ``metadata`` is ``{}``: a serialized engine carries no string metadata (a package's ``trt_config.json`` is a
+    separate file, read by ``TrtBackend.inspect``).
     """
 
     backend = "trt"

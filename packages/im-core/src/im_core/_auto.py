@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from im_core._class_names import user_class_names
 from im_core._config import settings
 from im_core._context import PackageContext
 from im_core._device import Device
@@ -475,6 +476,7 @@ def _build(
         options=dict(request.model_kwargs),
         session_options=_session_options_for(package.backend, request.session_options),
         weights_file=weights_file,
+        class_names_override=user_class_names(request.source.local_overrides.get("class_names")),
     )
     model = family.from_package(ctx)
     if not isinstance(model, Model):

@@ -32,6 +32,8 @@ class PackageContext:
             ``LOAD_OPTIONS``, when it declares them).
         session_options: backend options (``onnx_execution_providers``, threads...), passed to ``load``.
         weights_file: for a bare model file, its name inside ``directory``.
+        class_names_override: the user's ``class_names=`` (``None`` when not given); it wins over every other
+            source in :meth:`class_names`.
     """
 
     model_id: str
@@ -44,6 +46,7 @@ class PackageContext:
     options: dict[str, Any] = field(default_factory=dict)
     session_options: dict[str, Any] = field(default_factory=dict)
     weights_file: str | None = None
+    class_names_override: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.device = Device.parse(self.device, source="PackageContext device")
@@ -69,12 +72,81 @@ class PackageContext:
             ) from exc
 
     def read_lines(self, name: str) -> list[str]:
-        """Non-blank, stripped lines of a text file (``class_names.txt``)."""
+        """Non-blank, stripped lines of a text file (class names: use :meth:`class_names`)."""
         text = self.path(name).read_text(encoding="utf-8")
         return [line.strip() for line in text.splitlines() if line.strip()]
 
     def first_existing(self, *names: str) -> str | None:
         return next((n for n in names if self.has(n)), None)
+
+    def network_file(self) -> str:
+        """The name (inside ``directory``) of the network file the negotiated backend runs.
+
+        A bare model file is its own network file. In a package folder: the first of the backend's conventional
+        names that exists (``weights.onnx``, ``model.onnx`` for ``onnx``; ``weights.torchscript``, ``weights.pt2``,
+        ``weights.pt``, ``weights.pth`` for ``torch``; ``engine.plan`` for ``trt``), else the only package file
+        with one of the backend's suffixes. Families with one network file load it with
+        ``ctx.load_session(ctx.network_file())``.
+
+        Raises:
+            CorruptedModelPackageError: no such file, or several files with the backend's suffixes.
+        """
+        from im_core._network_file import backend_file_names
+
+        if self.weights_file is not None:
+            return self.weights_file
+        names, suffixes = backend_file_names(self.backend)
+        found = self.first_existing(*names)
+        if found is not None:
+            return found
+        matches = sorted(
+            f.name for f in self.package.files if suffixes and f.name.lower().endswith(suffixes) and self.has(f.name)
+        )
+        if len(matches) == 1:
+            return matches[0]
+        looked = ", ".join(names) or "no conventional name"
+        kinds = ", ".join(suffixes) or "none known"
+        found_text = f"several ({', '.join(matches)})" if matches else "none of them"
+        present = sorted(f.name for f in self.package.files)
+        listing = ", ".join(present[:12]) + (f" and {len(present) - 12} more" if len(present) > 12 else "")
+        raise CorruptedModelPackageError(
+            f"Package {self.package.package_id!r} of {self.model_id!r} needs one network file for the "
+            f"{self.backend} backend: looked for {looked}, then for one file ending in {kinds}; found {found_text} "
+            f"in {self.directory} (package files: {listing or 'none'})."
+        )
+
+    def class_names(self, session: Session | None = None, *, count: int | None = None) -> tuple[str, ...]:
+        """The model's class names (index = class id), resolved with one precedence for every family:
+
+        1. the user's ``class_names=`` (:attr:`class_names_override`);
+        2. ``class_names.txt`` in the package folder (not next to a bare model file);
+        3. the model metadata (``metadata.class_names``);
+        4. names embedded in the network file: ``session.metadata`` keys ``class_names``, ``names``, ``labels``,
+           ``classes``, ``character`` (a Python/JSON list or ``{id: name}`` dict, or one name per line).
+
+        Args:
+            session: the loaded network, for source 4 (omitted: sources 1-3 only).
+            count: the number of classes the network's output has, when the family knows it: names from
+                sources 1-3 must have that many; embedded names of another length are skipped.
+
+        Returns:
+            the names, or ``()`` when no source has any (the family then numbers the classes or uses its own).
+
+        Raises:
+            InvalidParameterError: ``class_names=`` does not have ``count`` names.
+            CorruptedModelPackageError: ``class_names.txt`` is not UTF-8, or it or the metadata does not have
+                ``count`` names.
+        """
+        from im_core._class_names import resolve_class_names
+
+        return resolve_class_names(
+            override=self.class_names_override,
+            folder=self.directory if self.weights_file is None else None,
+            declared=self.metadata.class_names,
+            embedded=session.metadata if session is not None else None,
+            count=count,
+            model_id=self.model_id,
+        )
 
     def load_session(self, name: str, **options: Any) -> Session:
         """Load one model file with the negotiated backend on the chosen device.

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from im_core._class_names import resolve_class_names, user_class_names
 from im_core._metadata import BatchSpec, FileSpec, ModelMetadata, ModelPackage
 from im_core._plugins import load_target, registry
 from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameterError
@@ -50,36 +51,6 @@ def _files_of(folder: Path) -> tuple[FileSpec, ...]:
         if f.is_file() and not f.is_symlink():
             out.append(FileSpec(name=f.relative_to(folder).as_posix(), size=f.stat().st_size))
     return tuple(out)
-
-
-def _class_names(folder: Path) -> tuple[str, ...]:
-    names_file = folder / "class_names.txt"
-    if not names_file.is_file():
-        return ()
-    try:
-        text = names_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorruptedModelPackageError(
-            f"{names_file} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: save it as UTF-8, one class "
-            "name per line, or pass class_names=[...] to from_pretrained."
-        ) from exc
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
-
-
-def _override_class_names(overrides: dict[str, Any]) -> tuple[str, ...] | None:
-    """The user's ``class_names=`` as a tuple of strings, ``None`` when not given."""
-    given = overrides.get("class_names")
-    if given is None:
-        return None
-    if (
-        isinstance(given, (str, bytes))
-        or not isinstance(given, (list, tuple))
-        or not all(isinstance(n, str) for n in given)
-    ):
-        raise InvalidParameterError(
-            f"class_names must be a list of strings (index = class id), got {given!r}; e.g. class_names=['cat', 'dog']."
-        )
-    return tuple(given)
 
 
 def _name(value: Any, key: str, source: str | None) -> str | None:
@@ -195,7 +166,11 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
         model_id=str(folder),
         architecture=str(architecture).lower(),
         task=str(task),
-        class_names=_override_class_names(overrides) or _class_names(folder) or tuple(sniffed.get("class_names") or ()),
+        class_names=resolve_class_names(
+            override=user_class_names(overrides.get("class_names")),
+            folder=folder,
+            declared=tuple(sniffed.get("class_names") or ()),
+        ),
         packages=(package,),
         provider="local-path",
     )
@@ -269,7 +244,11 @@ def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
         model_id=str(file),
         architecture=str(architecture).lower(),
         task=str(task),
-        class_names=_override_class_names(overrides) or tuple(sniffed.get("class_names") or ()),
+        class_names=resolve_class_names(
+            override=user_class_names(overrides.get("class_names")),
+            folder=None,
+            declared=tuple(sniffed.get("class_names") or ()),
+        ),
         packages=packages,
         provider="local-path",
     )

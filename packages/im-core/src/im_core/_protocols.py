@@ -75,6 +75,10 @@ class Session(Protocol):
     ``run`` takes a mapping of input name → array whose axis 0 is the batch (any size: the session splits and
     pads to its :class:`BatchLimits`) and returns output name → array, in the order of ``outputs``. Arrays are
     numpy on the CPU, or torch tensors where the session keeps data on a GPU (``outputs_on_device``).
+
+    ``metadata`` holds the string metadata embedded in the network file (ONNX ``metadata_props``, TorchScript and
+    ``.pt2`` extra files; ``{}`` when the file has none or the format carries none): model families read class
+    names, alphabets... from it.
     """
 
     backend: str
@@ -85,6 +89,8 @@ class Session(Protocol):
     #: how concurrent ``run`` calls are handled: "lock" (serialised), "per-thread" (one context per thread)
     #: or "native" (the runtime itself is thread-safe).
     thread_safety: str
+    #: string metadata embedded in the network file (``{}`` when there is none)
+    metadata: Mapping[str, str]
 
     def run(self, feeds: Mapping[str, Any], output_names: Sequence[str] | None = None) -> dict[str, Any]: ...
 

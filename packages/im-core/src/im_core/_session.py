@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,9 @@ def concat_batches(parts: Sequence[Any]) -> Any:
 class BaseSession(ABC):
     """Common part of every backend session: validation, batch splitting, padding and concatenation.
 
-    Subclasses set ``backend``, ``device`` (a :class:`im_core.Device`), ``inputs``, ``outputs``, ``batch_limits`` and
-    ``thread_safety`` in their constructor and implement :meth:`_run_chunk`. Outputs are assumed to have the batch
-    on axis 0.
+    Subclasses set ``backend``, ``device`` (a :class:`im_core.Device`), ``inputs``, ``outputs``, ``batch_limits``,
+    ``thread_safety`` and, when the file embeds any, ``metadata`` in their constructor and implement
+    :meth:`_run_chunk`. Outputs are assumed to have the batch on axis 0.
     """
 
     backend: str = "unknown"
@@ -81,6 +82,8 @@ class BaseSession(ABC):
     outputs: tuple[TensorSpec, ...] = ()
     batch_limits: BatchLimits = BatchLimits()
     thread_safety: str = "lock"
+    #: string metadata embedded in the network file; empty (and read-only) unless the backend sets it
+    metadata: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

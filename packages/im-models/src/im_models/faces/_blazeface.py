@@ -31,7 +31,6 @@ from im_models.common import (
     ImageTransform,
     NetworkInput,
     check_params,
-    model_file,
     prepare_batch,
     recommended_parameters,
     resolve_detection_params,
@@ -129,7 +128,7 @@ class BlazeFaceDetector(ObjectDetectionModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> BlazeFaceDetector:
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         if len(session.inputs) != 1:
             raise CorruptedModelPackageError(f"BlazeFace takes one input image; this graph has {len(session.inputs)}.")
         nhwc, size = _input_layout(session.inputs[0].shape, ctx)
@@ -144,7 +143,11 @@ class BlazeFaceDetector(ObjectDetectionModel):
             )
         _, groups = ssd_anchors(options)
         scores, boxes = _match_outputs(session, groups)
-        info = ctx.info(class_names=("face",), keypoint_names=BLAZEFACE_KEYPOINTS, input_size=(size, size))
+        info = ctx.info(
+            class_names=ctx.class_names(session, count=1) or ("face",),
+            keypoint_names=BLAZEFACE_KEYPOINTS,
+            input_size=(size, size),
+        )
         return cls(
             session,
             info,

@@ -29,7 +29,6 @@ from im_models.common import (
     NetworkInput,
     check_params,
     input_spatial_dynamic,
-    model_file,
     prepare_batch,
     recommended_parameters,
     resolve_detection_params,
@@ -105,7 +104,7 @@ class CenterFaceDetector(ObjectDetectionModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> CenterFaceDetector:
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         if len(session.inputs) != 1 or len(session.inputs[0].shape) != 4:
             raise CorruptedModelPackageError("CenterFace takes one (B, 3, H, W) input image.")
         shape = session.inputs[0].shape
@@ -120,7 +119,7 @@ class CenterFaceDetector(ObjectDetectionModel):
             )
         declared = ctx.package.input_size
         size = int(ctx.options.get("image_size") or (max(declared) if declared else _DEFAULT_SIZE))
-        info = ctx.info(class_names=("face",), keypoint_names=CENTERFACE_LANDMARKS)
+        info = ctx.info(class_names=ctx.class_names(session, count=1) or ("face",), keypoint_names=CENTERFACE_LANDMARKS)
         return cls(
             session,
             info,

@@ -30,7 +30,7 @@ import numpy as np
 
 from im_core import Detections, Gaze, GazeModel, Image
 from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
-from im_models.common import NetworkInput, check_params, model_file, prepare_batch, softmax
+from im_models.common import NetworkInput, check_params, prepare_batch, softmax
 
 if TYPE_CHECKING:
     from im_core import LoadedModelInfo, PackageContext, Session
@@ -132,7 +132,7 @@ class L2CSGaze(GazeModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> L2CSGaze:
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         if len(session.inputs) != 1 or len(session.inputs[0].shape) != 4:
             raise CorruptedModelPackageError("L2CS-Net takes one (N, 3, H, W) input of face crops.")
         shape = session.inputs[0].shape

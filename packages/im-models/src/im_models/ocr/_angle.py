@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, ClassificationModel, Image, LoadedModelInfo, PackageContext, Session
-from im_models.common import as_probabilities, check_params, model_file, to_numpy
+from im_models.common import as_probabilities, check_params, static_dim, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._lines import line_batch
 
@@ -50,9 +50,10 @@ class TextAngleClassifier(ClassificationModel):
     @classmethod
     def from_package(cls, ctx: PackageContext) -> TextAngleClassifier:
         config = settings(ctx, _DEFAULTS)
-        names = tuple(ctx.read_lines("class_names.txt")) if ctx.has("class_names.txt") else ("0", "180")
-        session = ctx.load_session(model_file(ctx))
-        return cls(session, ctx.info(class_names=ctx.metadata.class_names or names), config)
+        session = ctx.load_session(ctx.network_file())
+        count = static_dim(session.outputs[0].shape, 1) if session.outputs else None
+        names = ctx.class_names(session, count=count) or ("0", "180")
+        return cls(session, ctx.info(class_names=names), config)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         check_params(params, (), "The text angle classifier")

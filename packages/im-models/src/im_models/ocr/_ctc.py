@@ -46,7 +46,7 @@ def load_alphabet(ctx: Any, session: Any, num_classes: int | None) -> CTCAlphabe
 
     Args:
         ctx: the :class:`im_core.PackageContext`.
-        session: the loaded session; ``session.model_metadata["character"]`` is read when present (ONNX).
+        session: the loaded session; ``session.metadata["character"]`` is read when present.
         num_classes: size of the recogniser's class axis, when known statically.
 
     Raises:
@@ -56,7 +56,7 @@ def load_alphabet(ctx: Any, session: Any, num_classes: int | None) -> CTCAlphabe
     if name is not None:
         text = ctx.path(name).read_text(encoding="utf-8")
     else:
-        text = (getattr(session, "model_metadata", None) or {}).get("character")
+        text = session.metadata.get("character")
         if text is None:
             raise CorruptedModelPackageError(
                 f"Package of {ctx.model_id!r} has no character dictionary: add one of {', '.join(DICTIONARY_FILES)} "

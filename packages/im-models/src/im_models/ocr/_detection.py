@@ -9,7 +9,7 @@ import numpy as np
 
 from im_core import Detections, Image, LoadedModelInfo, PackageContext, Session, TextDetectionModel
 from im_core.errors import InvalidParameterError
-from im_models.common import check_params, model_file, to_numpy
+from im_models.common import check_params, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._db import DBParams, db_boxes, reading_order
 
@@ -86,8 +86,8 @@ class DBTextDetector(TextDetectionModel):
     @classmethod
     def from_package(cls, ctx: PackageContext) -> DBTextDetector:
         config = settings(ctx, _DEFAULTS)
-        session = ctx.load_session(model_file(ctx))
-        return cls(session, ctx.info(class_names=("text",)), config)
+        session = ctx.load_session(ctx.network_file())
+        return cls(session, ctx.info(class_names=ctx.class_names(session, count=1) or ("text",)), config)
 
     def _resized_size(self, height: int, width: int) -> tuple[int, int]:
         """``(height, width)`` the network sees: multiples of 32, aspect ratio kept as far as rounding allows.

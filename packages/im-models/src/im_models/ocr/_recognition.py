@@ -10,7 +10,7 @@ import numpy as np
 
 from im_core import Image, LoadedModelInfo, PackageContext, Session, TextLine, TextRecognition, TextRecognitionModel
 from im_core.errors import DependencyModelError
-from im_models.common import check_params, crop_quads, model_file, to_numpy
+from im_models.common import check_params, crop_quads, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._ctc import CTCAlphabet, greedy_decode, load_alphabet
 from im_models.ocr._lines import batch_width, line_batch
@@ -101,7 +101,7 @@ class CTCTextRecognizer(TextRecognitionModel):
     @classmethod
     def from_package(cls, ctx: PackageContext) -> CTCTextRecognizer:
         config = settings(ctx, _DEFAULTS)
-        session = ctx.load_session(model_file(ctx))
+        session = ctx.load_session(ctx.network_file())
         classes = session.outputs[0].shape[-1] if session.outputs and session.outputs[0].shape else None
         alphabet = load_alphabet(ctx, session, classes if isinstance(classes, int) else None)
         detector = ctx.dependencies.get("text_detector")

@@ -60,7 +60,8 @@ class YOLOClassification(ClassificationModel):
     def from_package(cls, ctx: PackageContext) -> YOLOClassification:
         package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
-        names = resolve_class_names(package.class_names, static_dim(shape, 1), "classification", shape)
+        num = static_dim(shape, 1)
+        names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "classification", shape)
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:

@@ -58,7 +58,7 @@ class YOLODetection(ObjectDetectionModel):
         fused = package.fused_nms or cls.end_to_end
         channels = None if fused else static_dim(shape, 1)
         num = None if channels is None else channels - 4
-        names = resolve_class_names(package.class_names, num, "detection", shape)
+        names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "detection", shape)
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:

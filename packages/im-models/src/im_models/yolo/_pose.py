@@ -68,7 +68,7 @@ class YOLOPose(KeypointDetectionModel):
             num = len(package.class_names) or 1
             if (ch - 4 - num) % 3:
                 raise CorruptedModelPackageError(f"Pose output {shape} does not fit {num} classes + K×3 keypoints.")
-        names = resolve_class_names(package.class_names, num, "pose", shape)
+        names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "pose", shape)
         return cls(package, ctx.info(names, **extra), kpt_shape)
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:

@@ -72,7 +72,8 @@ class YOLOSegmentation(InstanceSegmentationModel):
         if det is not None and proto is not None and not package.fused_nms:
             ch, p = static_dim(det.shape, 1), static_dim(proto.shape, 1)
             num = None if ch is None or p is None else ch - 4 - p
-        names = resolve_class_names(package.class_names, num, "segmentation", det.shape if det else ())
+        found = list(ctx.class_names(package.session, count=num))
+        names = resolve_class_names(found, num, "segmentation", det.shape if det else ())
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:

@@ -29,7 +29,8 @@ class YOLOv5Detection(YOLODetection):
         package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         width = None if package.fused_nms else static_dim(shape, 2)
-        names = resolve_class_names(package.class_names, None if width is None else width - 5, "YOLOv5", shape)
+        num = None if width is None else width - 5
+        names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "YOLOv5", shape)
         return cls(package, ctx.info(names))
 
     def post_process(self, raw: list[Any], prepared: Any, **params: Any) -> list[Detections]:
