@@ -244,6 +244,35 @@ def test_ocr_bad_inputs(reader_v6, det_v6):
     assert len(found) <= 2 and found.data["polygon"].max() <= 8000
 
 
+@pytest.mark.weights
+def test_ocr_crop_batch_sizes_are_load_options_apart_from_from_pretrained_batch_size(asset, tmp_path):
+    import json
+    import shutil
+
+    path = asset("ocr/PP-OCRv6_rec_tiny.onnx")
+    ctx = local_context(path, architecture="pp-ocr-rec", task="text-recognition", options={"recognition_batch_size": 2})
+    assert CTCTextRecognizer.from_package(ctx)._batch == 2
+    with pytest.raises(InvalidParameterError, match=r"'batch_size' \(did you mean 'recognition_batch_size'\?\)"):
+        CTCTextRecognizer.from_package(
+            local_context(path, architecture="pp-ocr-rec", task="text-recognition", options={"batch_size": 2})
+        )
+    cls_path = asset("ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    ctx = local_context(
+        cls_path, architecture="pp-ocr-cls", task="classification", options={"classification_batch_size": 3}
+    )
+    classifier = TextAngleClassifier.from_package(ctx)
+    assert classifier._batch == 3
+    # a package's ocr_config.json written with the older key still sets it
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    shutil.copy(path, folder / "weights.onnx")
+    (folder / "ocr_config.json").write_text(json.dumps({"batch_size": 5, "confidence": 0.4}))
+    recognizer = CTCTextRecognizer.from_package(
+        local_context(folder, architecture="pp-ocr-rec", task="text-recognition")
+    )
+    assert (recognizer._batch, recognizer._confidence) == (5, 0.4)
+
+
 # -- angle classifier ------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ Post-processing
     :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_positions`, :func:`xywh_to_xyxy`,
     :func:`resolve_detection_params` / :class:`DetectionParams` / :func:`select_detections` (thresholds, class
     filter, pre-NMS top-k, NMS, ``max_detections``), :func:`class_thresholds`, :func:`class_filter_mask`,
-    :func:`check_params`.
+    :data:`DETECTION_PARAMS` (the call parameters every detector takes, for its ``Model.CALL_PARAMS``).
 Arrays and activations
     :func:`to_numpy`, :func:`is_torch_tensor`, :func:`array_ops` (the same reductions on numpy or torch),
     :func:`sigmoid`, :func:`softmax`, :func:`as_probabilities`; candidate selection where the data lives:
@@ -57,7 +57,6 @@ from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
-    check_params,
     class_filter_mask,
     class_thresholds,
     resolve_detection_params,
@@ -85,7 +84,6 @@ __all__ = [
     "best_class",
     "box_iou",
     "box_pixel_bounds",
-    "check_params",
     "class_count_error",
     "class_filter_mask",
     "class_thresholds",

@@ -10,7 +10,7 @@ import numpy as np
 from im_core import EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_models.classification._classifier import center_window
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import DEFAULT_MODEL_FILES, check_params, model_file, prepare_batch, to_numpy
+from im_models.common import DEFAULT_MODEL_FILES, model_file, prepare_batch, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 
 __all__ = ["ImageEmbedder"]
@@ -48,6 +48,7 @@ class ImageEmbedder(EmbeddingModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"pooling", "normalize"})
+    CALL_PARAMS = {}
 
     def __init__(
         self, session: Session, info: LoadedModelInfo, config: ClassifierConfig, pooling: str, normalize: bool
@@ -80,7 +81,6 @@ class ImageEmbedder(EmbeddingModel):
         return cls(session, ctx.info(), config, pooling, normalize)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        check_params(params, (), type(self).__name__)
         cfg = self.config
         if cfg.inference_config is not None:
             ic = cfg.inference_config

@@ -30,7 +30,7 @@ import numpy as np
 
 from im_core import Detections, Gaze, GazeModel, Image
 from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
-from im_models.common import NetworkInput, check_params, model_file, prepare_batch, softmax
+from im_models.common import NetworkInput, model_file, prepare_batch, softmax
 
 if TYPE_CHECKING:
     from im_core import LoadedModelInfo, PackageContext, Session
@@ -42,8 +42,6 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 #: bins → (bin width in degrees, angle of bin 0 in degrees): Gaze360 and MPIIGaze models.
 _BIN_CONVENTIONS = {90: (4.0, -180.0), 28: (3.0, -42.0)}
-#: call parameters with a face detector attached (without one, the model takes none)
-_PARAMS = ("face_margin", "face_confidence")
 
 
 def binned_angles(logits: np.ndarray, bin_width: float, offset: float) -> np.ndarray:
@@ -86,6 +84,7 @@ class L2CSGaze(GazeModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"output_order", "bin_width", "angle_offset"})
+    CALL_PARAMS = {"face_margin": "pre", "face_confidence": "pre"}
 
     def __init__(
         self,
@@ -152,8 +151,11 @@ class L2CSGaze(GazeModel):
         return cls(session, info, yaw=yaw, pitch=pitch, input_size=size, face_detector=detector)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        check_params(params, _PARAMS if self._detector is not None else (), "L2CS-Net")
         if self._detector is None:
+            if params:
+                raise InvalidParameterError(
+                    f"L2CS-Net takes {', '.join(sorted(params))} only with a face detector attached."
+                )
             tensor, _ = prepare_batch(images, self._net)
             return _Prepared(tensor, [1] * len(images), None)
         margin = float(params.get("face_margin", 0.1))

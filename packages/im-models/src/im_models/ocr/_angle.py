@@ -9,13 +9,19 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, ClassificationModel, Image, LoadedModelInfo, PackageContext, Session
-from im_models.common import as_probabilities, check_params, model_file, to_numpy
+from im_models.common import as_probabilities, model_file, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._lines import line_batch
 
 __all__ = ["TextAngleClassifier"]
 
-_DEFAULTS: dict[str, Any] = {"image_height": 48, "image_width": 192, "batch_size": 16, "flip_threshold": 0.9}
+_DEFAULTS: dict[str, Any] = {
+    "image_height": 48,
+    "image_width": 192,
+    "classification_batch_size": 16,  # crops per network call (not from_pretrained's batch_size, a package filter)
+    "flip_threshold": 0.9,
+}
+_RENAMED = {"batch_size": "classification_batch_size"}  # older ocr_config.json key
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class TextAngleClassifier(ClassificationModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset(_DEFAULTS)
+    CALL_PARAMS = {}
 
     def __init__(self, session: Session, info: LoadedModelInfo, config: dict[str, Any]) -> None:
         self.session = session
@@ -44,18 +51,17 @@ class TextAngleClassifier(ClassificationModel):
         shape = session.inputs[0].shape
         self._height = shape[2] if len(shape) == 4 and isinstance(shape[2], int) else int(config["image_height"])
         self._width = shape[3] if len(shape) == 4 and isinstance(shape[3], int) else int(config["image_width"])
-        self._batch = int(config["batch_size"])
+        self._batch = int(config["classification_batch_size"])
         self.flip_threshold = float(config["flip_threshold"])
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> TextAngleClassifier:
-        config = settings(ctx, _DEFAULTS)
+        config = settings(ctx, _DEFAULTS, _RENAMED)
         names = tuple(ctx.read_lines("class_names.txt")) if ctx.has("class_names.txt") else ("0", "180")
         session = ctx.load_session(model_file(ctx))
         return cls(session, ctx.info(class_names=ctx.metadata.class_names or names), config)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        check_params(params, (), "The text angle classifier")
         return _Prepared(line_batch([im.to("bgr") for im in images], self._height, self._width))
 
     def forward(self, prepared: _Prepared) -> np.ndarray:

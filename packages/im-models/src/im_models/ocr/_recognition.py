@@ -10,7 +10,7 @@ import numpy as np
 
 from im_core import Image, LoadedModelInfo, PackageContext, Session, TextLine, TextRecognition, TextRecognitionModel
 from im_core.errors import DependencyModelError
-from im_models.common import check_params, crop_quads, model_file, to_numpy
+from im_models.common import crop_quads, model_file, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._ctc import CTCAlphabet, greedy_decode, load_alphabet
 from im_models.ocr._lines import batch_width, line_batch
@@ -21,10 +21,10 @@ _DEFAULTS: dict[str, Any] = {
     "image_height": 48,  # network input height (read from the graph when fixed)
     "base_width": 320,  # narrowest canvas a batch is padded to (PaddleOCR's rec_image_shape width)
     "max_width": 3200,  # widest canvas; longer lines are squeezed into it
-    "batch_size": 8,  # crops per network call, grouped by aspect ratio
+    "recognition_batch_size": 8,  # crops per network call, grouped by aspect ratio (not from_pretrained's batch_size)
     "confidence": 0.5,  # lines decoded with a lower mean confidence are dropped (PaddleOCR's drop_score)
 }
-_CALL_PARAMS = ("confidence",)
+_RENAMED = {"batch_size": "recognition_batch_size"}  # older ocr_config.json key
 
 
 @dataclass
@@ -62,8 +62,9 @@ class CTCTextRecognizer(TextRecognitionModel):
     detected, cut out with a perspective warp (tall crops turned 90°), turned 180° where the classifier says so,
     read, and returned in reading order with their polygons.
 
-    Crops are batched by aspect ratio: sorted by width/height, grouped ``batch_size`` at a time, each group padded
-    on the right to its widest member (at least ``base_width``), so short lines are not padded to the longest one.
+    Crops are batched by aspect ratio: sorted by width/height, grouped ``recognition_batch_size`` at a time, each
+    group padded on the right to its widest member (at least ``base_width``), so short lines are not padded to the
+    longest one.
     The character dictionary comes from a package file (``characters.txt``…) or the model's ``character``
     metadata; decoding is greedy (best path) and a line's confidence is its mean per-character probability.
 
@@ -72,6 +73,7 @@ class CTCTextRecognizer(TextRecognitionModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset(_DEFAULTS)
+    CALL_PARAMS = {"confidence": "post"}
 
     def __init__(
         self,
@@ -95,12 +97,12 @@ class CTCTextRecognizer(TextRecognitionModel):
         self._fixed_width: int | None = fixed_width
         self._base_width = int(config["base_width"])
         self._max_width = int(config["max_width"])
-        self._batch = max(1, int(config["batch_size"]))
+        self._batch = max(1, int(config["recognition_batch_size"]))
         self._confidence = float(config["confidence"])
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> CTCTextRecognizer:
-        config = settings(ctx, _DEFAULTS)
+        config = settings(ctx, _DEFAULTS, _RENAMED)
         session = ctx.load_session(model_file(ctx))
         classes = session.outputs[0].shape[-1] if session.outputs and session.outputs[0].shape else None
         alphabet = load_alphabet(ctx, session, classes if isinstance(classes, int) else None)
@@ -178,7 +180,6 @@ class CTCTextRecognizer(TextRecognitionModel):
         return prepared
 
     def post_process(self, raw: _Prepared, prepared: _Prepared, **params: Any) -> list[TextRecognition]:
-        check_params(params, _CALL_PARAMS, "The CTC text recogniser")
         threshold = float(params.get("confidence", self._confidence))
         keep = (raw.confidence >= threshold) & np.array([bool(t) for t in raw.texts], bool).reshape(-1)
         results = [TextRecognition() for _ in range(raw.n_images)]
