@@ -22,7 +22,7 @@ Packages
     :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`; :func:`model_file` /
     :data:`DEFAULT_MODEL_FILES` and :func:`recommended_parameters` for one-network families.
 Crops
-    :func:`crop_quads`, :func:`order_quads`.
+    :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
@@ -39,7 +39,7 @@ from im_models.common._config import (
     parse_inference_config,
     ultralytics_config,
 )
-from im_models.common._crops import crop_quads, order_quads
+from im_models.common._crops import crop_boxes, crop_quads, order_quads
 from im_models.common._detector_package import (
     WEIGHT_FILES,
     DetectorPackage,
@@ -87,6 +87,7 @@ __all__ = [
     "class_count_error",
     "class_filter_mask",
     "class_thresholds",
+    "crop_boxes",
     "crop_quads",
     "filter_candidates",
     "input_spatial_dynamic",

@@ -36,7 +36,9 @@ class TextAngleClassifier(ClassificationModel):
 
     Each crop (BGR) is resized to the network height keeping its aspect ratio and padded on the right to the
     network width (3×48×192 for PP-OCR's ``cls``); squashing a long line into the box instead makes the model
-    say 180°, so padding matters. Scores are the network's softmax over ``("0", "180")``.
+    say 180°, so padding matters. Scores are the network's softmax over ``("0", "180")``. A crop counts as upside
+    down when class ``"180"`` wins with a probability of at least ``flip_threshold`` (load option, default 0.9;
+    also in ``metadata.extra["flip_threshold"]``, which the ``ocr`` pipeline reads).
     """
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
@@ -59,7 +61,8 @@ class TextAngleClassifier(ClassificationModel):
         config = settings(ctx, _DEFAULTS, _RENAMED)
         names = tuple(ctx.read_lines("class_names.txt")) if ctx.has("class_names.txt") else ("0", "180")
         session = ctx.load_session(model_file(ctx))
-        return cls(session, ctx.info(class_names=ctx.metadata.class_names or names), config)
+        info = ctx.info(class_names=ctx.metadata.class_names or names, flip_threshold=float(config["flip_threshold"]))
+        return cls(session, info, config)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         return _Prepared(line_batch([im.to("bgr") for im in images], self._height, self._width))
