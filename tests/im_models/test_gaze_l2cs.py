@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from im_core import Gaze, to_images
-from im_core.errors import CorruptedModelPackageError, InvalidParameterError
+from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
 from im_core.testing import local_context
 from im_models.faces._blazeface import BlazeFaceDetector
 from im_models.gaze._l2cs import L2CSGaze, binned_angles
 from im_models.gaze._l2cs_torch import build_l2cs_network
+from testlib.gaze import export as _export
+from testlib.gaze import small_network
 
 torch = pytest.importorskip("torch")
 
@@ -37,32 +39,9 @@ def test_binned_angles_by_hand() -> None:
     np.testing.assert_allclose(binned_angles(mpii, 3.0, -42.0), np.deg2rad([0.0]), atol=1e-6)
 
 
-def _export(module: object, path: Path, names: tuple[str, str] = ("out0", "out1"), size: int = 448) -> Path:
-    import warnings
-
-    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice is attributed to this file
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module,
-            torch.zeros(1, 3, size, size),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["input"],
-            output_names=list(names),
-            dynamic_axes={"input": {0: "batch"}, names[0]: {0: "batch"}, names[1]: {0: "batch"}},
-        )
-    return path
-
-
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
-    torch.manual_seed(0)
-    net = build_l2cs_network(layers=(1, 1, 1, 1), width=16)
-    with torch.no_grad():  # spread the logits so the expectation is far from the uniform −2°
-        net.fc_yaw_gaze.weight.mul_(40.0)
-        net.fc_pitch_gaze.weight.mul_(40.0)
-    return net, _export(net, tmp_path_factory.mktemp("l2cs") / "weights.onnx")
+    return small_network(tmp_path_factory.mktemp("l2cs"))
 
 
 def _by_hand(net: object, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,37 +95,19 @@ def test_outputs_named_pitch_and_yaw_are_bound_by_name(small, tmp_path: Path) ->
     np.testing.assert_allclose(swapped(image).yaw, head0, atol=2e-4)
 
 
-def test_face_detector_dependency_crops_and_batches_faces(small, asset) -> None:
+def test_a_face_detector_dependency_points_to_the_face_gaze_pipeline(small, asset) -> None:
+    """Finding faces is the face-gaze pipeline's job (tests/im_pipelines/test_face_gaze.py): the family refuses the
+    dependency it used to run inside its pre-processing, and takes no face parameters."""
     _net, path = small
     detector = BlazeFaceDetector.from_package(
         local_context(asset("face/blazeface_front_128.onnx"), architecture="blazeface", task="object-detection")
     )
     ctx = local_context(path, architecture="l2cs-net", task="gaze-estimation", dependencies={"face_detector": detector})
-    model = L2CSGaze.from_package(ctx)
-    images = [asset("images/astronaut.png"), asset("images/chelsea.png"), asset("images/camera.png")]
-    results = model(images)
-    assert [len(r) for r in results] == [1, 0, 1]  # the front model sees no face in the cat picture
-    faces = detector(images[0])
-    np.testing.assert_allclose(results[0].faces.xyxy, faces.xyxy)
-    assert results[1].faces is not None and len(results[1].faces) == 0
-    # the same crop by hand (box widened by 10% per side) through the model without a detector
-    import cv2
-
-    x1, y1, x2, y2 = faces.xyxy[0]
-    w, h = x2 - x1, y2 - y1
-    box = np.rint([x1 - 0.1 * w, y1 - 0.1 * h, x2 + 0.1 * w, y2 + 0.1 * h]).astype(int).clip(0, 512)
-    crop = cv2.imread(str(images[0]))[box[1] : box[3], box[0] : box[2]]
+    with pytest.raises(DependencyModelError, match=r"'face-gaze' pipeline.*AutoModelPipeline.from_pretrained"):
+        L2CSGaze.from_package(ctx)
     plain = L2CSGaze.from_package(local_context(path, architecture="l2cs-net", task="gaze-estimation"))
-    alone = plain(crop)
-    np.testing.assert_allclose(results[0].yaw, alone.yaw, atol=1e-5)
-    np.testing.assert_allclose(results[0].pitch, alone.pitch, atol=1e-5)
-    # a batch where no image has a face never calls the network
-    empty = model(asset("images/chelsea.png"))
-    assert len(empty) == 0 and empty.yaw.shape == (0,)
-    with pytest.raises(InvalidParameterError):
-        model(images[0], face_margin=-1)
-    with pytest.raises(InvalidParameterError):
-        plain(crop, face_margin=0.2)  # without a detector there is nothing to widen
+    with pytest.raises(InvalidParameterError, match=r"L2CSGaze does not take parameter\(s\) 'face_margin'"):
+        plain(np.zeros((64, 64, 3), np.uint8), face_margin=0.2)
 
 
 def test_already_decoded_angle_outputs_and_bad_layouts(tmp_path: Path) -> None:

@@ -1,17 +1,17 @@
 """PP-OCR families on the real pinned weights: DB detection, CTC recognition, the 0/180 angle classifier.
 
 Text is rendered with Pillow's built-in font (``ImageFont.load_default(size=...)``) at several sizes, in two lines,
-straight and lightly rotated; det + rec must read it back exactly.
+straight and lightly rotated. Reading whole pages (det → angle → rec) is the ``ocr`` pipeline's job: its tests are
+in ``tests/im_pipelines/test_ocr_reading.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from im_core import Detections, TextRecognition
-from im_core.errors import InvalidParameterError, ModelInputError
+from im_core.errors import DependencyModelError, InvalidParameterError
 from im_core.testing import local_context
 from im_models.common._crops import crop_quads, order_quads
 from im_models.ocr._angle import TextAngleClassifier
@@ -19,30 +19,7 @@ from im_models.ocr._ctc import CTCAlphabet, greedy_decode
 from im_models.ocr._db import rect_corners
 from im_models.ocr._detection import DBTextDetector
 from im_models.ocr._recognition import CTCTextRecognizer
-
-LINES = ("Hello World 2024", "ONNX Runtime OCR test")
-
-
-def render(lines: tuple[str, ...], size: int, angle: float = 0.0, pad: int = 20) -> np.ndarray:
-    """Black text on white, one line per entry, rotated by ``angle`` degrees (counter-clockwise); BGR uint8."""
-    font = ImageFont.load_default(size=size)
-    width = max(font.getbbox(t)[2] for t in lines) + 2 * pad
-    step = int(size * 1.6)
-    page = Image.new("RGB", (width, step * len(lines) + 2 * pad), "white")
-    draw = ImageDraw.Draw(page)
-    for i, text in enumerate(lines):
-        draw.text((pad, pad + i * step), text, font=font, fill="black")
-    if angle:
-        page = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor="white")
-    return np.ascontiguousarray(np.asarray(page)[:, :, ::-1])
-
-
-def tight(image: np.ndarray, margin: int = 4) -> np.ndarray:
-    """The ink's bounding box (non-white pixels) plus ``margin`` pixels: a text-line crop as a detector gives it."""
-    ys, xs = np.nonzero(image.min(axis=2) < 200)
-    y0, x0 = max(ys.min() - margin, 0), max(xs.min() - margin, 0)
-    return np.ascontiguousarray(image[y0 : ys.max() + margin + 1, x0 : xs.max() + margin + 1])
-
+from testlib.ocr import LINES, render, tight
 
 # -- models (loaded once per module) ---------------------------------------------------------------------------
 
@@ -73,11 +50,6 @@ def _recognizer(path, **dependencies) -> CTCTextRecognizer:
 @pytest.fixture(scope="module")
 def rec_v6(asset):
     return _recognizer(asset("ocr/PP-OCRv6_rec_tiny.onnx"))
-
-
-@pytest.fixture(scope="module")
-def reader_v6(asset, det_v6, angle):
-    return _recognizer(asset("ocr/PP-OCRv6_rec_tiny.onnx"), text_detector=det_v6, angle_classifier=angle)
 
 
 # -- detection -------------------------------------------------------------------------------------------------
@@ -123,62 +95,6 @@ def test_db_detector_batch_of_different_sizes_matches_single_calls(det_v6):
         single = det_v6(image)
         assert len(single) == len(result)
         np.testing.assert_allclose(single.data["polygon"], result.data["polygon"], atol=2.0)
-
-
-# -- end to end: detection + crops + angle + recognition -------------------------------------------------------
-
-
-@pytest.mark.weights
-@pytest.mark.parametrize("size", [16, 24, 32, 48])
-@pytest.mark.parametrize("angle_deg", [0.0, 3.0, -2.0])
-def test_pp_ocr_v6_reads_rendered_text_exactly(reader_v6, size, angle_deg):
-    result = reader_v6(render(LINES, size=size, angle=angle_deg))
-    assert isinstance(result, TextRecognition)
-    assert [line.text for line in result.lines] == list(LINES)
-    assert all(line.confidence > 0.85 for line in result.lines)
-    assert all(line.polygon.shape == (4, 2) for line in result.lines)
-
-
-@pytest.mark.weights
-def test_pp_ocr_v4_det_with_v6_rec_reads_exactly(asset, det_v4):
-    reader = _recognizer(asset("ocr/PP-OCRv6_rec_tiny.onnx"), text_detector=det_v4)
-    for size, angle_deg in [(24, 0.0), (32, 3.0), (48, -2.0)]:
-        assert reader(render(LINES, size=size, angle=angle_deg)).text == "\n".join(LINES)
-
-
-@pytest.mark.weights
-def test_pp_ocr_v4_rec_reads_the_characters_exactly(asset, det_v4):
-    """PP-OCRv4's (Chinese + English) recogniser reads every character, but it often drops the narrow word
-    spaces of Pillow's built-in font (Aileron) — a property of the model: it reads them on crops with more margin.
-    So the characters are compared exactly and the spaces separately on padded crops."""
-    reader = _recognizer(asset("ocr/ch_PP-OCRv4_rec_infer.onnx"), text_detector=det_v4)
-    image = render(LINES, size=32, angle=3)
-    result = reader(image)
-    assert [line.text.replace(" ", "") for line in result.lines] == [t.replace(" ", "") for t in LINES]
-    assert all(line.confidence > 0.9 for line in result.lines)
-    import cv2
-
-    crops = crop_quads(image, np.stack([line.polygon for line in result.lines]))
-    padded = [cv2.copyMakeBorder(c, 6, 6, 6, 6, cv2.BORDER_CONSTANT, value=(255, 255, 255)) for c in crops]
-    texts, confidence = reader.recognize_crops(padded)
-    assert texts == list(LINES)
-    assert np.all(confidence > 0.9)
-
-
-@pytest.mark.weights
-def test_reader_turns_an_upside_down_page_right_way_up(reader_v6, asset, det_v6):
-    page = render(LINES, size=32)[::-1, ::-1].copy()  # rotated 180°
-    assert reader_v6(page).text == "\n".join(LINES[::-1])  # the bottom line of the flipped page is read first
-    without_angle = _recognizer(asset("ocr/PP-OCRv6_rec_tiny.onnx"), text_detector=det_v6)
-    assert without_angle(page).text != reader_v6(page).text
-
-
-@pytest.mark.weights
-def test_reader_on_a_list_returns_a_list_and_a_blank_page_reads_nothing(reader_v6):
-    blank = np.full((200, 300, 3), 255, np.uint8)
-    results = reader_v6([render(LINES, size=24), blank])
-    assert [len(r) for r in results] == [2, 0]
-    assert results[1].text == ""
 
 
 # -- recognition of single line crops --------------------------------------------------------------------------
@@ -227,21 +143,64 @@ def test_degenerate_crops_give_an_empty_result(rec_v6, crop):
 
 
 @pytest.mark.weights
-def test_ocr_bad_inputs(reader_v6, det_v6):
-    text = render(LINES, size=32)
-    gray = text[:, :, 0]
-    rgba = np.dstack([text, np.full(text.shape[:2], 255, np.uint8)])
-    deep = text.astype(np.uint16) * 257
-    for image in (gray, rgba, deep):
-        assert reader_v6(image).text == "\n".join(LINES)
-    with pytest.raises(ModelInputError):
-        reader_v6(np.zeros((0, 10, 3), np.uint8))
-    with pytest.raises(ModelInputError):
-        det_v6(np.zeros((10, 0), np.uint8))
-    huge = np.full((8000, 8000, 3), 255, np.uint8)
-    huge[3000 : 3000 + text.shape[0], 2000 : 2000 + text.shape[1]] = text  # small text on a huge page
-    found = det_v6(huge)
-    assert len(found) <= 2 and found.data["polygon"].max() <= 8000
+def test_recognizer_reads_the_quadrilaterals_it_is_given(rec_v6, det_v6):
+    page = render(LINES, size=32, angle=3)
+    quads = det_v6(page).data["polygon"]
+    result = rec_v6(page, polygons=quads)
+    assert [line.text for line in result.lines] == list(LINES)
+    np.testing.assert_array_equal(np.stack([line.polygon for line in result.lines]), quads)
+    # the same as cutting the quadrilaterals out by hand and reading the crops
+    texts, confidence = rec_v6.recognize_crops(crop_quads(page, quads))
+    assert texts == list(LINES) and [line.confidence for line in result.lines] == confidence.tolist()
+    # RGB pixels, nested lists, a batch with one entry per image (none for a blank page)
+    rgb = np.ascontiguousarray(page[:, :, ::-1])
+    assert rec_v6(rgb, color_format="rgb", polygons=quads.tolist()).text == "\n".join(LINES)
+    blank = np.full((100, 300, 3), 255, np.uint8)
+    both = rec_v6([page, blank], polygons=[quads, np.zeros((0, 4, 2))])
+    assert [r.text for r in both] == ["\n".join(LINES), ""]
+    assert rec_v6(page, polygons=[]).lines == []
+    with pytest.raises(InvalidParameterError, match=r"one \(N, 4, 2\) array of quadrilaterals per image: 2 image"):
+        rec_v6([page, blank], polygons=quads)
+    with pytest.raises(InvalidParameterError, match=r"quadrilaterals .* got shape \[2, 2, 2\]"):
+        rec_v6(page, polygons=quads[:, :2])
+    with pytest.raises(InvalidParameterError, match=r"did you mean 'polygons'"):
+        rec_v6(page, polygon=quads)
+
+
+@pytest.mark.weights
+def test_recognizer_reads_lines_only_and_points_pages_to_the_ocr_pipeline(asset, det_v6, angle):
+    for dependencies in ({"text_detector": det_v6}, {"text_detector": det_v6, "angle_classifier": angle}):
+        with pytest.raises(DependencyModelError, match=r"'ocr' pipeline.*AutoModelPipeline.from_pretrained\('ocr'"):
+            _recognizer(asset("ocr/PP-OCRv6_rec_tiny.onnx"), **dependencies)
+
+
+@pytest.mark.weights
+def test_ocr_crop_batch_sizes_are_load_options_apart_from_from_pretrained_batch_size(asset, tmp_path):
+    import json
+    import shutil
+
+    path = asset("ocr/PP-OCRv6_rec_tiny.onnx")
+    ctx = local_context(path, architecture="pp-ocr-rec", task="text-recognition", options={"recognition_batch_size": 2})
+    assert CTCTextRecognizer.from_package(ctx)._batch == 2
+    with pytest.raises(InvalidParameterError, match=r"'batch_size' \(did you mean 'recognition_batch_size'\?\)"):
+        CTCTextRecognizer.from_package(
+            local_context(path, architecture="pp-ocr-rec", task="text-recognition", options={"batch_size": 2})
+        )
+    cls_path = asset("ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    ctx = local_context(
+        cls_path, architecture="pp-ocr-cls", task="classification", options={"classification_batch_size": 3}
+    )
+    classifier = TextAngleClassifier.from_package(ctx)
+    assert classifier._batch == 3 and classifier.metadata.extra["flip_threshold"] == 0.9
+    # a package's ocr_config.json written with the older key still sets it
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    shutil.copy(path, folder / "weights.onnx")
+    (folder / "ocr_config.json").write_text(json.dumps({"batch_size": 5, "confidence": 0.4}))
+    recognizer = CTCTextRecognizer.from_package(
+        local_context(folder, architecture="pp-ocr-rec", task="text-recognition")
+    )
+    assert (recognizer._batch, recognizer._confidence) == (5, 0.4)
 
 
 # -- angle classifier ------------------------------------------------------------------------------------------
@@ -342,13 +301,3 @@ def test_automodel_routes_bare_pp_ocr_files_to_these_families(asset):
     crops = crop_quads(page, det(page).data["polygon"])
     assert rec.recognize_crops(crops)[0] == list(LINES)
     assert [r.class_name for r in cls(crops)] == ["0", "0"]
-
-
-@pytest.mark.weights
-def test_reader_accepts_pil_and_rgb_inputs(reader_v6):
-    bgr = render(LINES, size=24, angle=2)
-    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-    expected = "\n".join(LINES)
-    assert reader_v6(Image.fromarray(rgb)).text == expected
-    assert reader_v6(rgb, color_format="rgb").text == expected
-    assert reader_v6.text_detector(rgb, color_format="rgb").data["polygon"].shape == (2, 4, 2)

@@ -710,6 +710,25 @@ def test_unknown_load_options_are_refused_and_known_ones_reach_the_family(asset)
     assert model.pooling == "max"
 
 
+def test_near_misses_get_a_suggestion_with_the_accepted_names(asset):
+    # a misspelt argument of from_pretrained itself ends up among the load options: the suggestion names it
+    with pytest.raises(InvalidParameterError, match=r"'devcie' \(did you mean 'device'\?\); it accepts: none\."):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), devcie="cpu")
+    with pytest.raises(InvalidParameterError, match=r"'pooling_mode' \(did you mean 'pooling'\?\)"):
+        AutoModel.from_pretrained(asset("embed/mobilenetv2_backbone.pt"), pooling_mode="max", **_EMBEDDER)
+    # a task override must be one an installed family implements
+    with pytest.raises(InvalidParameterError, match=r"task= .*'detection' \(did you mean .*'object-detection'"):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), architecture="yolov8", task="detection")
+    with pytest.raises(InvalidParameterError, match=r"'objectdetection' \(did you mean 'object-detection'\?\)"):
+        AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"), task="objectdetection")
+    # call parameters: checked once, before any work, with the family's names
+    model = AutoModel.from_pretrained(asset("yolo/nudenet_320n.onnx"))
+    with pytest.raises(InvalidParameterError, match=r"'conf' \(did you mean 'confidence'\?\).*it accepts: class_agn"):
+        model(_image(asset), conf=0.5)
+    with pytest.raises(InvalidParameterError, match=r"'colour_format' \(did you mean 'color_format'\?\)"):
+        model(_image(asset), colour_format="rgb")
+
+
 def test_local_descriptions_for_a_remote_model_id_are_refused(monkeypatch):
     import socket
 
@@ -732,3 +751,31 @@ def test_every_built_in_family_declares_its_load_options_and_undeclared_ones_pas
         pass
 
     _check_load_options(ThirdPartyFamily, {"score_bias": 0.1})  # passes through, unchecked
+
+
+def _built_in_families() -> set[type]:
+    from im_core import registry
+    from im_core._plugins import load_target
+
+    families = {load_target(e.target) for e in registry().models if e.target.startswith("im_models.")}
+    assert len(families) >= 10
+    return families
+
+
+def test_no_load_option_shares_a_name_with_an_argument_of_from_pretrained():
+    """A load option named like an argument of from_pretrained (``batch_size``) never reaches the family: the
+    argument takes it (the OCR families' crop batch sizes are ``recognition_batch_size`` /
+    ``classification_batch_size`` for that reason)."""
+    from im_core._auto import from_pretrained_arguments
+
+    names = from_pretrained_arguments()
+    assert {"batch_size", "device", "backend", "task", "architecture", "class_names", "session_options"} <= names
+    clashes = {f.__name__: sorted(f.LOAD_OPTIONS & names) for f in _built_in_families() if f.LOAD_OPTIONS & names}
+    assert not clashes, f"load options shadowed by from_pretrained's own arguments: {clashes}"
+
+
+def test_every_built_in_family_declares_its_call_parameters_with_their_stage():
+    undeclared = sorted(f.__name__ for f in _built_in_families() if f.CALL_PARAMS is None)
+    assert not undeclared, f"families without CALL_PARAMS: {undeclared}"
+    for family in _built_in_families():
+        assert set(family.CALL_PARAMS.values()) <= {"pre", "post"}, family

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -166,6 +167,7 @@ class AutoModel:
             session_options=session_options,
             **model_kwargs,
         )
+        _check_task(request.source.local_overrides.get("task"))
         return _load(request)
 
     @classmethod
@@ -436,9 +438,20 @@ def _unexpected_failure(exc: Exception, metadata: ModelMetadata, candidate: Pack
     return error
 
 
+@functools.lru_cache(maxsize=1)
+def from_pretrained_arguments() -> frozenset[str]:
+    """The keyword names ``from_pretrained`` reads itself (its parameters and the local overrides ``architecture``,
+    ``task``, ``class_names``): a family's ``LOAD_OPTIONS`` must never use one, it would never reach the family."""
+    import inspect
+
+    params = inspect.signature(AutoModel.from_pretrained).parameters.values()
+    return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD).union(_LOCAL_OVERRIDES)
+
+
 def _check_load_options(family: type, options: dict[str, Any]) -> None:
     """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``Model.LOAD_OPTIONS``;
-    a family that does not declare them gets every keyword unchecked)."""
+    a family that does not declare them gets every keyword unchecked). A misspelt argument of ``from_pretrained``
+    itself (``devcie``) lands here too, so the suggestions include those names."""
     declared = getattr(family, "LOAD_OPTIONS", None)
     if declared is not None:
         check_names(
@@ -447,7 +460,15 @@ def _check_load_options(family: type, options: dict[str, Any]) -> None:
             f"{family.__name__} takes no load option(s)",
             " Per-call parameters (confidence, iou_threshold, ...) go to the call instead: "
             "model(image, confidence=0.5).",
+            also_known=from_pretrained_arguments(),
         )
+
+
+def _check_task(task: Any) -> None:
+    """A task given by name (``task=`` for a local file) must be one that an installed model family implements."""
+    known = {entry.task for entry in registry().models}
+    if isinstance(task, str) and known:  # another type is reported with the local metadata
+        check_names([task], known, "task= names a task that no installed model family implements:")
 
 
 def _build(

@@ -1,15 +1,18 @@
 """Task base classes: ``pre_process`` → ``forward`` → ``post_process``, one image in → one result out.
 
-A model family subclasses the task base that matches its output and implements four methods::
+A model family subclasses the task base that matches its output, declares the parameters of a call with the stage
+that reads each, and implements four methods::
 
     class MyDetector(ObjectDetectionModel):
+        CALL_PARAMS = {"image_size": "pre", "confidence": "post"}
         @classmethod
         def from_package(cls, ctx: PackageContext) -> MyDetector: ...      # read config, ctx.load_session(...)
         def pre_process(self, images: list[Image], **params) -> Prepared: ...
         def forward(self, prepared: Prepared) -> Raw: ...                 # session.run(...)
         def post_process(self, raw: Raw, prepared: Prepared, **params) -> list[Detections]: ...
 
-``model(image)`` returns one result; ``model([a, b])`` returns a list.
+``model(image)`` returns one result; ``model([a, b])`` returns a list. ``model(image, confidence=0.5)`` checks the
+names once, before pre-processing, and each stage receives only its own parameters.
 """
 
 from __future__ import annotations
@@ -54,12 +57,26 @@ R = TypeVar("R")
 Batch = Union[list[Any], tuple[Any, ...]]  # noqa: UP007 (a runtime alias on Python 3.10)
 SingleImage = Union["np.ndarray[Any, Any]", str, "os.PathLike[str]", bytes, "PIL.Image.Image", "torch.Tensor", "Image"]
 
+#: where a call parameter is read (``Model.CALL_PARAMS`` values)
+_STAGES = ("pre", "post")
 
-def check_names(given: Mapping[str, Any], allowed: Iterable[str], what: str, hint: str = "") -> None:
-    """Raise :class:`~im_core.errors.InvalidParameterError` naming every key of ``given`` not in ``allowed``.
 
-    ``what`` says whose names they are ("YOLODetection takes no load option(s)"); ``hint`` is added to the message.
-    Used for a family's load options (``Model.LOAD_OPTIONS``) and its call parameters.
+def check_names(
+    given: Iterable[str],
+    allowed: Iterable[str],
+    what: str,
+    hint: str = "",
+    *,
+    also_known: Iterable[str] = (),
+) -> None:
+    """Raise :class:`~im_core.errors.InvalidParameterError` naming every name of ``given`` not in ``allowed``.
+
+    ``given`` is a mapping (its keys are checked) or any iterable of names. ``what`` says whose names they are
+    ("YOLODetection takes no load option(s)"); ``hint`` is added to the message. A near miss gets a suggestion
+    (``'conf' (did you mean 'confidence'?)``) drawn from ``allowed`` and ``also_known`` (names valid elsewhere, e.g.
+    ``from_pretrained``'s own arguments next to a family's load options); the message then lists ``allowed``.
+    Used for a family's load options (``Model.LOAD_OPTIONS``), its call parameters (``Model.CALL_PARAMS``) and a
+    task given by name.
     """
     if not given:
         return
@@ -68,9 +85,30 @@ def check_names(given: Mapping[str, Any], allowed: Iterable[str], what: str, hin
     if unknown:
         from im_core.errors import InvalidParameterError
 
-        raise InvalidParameterError(
-            f"{what} {', '.join(map(repr, unknown))}; it accepts: {', '.join(sorted(allowed)) or 'none'}.{hint}"
-        )
+        pool = sorted(allowed.union(also_known))
+        named = ", ".join(f"{name!r}{_did_you_mean(name, pool)}" for name in unknown)
+        raise InvalidParameterError(f"{what} {named}; it accepts: {', '.join(sorted(allowed)) or 'none'}.{hint}")
+
+
+def _did_you_mean(name: str, pool: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the names of ``pool`` close to ``name``, else ``""``.
+
+    Close: ``name`` abbreviates it (``iou`` → ``iou_threshold``), or :func:`difflib.get_close_matches` finds it; of
+    the latter, only those nearly as close as the closest are named (``detection`` → three ``*-detection`` tasks,
+    ``objectdetection`` → ``object-detection`` alone).
+    """
+    import difflib
+
+    if not isinstance(name, str) or not name:
+        return ""
+    key = name.lower()
+    close = [p for p in pool if len(key) >= 3 and p.lower().startswith(key)]
+    matches = difflib.get_close_matches(key, pool, n=3, cutoff=0.6)  # best first
+    if matches:
+        best = difflib.SequenceMatcher(None, key, matches[0]).ratio()
+        close += [m for m in matches if difflib.SequenceMatcher(None, key, m).ratio() >= best - 0.15]
+    close = list(dict.fromkeys(close))[:3]
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +136,24 @@ class Model(ABC, Generic[R]):
     #: ``AutoModel`` refuses any other before loading anything. ``None``: not declared, every keyword is passed on
     #: unchecked (the family validates its options itself).
     LOAD_OPTIONS: ClassVar[frozenset[str] | None] = None
+    #: the parameters of a call (``model(image, confidence=0.5)``), each with the stage that reads it: ``"pre"``
+    #: (``pre_process``) or ``"post"`` (``post_process``). :meth:`run_images` refuses any other name before
+    #: pre-processing and hands each stage only its own parameters. ``None``: not declared, every parameter goes to
+    #: both stages unchecked (the family validates them itself).
+    CALL_PARAMS: ClassVar[Mapping[str, str] | None] = None
     metadata: LoadedModelInfo
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("CALL_PARAMS")
+        if declared is not None:
+            wrong = {k: v for k, v in dict(declared).items() if v not in _STAGES}
+            if wrong:
+                from im_core.errors import PluginError
+
+                raise PluginError(
+                    f"{cls.__qualname__}.CALL_PARAMS maps each call parameter to 'pre' or 'post'; got {wrong}."
+                )
 
     @classmethod
     @abstractmethod
@@ -137,7 +192,8 @@ class Model(ABC, Generic[R]):
                 or a list/tuple of them. (A 4-D numpy array or torch tensor is a batch too and gives a list, but
                 type checkers see it as one image: pass a list where the type matters.)
             color_format: channel order of numpy inputs.
-            **params: family parameters (``confidence``, ``iou_threshold``, ``max_detections``...).
+            **params: family parameters (``confidence``, ``iou_threshold``, ``max_detections``...), the names in
+                :attr:`CALL_PARAMS`.
         """
         batch = is_batch(images)
         normalized = to_images(images, color_format)
@@ -145,10 +201,26 @@ class Model(ABC, Generic[R]):
         return results if batch else results[0]
 
     def run_images(self, images: Sequence[Image], **params: Any) -> list[R]:
-        """The three stages on already-normalised images."""
-        prepared = self.pre_process(list(images), **params)
+        """The three stages on already-normalised images; ``params`` are checked and split by :meth:`split_params`."""
+        pre, post = self.split_params(params)
+        prepared = self.pre_process(list(images), **pre)
         raw = self.forward(prepared)
-        return self.post_process(raw, prepared, **params)
+        return self.post_process(raw, prepared, **post)
+
+    def split_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Check call parameters against :attr:`CALL_PARAMS` and split them into ``(pre, post)`` stage parameters.
+
+        Raises:
+            InvalidParameterError: a name the family does not declare (with the accepted names, and a suggestion
+                for a near miss).
+        """
+        declared = self.CALL_PARAMS
+        if declared is None:
+            return dict(params), dict(params)
+        check_names(params, declared, f"{type(self).__name__} does not take parameter(s)", also_known=("color_format",))
+        pre = {k: v for k, v in params.items() if declared[k] == "pre"}
+        post = {k: v for k, v in params.items() if declared[k] == "post"}
+        return pre, post
 
     @overload
     def __call__(self, images: Batch, **params: Any) -> list[R]: ...

@@ -15,8 +15,9 @@ Plugins
     :func:`registry`, :func:`load_target` (import a ``"module:attr"`` target with an install hint when it is
     missing), :func:`lazy_exports` (PEP 562 ``__getattr__``/``__dir__`` for a package's ``__init__``).
 Families
-    :class:`Model` and the task bases, :class:`PackageContext`, :class:`LoadedModelInfo`, :class:`Image`,
-    :func:`to_images`, :func:`is_batch`, :func:`check_names` (refuse unknown keyword names, with the accepted list).
+    :class:`Model` and the task bases (a family declares ``LOAD_OPTIONS`` and ``CALL_PARAMS``), :class:`PackageContext`,
+    :class:`LoadedModelInfo`, :class:`Image`, :func:`to_images`, :func:`is_batch`, :func:`check_names` (refuse
+    unknown keyword names, with the accepted list and a suggestion for a near miss).
 Backends
     :class:`Session`, :class:`BaseSession`, :class:`BackendBase`, :class:`BackendPlugin`, :class:`BackendProbe`,
     :class:`TensorSpec`, :class:`BatchLimits`, :class:`Verdict`, :func:`detect_gpus` (NVIDIA GPUs without CUDA:

@@ -16,7 +16,7 @@ from im_core import (
     Session,
 )
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import as_probabilities, check_params, prepare_batch, sigmoid, softmax, to_numpy
+from im_models.common import as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 
@@ -53,6 +53,7 @@ class ImageClassifier(ClassificationModel):
     """
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
+    CALL_PARAMS = {}
 
     multi_label: ClassVar[bool] = False
 
@@ -73,7 +74,6 @@ class ImageClassifier(ClassificationModel):
         return cls(session, ctx.info(class_names=names), config)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        check_params(params, (), type(self).__name__)
         cfg = self.config
         if cfg.inference_config is not None:
             ic = cfg.inference_config
@@ -113,10 +113,7 @@ class MultiLabelImageClassifier(ImageClassifier, MultiLabelClassificationModel):
 
     task = "multi-label-classification"
     multi_label = True
-
-    def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        check_params(params, ("threshold",), type(self).__name__)
-        return super().pre_process(images)
+    CALL_PARAMS = {"threshold": "post"}
 
     def post_process(self, raw: np.ndarray, prepared: np.ndarray, **params: Any) -> list[Classification]:
         threshold = float(params.get("threshold", 0.5))

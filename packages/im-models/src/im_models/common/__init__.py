@@ -11,7 +11,7 @@ Post-processing
     :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_positions`, :func:`xywh_to_xyxy`,
     :func:`resolve_detection_params` / :class:`DetectionParams` / :func:`select_detections` (thresholds, class
     filter, pre-NMS top-k, NMS, ``max_detections``), :func:`class_thresholds`, :func:`class_filter_mask`,
-    :func:`check_params`.
+    :data:`DETECTION_PARAMS` (the call parameters every detector takes, for its ``Model.CALL_PARAMS``).
 Arrays and activations
     :func:`to_numpy`, :func:`is_torch_tensor`, :func:`array_ops` (the same reductions on numpy or torch),
     :func:`sigmoid`, :func:`softmax`, :func:`as_probabilities`; candidate selection where the data lives:
@@ -23,7 +23,7 @@ Packages
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
 Crops
-    :func:`crop_quads`, :func:`order_quads`.
+    :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
@@ -40,7 +40,7 @@ from im_models.common._config import (
     parse_inference_config,
     ultralytics_config,
 )
-from im_models.common._crops import crop_quads, order_quads
+from im_models.common._crops import crop_boxes, crop_quads, order_quads
 from im_models.common._detector_package import (
     DetectorPackage,
     Prepared,
@@ -57,7 +57,6 @@ from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
-    check_params,
     class_filter_mask,
     class_thresholds,
     resolve_detection_params,
@@ -83,10 +82,10 @@ __all__ = [
     "best_class",
     "box_iou",
     "box_pixel_bounds",
-    "check_params",
     "class_count_error",
     "class_filter_mask",
     "class_thresholds",
+    "crop_boxes",
     "crop_quads",
     "filter_candidates",
     "input_spatial_dynamic",

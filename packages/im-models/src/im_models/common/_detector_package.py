@@ -26,7 +26,6 @@ from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
-from im_models.common._postprocess import check_params
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
 
 __all__ = [
@@ -137,9 +136,9 @@ def run_session(package: DetectorPackage, prepared: Prepared) -> list[Any]:
     return arrays
 
 
-def pre_process_images(package: DetectorPackage, images: list[Image], params: dict[str, Any], allowed: Any) -> Prepared:
-    """Check parameters and build the batch tensor (shared ``pre_process`` of the YOLO and DETR families)."""
-    check_params(params, allowed, "This model")
+def pre_process_images(package: DetectorPackage, images: list[Image], params: dict[str, Any]) -> Prepared:
+    """Build the batch tensor (shared ``pre_process`` of the YOLO and DETR families); ``params`` may hold
+    ``image_size`` (the caller's ``Model.CALL_PARAMS`` checked the names)."""
     size = params.get("image_size")
     if size is not None:
         try:

@@ -10,21 +10,19 @@ once for numpy and torch so heads whose outputs stay on a GPU run them there.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from im_core.errors import InvalidParameterError
-from im_core.sdk import check_names
 from im_models.common._arrays import NUMPY_OPS
 from im_models.common._candidates import filter_candidates
 from im_models.common._nms import nms
 
 __all__ = [
     "DetectionParams",
-    "check_params",
     "class_filter_mask",
     "class_thresholds",
     "resolve_detection_params",
@@ -33,15 +31,11 @@ __all__ = [
     "xywh_to_xyxy",
 ]
 
-#: Call-time parameters every detector accepts.
+#: Call-time parameters every detector accepts, all read by ``post_process`` (a family declares them in its
+#: ``Model.CALL_PARAMS``: ``{"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}``).
 DETECTION_PARAMS = frozenset(
     {"confidence", "iou_threshold", "max_detections", "class_agnostic", "class_filter", "pre_nms_top_k"}
 )
-
-
-def check_params(params: Mapping[str, Any], allowed: Iterable[str], family: str) -> None:
-    """Raise :class:`InvalidParameterError` naming any parameter the family does not know."""
-    check_names(params, allowed, f"{family} does not take parameter(s)")
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

@@ -96,7 +96,7 @@ class DETRDetection(ObjectDetectionModel):
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
 
-    PARAMS = DETECTION_PARAMS | {"image_size"}
+    CALL_PARAMS = {"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}
 
     def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
@@ -136,7 +136,7 @@ class DETRDetection(ObjectDetectionModel):
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
-        return pre_process_images(self.package, images, params, self.PARAMS)
+        return pre_process_images(self.package, images, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)

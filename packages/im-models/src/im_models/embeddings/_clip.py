@@ -21,8 +21,8 @@ import numpy as np
 
 from im_core import Classification, EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
-from im_core.sdk import is_batch
-from im_models.common import NetworkInput, check_params, prepare_batch, softmax, to_numpy
+from im_core.sdk import check_names, is_batch
+from im_models.common import NetworkInput, prepare_batch, softmax, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 from im_models.embeddings._tokenizer import VocabTokenizer
 
@@ -53,6 +53,7 @@ class CLIPModel(EmbeddingModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({*_DEFAULTS, "tokenizer"})
+    CALL_PARAMS = {}
 
     def __init__(
         self,
@@ -88,7 +89,7 @@ class CLIPModel(EmbeddingModel):
             config.update({k: v for k, v in data.items() if k in _DEFAULTS})
         options = dict(ctx.options)
         tokenizer = options.pop("tokenizer", None)
-        check_params(options, _DEFAULTS, "CLIPModel")
+        check_names(options, _DEFAULTS, "CLIPModel takes no load option(s)")
         config.update(options)
         if tokenizer is None:
             if not ctx.has("vocab.txt"):
@@ -104,7 +105,6 @@ class CLIPModel(EmbeddingModel):
     # -- image tower (the Model stages) ---------------------------------------------------------------------------
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        check_params(params, (), "CLIPModel")
         size = self._net.height
         crops = []
         for im in images:  # short side → size, centre square (computed in original pixels: one resize)

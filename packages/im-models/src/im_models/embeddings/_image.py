@@ -10,7 +10,7 @@ import numpy as np
 from im_core import EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_models.classification._classifier import center_window
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import check_params, prepare_batch, to_numpy
+from im_models.common import prepare_batch, to_numpy
 from im_models.embeddings._pooling import l2_normalize, pool_features
 
 __all__ = ["ImageEmbedder"]
@@ -46,6 +46,7 @@ class ImageEmbedder(EmbeddingModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"pooling", "normalize"})
+    CALL_PARAMS = {}
 
     def __init__(
         self, session: Session, info: LoadedModelInfo, config: ClassifierConfig, pooling: str, normalize: bool
@@ -78,7 +79,6 @@ class ImageEmbedder(EmbeddingModel):
         return cls(session, ctx.info(), config, pooling, normalize)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        check_params(params, (), type(self).__name__)
         cfg = self.config
         if cfg.inference_config is not None:
             ic = cfg.inference_config

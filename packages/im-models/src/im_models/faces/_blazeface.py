@@ -30,7 +30,6 @@ from im_models.common import (
     DetectionParams,
     ImageTransform,
     NetworkInput,
-    check_params,
     prepare_batch,
     recommended_parameters,
     resolve_detection_params,
@@ -90,6 +89,7 @@ class BlazeFaceDetector(ObjectDetectionModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"anchor_strides"})
+    CALL_PARAMS = dict.fromkeys(DETECTION_PARAMS, "post")
 
     def __init__(
         self,
@@ -168,7 +168,6 @@ class BlazeFaceDetector(ObjectDetectionModel):
         return self._session.run({self._input: prepared.tensor}, self._score_outputs + self._box_outputs)
 
     def post_process(self, raw: dict[str, Any], prepared: _Prepared, **params: Any) -> list[Detections]:
-        check_params(params, DETECTION_PARAMS, "BlazeFace")
         p = resolve_detection_params(
             params,
             self.class_names,

@@ -27,7 +27,6 @@ from im_models.common import (
     DETECTION_PARAMS,
     ImageTransform,
     NetworkInput,
-    check_params,
     input_spatial_dynamic,
     prepare_batch,
     recommended_parameters,
@@ -49,7 +48,6 @@ _PRE_NMS_TOP_K = 2000
 _DEFAULT_CONFIDENCE = 0.5
 _DEFAULT_IOU = 0.3
 _DEFAULT_MAX_DETECTIONS = 100
-_PARAMS = DETECTION_PARAMS | {"image_size"}
 _ROLES = ("heatmap", "scale", "offset", "landmarks")
 
 
@@ -68,6 +66,7 @@ class CenterFaceDetector(ObjectDetectionModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"image_size"})
+    CALL_PARAMS = {"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}
 
     def __init__(
         self,
@@ -144,7 +143,6 @@ class CenterFaceDetector(ObjectDetectionModel):
         return self._session.run({self._input: prepared.tensor}, names)
 
     def post_process(self, raw: dict[str, Any], prepared: _Prepared, **params: Any) -> list[Detections]:
-        check_params(params, _PARAMS, "CenterFace")
         p = resolve_detection_params(
             params,
             self.class_names,

@@ -14,10 +14,9 @@ physical angles (``fc_yaw_gaze`` = horizontal), so this family reads output 0 as
 the outputs are named ``*yaw*`` / ``*pitch*`` or the package sets ``output_order``. Outputs with one value per face
 (shape (N,) or (N, 1)) are taken as angles already decoded, in radians.
 
-Faces: if the package declares a ``face_detector`` dependency, it runs first on each image; every face box, widened
-by ``face_margin`` (fraction of its size on each side, default 0.1), is cropped and resized to the input, and all
-crops of all images go through the network as one batch. Without a detector each whole image is taken as one face
-crop and ``Gaze.faces`` is ``None``.
+Faces: each input image is one face crop (stretched to the input) and gives a ``Gaze`` with one angle pair and
+``faces=None``. Finding the faces in a scene and estimating the gaze of each is the ``face-gaze`` pipeline's job
+(``im_pipelines.FaceGazePipeline``): it crops every face box found by a face detector and sends the crops here.
 """
 
 from __future__ import annotations
@@ -28,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from im_core import Detections, Gaze, GazeModel, Image
+from im_core import Gaze, GazeModel, Image
 from im_core.errors import CorruptedModelPackageError, DependencyModelError, InvalidParameterError
-from im_models.common import NetworkInput, check_params, prepare_batch, softmax
+from im_models.common import NetworkInput, prepare_batch, softmax
 
 if TYPE_CHECKING:
     from im_core import LoadedModelInfo, PackageContext, Session
@@ -42,8 +41,6 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 #: bins → (bin width in degrees, angle of bin 0 in degrees): Gaze360 and MPIIGaze models.
 _BIN_CONVENTIONS = {90: (4.0, -180.0), 28: (3.0, -42.0)}
-#: call parameters with a face detector attached (without one, the model takes none)
-_PARAMS = ("face_margin", "face_confidence")
 
 
 def binned_angles(logits: np.ndarray, bin_width: float, offset: float) -> np.ndarray:
@@ -62,11 +59,9 @@ def binned_angles(logits: np.ndarray, bin_width: float, offset: float) -> np.nda
     return np.deg2rad(degrees).astype(np.float32)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Prepared:
-    tensor: np.ndarray | None  # (M, 3, S, S) float32 crops, None when no face was found anywhere
-    counts: list[int]  # crops per image
-    faces: list[Detections] | None  # the detector's faces per image (None without a detector)
+    tensor: np.ndarray  # (N, 3, S, S) float32 face crops
 
 
 @dataclass(frozen=True)
@@ -78,14 +73,14 @@ class _Head:
 
 
 class L2CSGaze(GazeModel):
-    """Yaw and pitch (radians) per face; see the module docstring for the conventions.
+    """Yaw and pitch (radians) of the face each input image shows; see the module docstring for the conventions.
 
-    Parameters of a call: ``face_margin`` (default 0.1) and ``face_confidence`` (passed to the face detector as
-    ``confidence``) when a detector is attached.
+    No call parameters (the face detector's and the crop margin belong to the ``face-gaze`` pipeline).
     """
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset({"output_order", "bin_width", "angle_offset"})
+    CALL_PARAMS = {}
 
     def __init__(
         self,
@@ -95,14 +90,12 @@ class L2CSGaze(GazeModel):
         yaw: _Head,
         pitch: _Head,
         input_size: tuple[int, int],
-        face_detector: Any = None,
     ) -> None:
         self._session = session
         self.metadata = info
         self._input = session.inputs[0].name
         self._yaw = yaw
         self._pitch = pitch
-        self._detector = face_detector
         self._net = NetworkInput(
             height=input_size[0],
             width=input_size[1],
@@ -117,21 +110,15 @@ class L2CSGaze(GazeModel):
     def session(self) -> Session:
         return self._session
 
-    @property
-    def face_detector(self) -> Any:
-        return self._detector
-
-    def with_face_detector(self, face_detector: Any) -> L2CSGaze:
-        """A copy sharing this model's session that first finds faces with ``face_detector`` (a loaded detection
-        model) and estimates the gaze of each (used by the ``face-gaze`` pipeline)."""
-        import copy
-
-        model = copy.copy(self)
-        model._detector = face_detector
-        return model
-
     @classmethod
     def from_package(cls, ctx: PackageContext) -> L2CSGaze:
+        if "face_detector" in ctx.dependencies:
+            raise DependencyModelError(
+                f"{ctx.model_id!r} declares a 'face_detector' dependency, but L2CS-Net estimates the gaze of the face "
+                "crops it is given; it no longer runs a face detector itself. Use the 'face-gaze' pipeline, which "
+                "finds the faces and sends each crop here: AutoModelPipeline.from_pretrained('face-gaze', "
+                "models_parameters=[face_detector, gaze_model]) (im_pipelines), or FaceGazePipeline.from_models([...])."
+            )
         session = ctx.load_session(ctx.network_file())
         if len(session.inputs) != 1 or len(session.inputs[0].shape) != 4:
             raise CorruptedModelPackageError("L2CS-Net takes one (N, 3, H, W) input of face crops.")
@@ -142,70 +129,27 @@ class L2CSGaze(GazeModel):
         else:
             size = tuple(ctx.package.input_size or (_DEFAULT_SIZE, _DEFAULT_SIZE))  # type: ignore[assignment]
         yaw, pitch = _heads(session, ctx.options)
-        detector = ctx.dependencies.get("face_detector")
-        if detector is not None and not callable(getattr(detector, "run_images", None)):
-            raise DependencyModelError(
-                f"The face_detector dependency of {ctx.model_id!r} is a {type(detector).__name__}, not a loaded "
-                "im model."
-            )
-        info = ctx.info(input_size=size, face_detector=None if detector is None else detector.metadata.model_id)
-        return cls(session, info, yaw=yaw, pitch=pitch, input_size=size, face_detector=detector)
+        return cls(session, ctx.info(input_size=size), yaw=yaw, pitch=pitch, input_size=size)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        check_params(params, _PARAMS if self._detector is not None else (), "L2CS-Net")
-        if self._detector is None:
-            tensor, _ = prepare_batch(images, self._net)
-            return _Prepared(tensor, [1] * len(images), None)
-        margin = float(params.get("face_margin", 0.1))
-        if not 0.0 <= margin <= 2.0:
-            raise InvalidParameterError(f"face_margin must lie in [0, 2], got {margin}.")
-        det_params = {} if "face_confidence" not in params else {"confidence": params["face_confidence"]}
-        faces = self._detector.run_images(images, **det_params)
-        crops: list[Image] = []
-        for image, found in zip(images, faces):
-            crops.extend(_crops(image, found.xyxy, margin))
-        tensor = prepare_batch(crops, self._net)[0] if crops else None
-        return _Prepared(tensor, [len(f) for f in faces], list(faces))
+        """Each image (a face crop) stretched to the input, RGB, ImageNet-normalised: (N, 3, S, S) float32."""
+        return _Prepared(prepare_batch(images, self._net)[0])
 
     def forward(self, prepared: _Prepared) -> dict[str, np.ndarray]:
-        if prepared.tensor is None:
-            return {}
         return self._session.run({self._input: prepared.tensor}, [self._yaw.name, self._pitch.name])
 
     def post_process(self, raw: dict[str, Any], prepared: _Prepared, **params: Any) -> list[Gaze]:
-        total = sum(prepared.counts)
+        total = len(prepared.tensor)
         yaw = _decode(raw, self._yaw, total)
         pitch = _decode(raw, self._pitch, total)
-        out = []
-        start = 0
-        for i, n in enumerate(prepared.counts):
-            faces = None if prepared.faces is None else prepared.faces[i]
-            out.append(Gaze(yaw[start : start + n], pitch[start : start + n], faces))
-            start += n
-        return out
+        return [Gaze(yaw[i : i + 1], pitch[i : i + 1]) for i in range(total)]
 
 
 def _decode(raw: dict[str, Any], head: _Head, total: int) -> np.ndarray:
-    if total == 0:
-        return np.zeros(0, np.float32)
     values = np.asarray(raw[head.name])
     if head.binned:
         return binned_angles(values.reshape(total, -1), head.bin_width, head.offset)
     return values.reshape(total).astype(np.float32)
-
-
-def _crops(image: Image, boxes: np.ndarray, margin: float) -> list[Image]:
-    """Face crops (views of ``image``) of ``boxes`` (N, 4) widened by ``margin`` of their size, clipped."""
-    if len(boxes) == 0:
-        return []
-    b = np.asarray(boxes, np.float64)
-    wh = b[:, 2:] - b[:, :2]
-    grown = np.concatenate([b[:, :2] - wh * margin, b[:, 2:] + wh * margin], axis=1)
-    limits = np.array([image.width, image.height, image.width, image.height], np.float64)
-    grown = np.clip(np.rint(grown), 0, limits).astype(np.int64)
-    grown[:, 2:] = np.maximum(grown[:, 2:], np.minimum(grown[:, :2] + 1, limits[:2]))  # at least 1 px
-    grown[:, :2] = np.minimum(grown[:, :2], grown[:, 2:] - 1)
-    return [Image(image.pixels[y0:y1, x0:x1], image.color) for x0, y0, x1, y1 in grown.tolist()]
 
 
 def _heads(session: Session, options: dict[str, Any]) -> tuple[_Head, _Head]:

@@ -9,13 +9,19 @@ from typing import Any
 import numpy as np
 
 from im_core import Classification, ClassificationModel, Image, LoadedModelInfo, PackageContext, Session
-from im_models.common import as_probabilities, check_params, static_dim, to_numpy
+from im_models.common import as_probabilities, static_dim, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._lines import line_batch
 
 __all__ = ["TextAngleClassifier"]
 
-_DEFAULTS: dict[str, Any] = {"image_height": 48, "image_width": 192, "batch_size": 16, "flip_threshold": 0.9}
+_DEFAULTS: dict[str, Any] = {
+    "image_height": 48,
+    "image_width": 192,
+    "classification_batch_size": 16,  # crops per network call (not from_pretrained's batch_size, a package filter)
+    "flip_threshold": 0.9,
+}
+_RENAMED = {"batch_size": "classification_batch_size"}  # older ocr_config.json key
 
 
 @dataclass(frozen=True)
@@ -30,11 +36,14 @@ class TextAngleClassifier(ClassificationModel):
 
     Each crop (BGR) is resized to the network height keeping its aspect ratio and padded on the right to the
     network width (3×48×192 for PP-OCR's ``cls``); squashing a long line into the box instead makes the model
-    say 180°, so padding matters. Scores are the network's softmax over ``("0", "180")``.
+    say 180°, so padding matters. Scores are the network's softmax over ``("0", "180")``. A crop counts as upside
+    down when class ``"180"`` wins with a probability of at least ``flip_threshold`` (load option, default 0.9;
+    also in ``metadata.extra["flip_threshold"]``, which the ``ocr`` pipeline reads).
     """
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset(_DEFAULTS)
+    CALL_PARAMS = {}
 
     def __init__(self, session: Session, info: LoadedModelInfo, config: dict[str, Any]) -> None:
         self.session = session
@@ -44,19 +53,18 @@ class TextAngleClassifier(ClassificationModel):
         shape = session.inputs[0].shape
         self._height = shape[2] if len(shape) == 4 and isinstance(shape[2], int) else int(config["image_height"])
         self._width = shape[3] if len(shape) == 4 and isinstance(shape[3], int) else int(config["image_width"])
-        self._batch = int(config["batch_size"])
+        self._batch = int(config["classification_batch_size"])
         self.flip_threshold = float(config["flip_threshold"])
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> TextAngleClassifier:
-        config = settings(ctx, _DEFAULTS)
+        config = settings(ctx, _DEFAULTS, _RENAMED)
         session = ctx.load_session(ctx.network_file())
         count = static_dim(session.outputs[0].shape, 1) if session.outputs else None
         names = ctx.class_names(session, count=count) or ("0", "180")
-        return cls(session, ctx.info(class_names=names), config)
+        return cls(session, ctx.info(class_names=names, flip_threshold=float(config["flip_threshold"])), config)
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        check_params(params, (), "The text angle classifier")
         return _Prepared(line_batch([im.to("bgr") for im in images], self._height, self._width))
 
     def forward(self, prepared: _Prepared) -> np.ndarray:

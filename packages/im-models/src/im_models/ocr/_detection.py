@@ -9,7 +9,7 @@ import numpy as np
 
 from im_core import Detections, Image, LoadedModelInfo, PackageContext, Session, TextDetectionModel
 from im_core.errors import InvalidParameterError
-from im_models.common import check_params, to_numpy
+from im_models.common import to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._db import DBParams, db_boxes, reading_order
 
@@ -30,7 +30,7 @@ _DEFAULTS: dict[str, Any] = {
     "mean": _IMAGENET_MEAN,  # applied to BGR channels in this order, as PaddleOCR does
     "std": _IMAGENET_STD,
 }
-_CALL_PARAMS = ("confidence", "threshold", "box_threshold", "unclip_ratio", "max_candidates", "min_size", "dilate")
+_DB_PARAMS = ("threshold", "box_threshold", "unclip_ratio", "max_candidates", "min_size", "dilate")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class DBTextDetector(TextDetectionModel):
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset(_DEFAULTS)
+    CALL_PARAMS = dict.fromkeys(("confidence", *_DB_PARAMS), "post")
 
     def __init__(self, session: Session, info: LoadedModelInfo, config: dict[str, Any]) -> None:
         self.session = session
@@ -77,7 +78,7 @@ class DBTextDetector(TextDetectionModel):
         self._fixed: tuple[int, int] | None = (int(shape[2]), int(shape[3])) if fixed else None  # type: ignore[arg-type]
         if self._limit_type not in ("max", "min"):
             raise InvalidParameterError(f"limit_type must be 'max' or 'min', got {self._limit_type!r}.")
-        self._params = DBParams(**{k: config[k] for k in _CALL_PARAMS[1:]})
+        self._params = DBParams(**{k: config[k] for k in _DB_PARAMS})
         self._scale: np.ndarray = (1.0 / (255.0 * np.asarray(config["std"], np.float32))).reshape(3, 1, 1)
         self._shift: np.ndarray = (
             np.asarray(config["mean"], np.float32) / np.asarray(config["std"], np.float32)
@@ -126,7 +127,6 @@ class DBTextDetector(TextDetectionModel):
         return to_numpy(out)
 
     def _call_params(self, params: dict[str, Any]) -> DBParams:
-        check_params(params, _CALL_PARAMS, "The DB text detector")
         params = dict(params)
         if "confidence" in params:
             params["box_threshold"] = params.pop("confidence")

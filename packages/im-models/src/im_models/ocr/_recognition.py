@@ -1,4 +1,5 @@
-"""CTC text recogniser (PaddleOCR ``rec``) and, with a detector dependency, an end-to-end page reader."""
+"""CTC text recogniser (PaddleOCR ``rec``): reads the text lines it is given (finding them on a page is the ``ocr``
+pipeline's job)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from im_core import Image, LoadedModelInfo, PackageContext, Session, TextLine, TextRecognition, TextRecognitionModel
-from im_core.errors import DependencyModelError
-from im_models.common import check_params, crop_quads, to_numpy
+from im_core.errors import DependencyModelError, InvalidParameterError
+from im_models.common import crop_quads, to_numpy
 from im_models.ocr._config import settings
 from im_models.ocr._ctc import CTCAlphabet, greedy_decode, load_alphabet
 from im_models.ocr._lines import batch_width, line_batch
@@ -21,10 +22,17 @@ _DEFAULTS: dict[str, Any] = {
     "image_height": 48,  # network input height (read from the graph when fixed)
     "base_width": 320,  # narrowest canvas a batch is padded to (PaddleOCR's rec_image_shape width)
     "max_width": 3200,  # widest canvas; longer lines are squeezed into it
-    "batch_size": 8,  # crops per network call, grouped by aspect ratio
+    "recognition_batch_size": 8,  # crops per network call, grouped by aspect ratio (not from_pretrained's batch_size)
     "confidence": 0.5,  # lines decoded with a lower mean confidence are dropped (PaddleOCR's drop_score)
 }
-_CALL_PARAMS = ("confidence",)
+_RENAMED = {"batch_size": "recognition_batch_size"}  # older ocr_config.json key
+#: dependencies this family used to run inside its pre-processing; the ``ocr`` pipeline chains them now
+_PIPELINE_ROLES = ("text_detector", "angle_classifier")
+_PIPELINE_HINT = (
+    "Read pages with the 'ocr' pipeline, which detects the lines, turns them upright and has them read: "
+    "AutoModelPipeline.from_pretrained('ocr', models_parameters=[text_detector, text_recognizer, angle_classifier]) "
+    "(im_pipelines), or OCRPipeline.from_models([...]) with loaded models."
+)
 
 
 @dataclass
@@ -52,41 +60,75 @@ def _whole_image_polygon(image: Image) -> np.ndarray:
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
 
 
+def _as_array(value: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(value, np.float32)
+    except (TypeError, ValueError):  # ragged nesting, or not numbers
+        return None
+
+
+def _quads(value: Any, where: str) -> np.ndarray:
+    """``value`` as float32 (N, 4, 2) quadrilaterals (an empty value: none)."""
+    quads = _as_array(value)
+    if quads is not None and quads.size == 0:
+        return np.zeros((0, 4, 2), np.float32)
+    if quads is None or quads.ndim != 3 or quads.shape[1:] != (4, 2):
+        shape = "unreadable" if quads is None else f"shape {list(quads.shape)}"
+        raise InvalidParameterError(
+            f"polygons{where} must be (N, 4, 2) quadrilaterals (corners top-left, top-right, bottom-right, "
+            f"bottom-left, in image pixels), got {shape}."
+        )
+    return quads
+
+
+def _polygons_per_image(polygons: Any, n_images: int) -> list[np.ndarray]:
+    """The ``polygons`` call parameter as one float32 (N_i, 4, 2) array per image: for one image an (N, 4, 2)
+    array (or nested lists), for several a sequence with one such entry per image."""
+    single = _as_array(polygons)
+    if n_images == 1 and single is not None and (single.ndim == 3 or single.size == 0):
+        return [_quads(single, "")]
+    sequence = isinstance(polygons, (list, tuple, np.ndarray))
+    one_image = single is not None and single.ndim == 3  # the quadrilaterals of one image, for several images
+    if not sequence or len(polygons) != n_images or one_image:
+        if one_image:
+            given = "the (N, 4, 2) quadrilaterals of one image"
+        else:
+            given = f"{len(polygons)} entries" if sequence else f"a {type(polygons).__name__}"
+        raise InvalidParameterError(
+            f"polygons must hold one (N, 4, 2) array of quadrilaterals per image: {n_images} image(s) were given "
+            f"and {given}."
+        )
+    return [_quads(p, f"[{i}]") for i, p in enumerate(polygons)]
+
+
 class CTCTextRecognizer(TextRecognitionModel):
-    """Reads text with a CTC recogniser (input (N, 3, 48, W) BGR in [-1, 1], output (N, T, C) class scores).
+    """Reads text lines with a CTC recogniser (input (N, 3, 48, W) BGR in [-1, 1], output (N, T, C) class scores).
 
-    Without dependencies, each input image is one text line (a crop) and gives a :class:`TextRecognition` with
-    at most one line (none when nothing legible is found, e.g. a blank or 1-px-wide crop). With a
-    ``text_detector`` dependency (a :class:`~im_models.ocr._detection.DBTextDetector`) and optionally an
-    ``angle_classifier`` (:class:`~im_models.ocr._angle.TextAngleClassifier`), each input is a page: lines are
-    detected, cut out with a perspective warp (tall crops turned 90°), turned 180° where the classifier says so,
-    read, and returned in reading order with their polygons.
+    Each input image is one text line (a crop) and gives a :class:`TextRecognition` with at most one line (none
+    when nothing legible is found, e.g. a blank or 1-px-wide crop). With the ``polygons`` call parameter, the lines
+    are quadrilaterals of each image instead: each is cut out with a perspective warp (tall crops turned 90°) and
+    read, and the result lists the lines read, in the order given, with their polygons. Finding the lines on a page
+    (and turning upside-down ones upright) is the ``ocr`` pipeline's job (``im_pipelines.OCRPipeline``).
 
-    Crops are batched by aspect ratio: sorted by width/height, grouped ``batch_size`` at a time, each group padded
-    on the right to its widest member (at least ``base_width``), so short lines are not padded to the longest one.
-    The character dictionary comes from a package file (``characters.txt``…) or the model's ``character``
-    metadata; decoding is greedy (best path) and a line's confidence is its mean per-character probability.
+    Crops are batched by aspect ratio: sorted by width/height, grouped ``recognition_batch_size`` at a time, each
+    group padded on the right to its widest member (at least ``base_width``), so short lines are not padded to the
+    longest one. The character dictionary comes from a package file (``characters.txt``…) or the model's
+    ``character`` metadata; decoding is greedy (best path) and a line's confidence is its mean per-character
+    probability.
 
-    Call parameter: ``confidence`` (lines below it are dropped).
+    Call parameters: ``confidence`` (lines below it are dropped); ``polygons``: for one image, float (N, 4, 2)
+    quadrilaterals (corners top-left, top-right, bottom-right, bottom-left, in image pixels); for a list of
+    images, a list with one such array per image.
     """
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
     LOAD_OPTIONS = frozenset(_DEFAULTS)
+    CALL_PARAMS = {"polygons": "pre", "confidence": "post"}
 
-    def __init__(
-        self,
-        session: Session,
-        info: LoadedModelInfo,
-        alphabet: CTCAlphabet,
-        config: dict[str, Any],
-        text_detector: Any = None,
-        angle_classifier: Any = None,
-    ) -> None:
+    def __init__(self, session: Session, info: LoadedModelInfo, alphabet: CTCAlphabet, config: dict[str, Any]) -> None:
         self.session = session
         self.metadata = info
         self.alphabet = alphabet
-        self.text_detector = text_detector
-        self.angle_classifier = angle_classifier
         self._input = session.inputs[0].name
         self._output = session.outputs[0].name
         shape = session.inputs[0].shape
@@ -95,32 +137,22 @@ class CTCTextRecognizer(TextRecognitionModel):
         self._fixed_width: int | None = fixed_width
         self._base_width = int(config["base_width"])
         self._max_width = int(config["max_width"])
-        self._batch = max(1, int(config["batch_size"]))
+        self._batch = max(1, int(config["recognition_batch_size"]))
         self._confidence = float(config["confidence"])
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> CTCTextRecognizer:
-        config = settings(ctx, _DEFAULTS)
+        chained = sorted(set(ctx.dependencies) & set(_PIPELINE_ROLES))
+        if chained:
+            raise DependencyModelError(
+                f"{ctx.model_id!r} declares the dependencies {chained}, but the CTC text recogniser reads the text "
+                f"lines it is given; it no longer runs a detector itself. {_PIPELINE_HINT}"
+            )
+        config = settings(ctx, _DEFAULTS, _RENAMED)
         session = ctx.load_session(ctx.network_file())
         classes = session.outputs[0].shape[-1] if session.outputs and session.outputs[0].shape else None
         alphabet = load_alphabet(ctx, session, classes if isinstance(classes, int) else None)
-        detector = ctx.dependencies.get("text_detector")
-        classifier = ctx.dependencies.get("angle_classifier")
-        if classifier is not None and detector is None:
-            raise DependencyModelError(
-                f"{ctx.model_id!r} has an 'angle_classifier' dependency but no 'text_detector' to find lines with."
-            )
-        return cls(session, ctx.info(), alphabet, config, detector, classifier)
-
-    def with_reader(self, text_detector: Any, angle_classifier: Any = None) -> CTCTextRecognizer:
-        """A page reader sharing this recogniser's session: lines found by ``text_detector`` (and turned upright by
-        ``angle_classifier``, optional) are cut out and read (used by the ``ocr`` pipeline)."""
-        import copy
-
-        reader = copy.copy(self)
-        reader.text_detector = text_detector
-        reader.angle_classifier = angle_classifier
-        return reader
+        return cls(session, ctx.info(), alphabet, config)
 
     # -- recognition of crops -------------------------------------------------------------------------------------
 
@@ -154,31 +186,25 @@ class CTCTextRecognizer(TextRecognitionModel):
     # -- Model stages ---------------------------------------------------------------------------------------------
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        if self.text_detector is None:
+        polygons = params.get("polygons")
+        if polygons is None:
             crops = [im.to("bgr") for im in images]
-            polygons = np.stack([_whole_image_polygon(im) for im in images])
-            return _Prepared(crops, np.arange(len(images)), polygons, len(images))
-        detections = self.text_detector.run_images(images)
-        crops: list[np.ndarray] = []
+            quads = np.stack([_whole_image_polygon(im) for im in images])
+            return _Prepared(crops, np.arange(len(images)), quads, len(images))
+        crops = []
         owners: list[np.ndarray] = []
-        polygons: list[np.ndarray] = []
-        for i, (im, det) in enumerate(zip(images, detections)):
-            quads = np.asarray(det.data["polygon"], np.float32).reshape(-1, 4, 2)
+        per_image = _polygons_per_image(polygons, len(images))
+        for i, (im, quads) in enumerate(zip(images, per_image)):
             cut = crop_quads(im.pixels, quads)  # warp the original pixels, fix channel order on the small crops
             crops += cut if im.color == "bgr" else [c[..., ::-1] for c in cut]
             owners.append(np.full(len(quads), i, np.int64))
-            polygons.append(quads)
-        if self.angle_classifier is not None and crops:
-            flip = self.angle_classifier.upside_down(crops)
-            crops = [c[::-1, ::-1] if f else c for c, f in zip(crops, flip.tolist())]
-        return _Prepared(crops, np.concatenate(owners), np.concatenate(polygons), len(images))
+        return _Prepared(crops, np.concatenate(owners), np.concatenate(per_image), len(images))
 
     def forward(self, prepared: _Prepared) -> _Prepared:
         prepared.texts, prepared.confidence = self.recognize_crops(prepared.crops)
         return prepared
 
     def post_process(self, raw: _Prepared, prepared: _Prepared, **params: Any) -> list[TextRecognition]:
-        check_params(params, _CALL_PARAMS, "The CTC text recogniser")
         threshold = float(params.get("confidence", self._confidence))
         keep = (raw.confidence >= threshold) & np.array([bool(t) for t in raw.texts], bool).reshape(-1)
         results = [TextRecognition() for _ in range(raw.n_images)]

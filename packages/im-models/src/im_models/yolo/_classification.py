@@ -11,7 +11,6 @@ from im_core.sdk import LoadedModelInfo
 from im_models.common import (
     DetectorPackage,
     Prepared,
-    check_params,
     class_count_error,
     load_detector_package,
     pre_process_images,
@@ -48,7 +47,7 @@ class YOLOClassification(ClassificationModel):
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
 
-    PARAMS = frozenset({"image_size"})
+    CALL_PARAMS = {"image_size": "pre"}
 
     def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
@@ -65,13 +64,12 @@ class YOLOClassification(ClassificationModel):
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
-        return pre_process_images(self.package, images, params, self.PARAMS)
+        return pre_process_images(self.package, images, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
 
     def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Classification]:
-        check_params(params, self.PARAMS, type(self).__name__)
         out = to_numpy(raw[0])  # (B, C): small, copied whole
         scores = out.reshape(out.shape[0], -1)
         names = list(self.class_names)

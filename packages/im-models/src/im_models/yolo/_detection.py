@@ -43,7 +43,7 @@ class YOLODetection(ObjectDetectionModel):
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
 
-    PARAMS = DETECTION_PARAMS | {"image_size"}
+    CALL_PARAMS = {"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}
     end_to_end: bool = False
 
     def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
@@ -62,7 +62,7 @@ class YOLODetection(ObjectDetectionModel):
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
-        return pre_process_images(self.package, images, params, self.PARAMS)
+        return pre_process_images(self.package, images, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)

@@ -55,7 +55,7 @@ class YOLOSegmentation(InstanceSegmentationModel):
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
 
-    PARAMS = DETECTION_PARAMS | {"image_size", "mask_format"}
+    CALL_PARAMS = {"image_size": "pre", "mask_format": "post", **dict.fromkeys(DETECTION_PARAMS, "post")}
 
     def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
         self.package = package
@@ -77,7 +77,7 @@ class YOLOSegmentation(InstanceSegmentationModel):
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
-        return pre_process_images(self.package, images, params, self.PARAMS)
+        return pre_process_images(self.package, images, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
