@@ -179,10 +179,14 @@ class LoopbackServer:
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Answer ``body``; a route that declares a longer ``Content-Length`` gets its body cut short (closed)."""
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
+        if "content-length" not in {k.lower() for k in headers}:
+            h.send_header("Content-Length", str(len(body)))
+        else:
+            h.close_connection = True
         h.end_headers()
         h.wfile.write(body)
 

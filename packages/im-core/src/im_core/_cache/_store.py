@@ -25,8 +25,15 @@ from im_core._cache._download import fetch_to_file, hash_file, progress_enabled
 from im_core._cache._locks import progress_lock
 from im_core._cache._paths import CacheLayout, model_slug, redact_url, scrub, validate_model_id
 from im_core._config import settings
+from im_core._json import load_json
 from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
-from im_core.errors import CorruptedModelPackageError, DownloadError, OfflineModeError, UnsafePathError
+from im_core.errors import (
+    CorruptedModelPackageError,
+    DownloadError,
+    MalformedMetadataError,
+    OfflineModeError,
+    UnsafePathError,
+)
 
 __all__ = ["CachedPackage", "ModelCache", "atomic_write"]
 
@@ -498,10 +505,10 @@ class ModelCache:
         """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
         path = self.layout.snapshot(provider, model_id)
         try:
-            doc = json.loads(path.read_text())
+            doc = load_json(path.read_bytes(), what=str(path), max_bytes=settings().metadata_max_bytes)
             return ModelMetadata.model_validate(doc["metadata"])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, MalformedMetadataError) as exc:
             log.warning("ignoring unreadable metadata snapshot %s (%s)", path, type(exc).__name__)
             return None
