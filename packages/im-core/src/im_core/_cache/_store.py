@@ -80,6 +80,13 @@ def atomic_write(path: Path, text: str) -> None:
 _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what model_slug and a safe package id look like
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def _marker_of(folder: Path) -> Path:
     """The completion marker of the package folder ``packages/<slug>/<package_id>``."""
     return folder.parent / f".{folder.name}.complete.json"
@@ -356,24 +363,29 @@ class ModelCache:
         """
         assert spec.url is not None
         s = settings()
-        for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
-            with contextlib.suppress(OSError):
-                stale.unlink()
         tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
+        # left by a holder that failed or died (we hold the lock): the longest is continued, the others removed
+        parts = sorted(self.layout.tmp.glob(f"{key}.*.part"), key=_size, reverse=True)
+        for i, part in enumerate(parts):
+            with contextlib.suppress(OSError):
+                if i == 0:
+                    os.replace(part, tmp)
+                else:
+                    part.unlink()
         log.info("downloading %s from %s", label, redact_url(spec.url))
+        fetched = fetch_to_file(
+            spec.url,
+            tmp,
+            name=spec.name,
+            size=spec.size,
+            sha256=spec.sha256,
+            md5=spec.md5,
+            timeout_s=s.download_timeout_s,
+            retries=s.download_retries,
+            beat=beat,
+            progress=progress,
+        )  # on failure it removes tmp, or keeps it for the next download to continue
         try:
-            fetched = fetch_to_file(
-                spec.url,
-                tmp,
-                name=spec.name,
-                size=spec.size,
-                sha256=spec.sha256,
-                md5=spec.md5,
-                timeout_s=s.download_timeout_s,
-                retries=s.download_retries,
-                beat=beat,
-                progress=progress,
-            )
             os.chmod(tmp, 0o444)
         except BaseException:
             with contextlib.suppress(OSError):
