@@ -14,12 +14,14 @@ import pytest
 from im_core._cache import ModelCache, resolve_metadata
 from im_core._config import reload_settings
 from im_core.errors import (
+    AllPackagesFailedError,
     ChecksumMismatchError,
     CorruptedModelPackageError,
     DownloadError,
     DownloadTooSlowError,
     IncompleteDownloadError,
     ModelNotFoundError,
+    RetrievalError,
     UnauthorizedError,
 )
 from im_providers import add_to_registry
@@ -428,3 +430,48 @@ def test_a_complete_partial_file_needs_no_request(big) -> None:
     (home / "tmp" / f"{sha}.0123abcd.part").write_bytes(data)
     folder = ModelCache().materialize(md, md.packages[0])
     assert (folder / "big.onnx").read_bytes() == data and srv.count(path) == 0
+
+
+# -- a failed download is catchable by its class through AutoModel ------------------------------------------------
+
+
+def test_a_failed_download_is_raised_as_its_own_class_by_from_pretrained(served) -> None:
+    from im_core import AutoModel
+
+    srv, _, data = served
+    (Path(srv.root) / FILE.lstrip("/")).write_bytes(bytes(len(data)))  # same size, other bytes
+    with pytest.raises(ChecksumMismatchError, match="sha256"):
+        AutoModel.from_pretrained(MODEL, weights_provider="http", provider_options={"root": srv.url})
+    srv.fail[FILE] = [401]
+    with pytest.raises(RetrievalError) as info:  # the category catches it too
+        AutoModel.from_pretrained(MODEL, weights_provider="http", provider_options={"root": srv.url})
+    assert isinstance(info.value, UnauthorizedError) and info.value.context["status_code"] == 401
+
+
+def test_every_candidate_failing_the_same_way_raises_that_class_listing_each(served, tmp_path: Path) -> None:
+    from im_core import AutoModel
+
+    srv, _, _ = served
+    for pid in ("a-first", "b-second"):
+        add_to_registry(
+            Path(srv.root),
+            model_id="acme/two",
+            architecture="yolov8",
+            task="object-detection",
+            files=[tmp_path / "weights.onnx"],
+            package_id=pid,
+        )
+    for pid in ("a-first", "b-second"):
+        srv.fail[f"/acme/two/{pid}/weights.onnx"] = [401]
+    with pytest.raises(UnauthorizedError) as info:
+        AutoModel.from_pretrained("acme/two", weights_provider="http", provider_options={"root": srv.url})
+    assert "a-first" in info.value.message and "b-second" in info.value.message
+    assert info.value.context["package_attempts"] == [
+        ("a-first", "UnauthorizedError"),
+        ("b-second", "UnauthorizedError"),
+    ]
+    # different failures: the aggregate error, as before
+    srv.fail["/acme/two/a-first/weights.onnx"] = [401]
+    srv.fail["/acme/two/b-second/weights.onnx"] = [404]
+    with pytest.raises(AllPackagesFailedError):
+        AutoModel.from_pretrained("acme/two", weights_provider="http", provider_options={"root": srv.url})
