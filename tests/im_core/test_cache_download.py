@@ -339,7 +339,7 @@ def test_bad_redirects_fail_at_once_with_an_im_error(served, location: str, word
 
 # -- resuming with Range requests --------------------------------------------------------------------------------
 
-BIG = 20_000_000  # IM_TEST_RESUME_BYTES overrides it (scripts/measure_resume.py measures 200 MB)
+BIG = 20_000_000  # bytes of the file the resume tests cut (scripts/measure_resume.py measures 200 MB)
 
 
 @pytest.fixture
@@ -347,8 +347,7 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A registry with one BIG-byte file; returns (server, metadata, data, path)."""
     monkeypatch.setenv("IM_DOWNLOAD_RETRIES", "2")
     reload_settings()
-    size = int(os.environ.get("IM_TEST_RESUME_BYTES", BIG))
-    data = os.urandom(size)
+    data = os.urandom(BIG)
     (tmp_path / "big.onnx").write_bytes(data)
     add_to_registry(
         tmp_path / "reg",
