@@ -288,7 +288,15 @@ class _Transfer:
 
     def hash_partial(self) -> Fetched:
         """The file as it is on disk (a complete download whose process died before the rename)."""
-        sha, md5, n = hash_file(self.tmp_path, md5=self.want_md5)
+        hasher, n = StreamHasher(md5=self.want_md5), 0
+        try:
+            with open(self.tmp_path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    hasher.update(chunk)
+                    n += len(chunk)
+                    self.beat()
+        finally:
+            sha, md5 = hasher.digests()
         return Fetched(self.tmp_path, n, sha, md5)
 
     def _headers(self) -> dict[str, str]:
@@ -353,13 +361,21 @@ class _Transfer:
         self.resumed = start > 0
         raw = response.raw
         read = getattr(raw, "read1", None)  # urllib3 >= 2.3; else read() of small pieces
-        pending: list[bytes] = []
-        pending_n = 0
+        pending: list[bytes] = []  # arrived, not yet written: written and hashed in CHUNK pieces
         try:
             with (
                 open(self.tmp_path, "r+b" if start else "wb") as f,
                 _progress_bar(self.name, total, self.progress) as bar,
             ):
+
+                def flush() -> None:
+                    data = b"".join(pending)
+                    pending.clear()
+                    hasher.update(data)
+                    f.write(data)
+                    self.have = n  # what is on disk: a later attempt (or load) continues after it
+
+                self.have = start  # "wb" emptied the file; "r+b" keeps the bytes a 206 continues
                 if start:  # the bytes already there go through the hashes first
                     f.truncate(start)
                     while chunk := f.read(CHUNK):
@@ -371,33 +387,25 @@ class _Transfer:
                     try:
                         chunk = read(READ, decode_content=True) if read else raw.read(64 << 10, decode_content=True)
                     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                        f.write(b"".join(pending))  # what arrived is good: the next attempt continues after it
-                        self.have = n
+                        flush()  # what arrived is good
                         raise IncompleteBody(f"{type(exc).__name__} after {n} bytes", hint=self._kept_hint(n)) from None
                     if not chunk:
                         break
                     pending.append(chunk)
-                    pending_n += len(chunk)
                     n += len(chunk)
                     if self.size is not None and n > self.size:
                         raise ChecksumMismatchError(
                             f"{self.name}: the server sent more than the declared {self.size} bytes."
                         )
-                    if pending_n >= CHUNK:
-                        data = b"".join(pending)
-                        pending.clear()
-                        pending_n = 0
-                        hasher.update(data)
-                        f.write(data)
+                    if n - self.have >= CHUNK:
+                        flush()
                     self.beat()  # on every arrival (throttled in the heartbeat): a slow download is alive
                     bar(len(chunk))
                     now = time.monotonic()
                     if self.min_speed and now - window_start >= self.speed_window_s:
                         wire = raw.tell()
                         if wire - window_bytes < self.min_speed * (now - window_start):
-                            f.write(b"".join(pending))
-                            hasher.update(b"".join(pending))
-                            self.have = n
+                            flush()
                             raise IncompleteBody(
                                 f"{wire - window_bytes} bytes in the last {now - window_start:.1f} s, below "
                                 f"IM_DOWNLOAD_MIN_SPEED={self.min_speed:g} bytes/s",
@@ -407,13 +415,9 @@ class _Transfer:
                                 + self._kept_hint(n),
                             )
                         window_start, window_bytes = now, wire
-                if pending:
-                    data = b"".join(pending)
-                    hasher.update(data)
-                    f.write(data)
+                flush()
         finally:
             sha, md5 = hasher.digests()
-        self.have = n
         wire = raw.tell()  # bytes of the body as sent: the encoded length when the server encoded it anyway
         if body_length is not None and wire < body_length:
             raise IncompleteBody(f"{wire} of {body_length} bytes", hint=self._kept_hint(n))
