@@ -360,7 +360,7 @@ class _Transfer:
         hasher, n = StreamHasher(md5=self.want_md5), start
         self.resumed = start > 0
         raw = response.raw
-        read = getattr(raw, "read1", None)  # urllib3 >= 2.3; else read() of small pieces
+        read = getattr(raw, "read1", None)  # recent urllib3 2.x; older ones: read() of 64 KiB pieces
         pending: list[bytes] = []  # arrived, not yet written: written and hashed in CHUNK pieces
         try:
             with (
