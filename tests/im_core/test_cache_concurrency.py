@@ -165,8 +165,11 @@ def test_sigkill_mid_download_then_new_load(tmp_path: Path) -> None:
         folder = ModelCache().materialize(md, md.packages[0])
         assert time.monotonic() - t0 < 10  # the dead holder's lock was released by the OS: no stale wait
     assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]
-    assert not list(tmp.glob("*.part"))  # ...which the next holder removed
+    assert not list(tmp.glob("*.part"))  # ...which the next holder continued (and moved to blobs/)
     assert srv.count(path) == 2
+    resumed_at = [r.headers.get("range") for r in srv.requests if r.path == path][1]
+    start = int(resumed_at.removeprefix("bytes=").removesuffix("-"))  # only the missing bytes were asked for
+    assert start >= 100_000 and srv.bytes_sent(path)[1] == (2 << 20) - start
 
 
 def test_waiter_times_out_only_without_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -429,3 +432,36 @@ def test_prune_keeps_an_old_looking_incomplete_folder_whose_build_completes(tmp_
     assert report.removed_incomplete == [] and report.removed_blobs == 0
     assert (f1 / "weights.onnx").stat().st_size == 50_000 and pkg.marker.is_file()
     assert os.path.samefile(f1 / "weights.onnx", cache.layout.blob(pkg.files[0]["sha256"]))
+
+
+def test_a_slow_live_download_keeps_its_waiters_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load a downloads a 1.2 MiB file at ~600 KB/s (2 s: over 1 MiB takes longer than IM_LOCK_STALE=1 s); load b
+    waits for it. Bytes keep arriving, so a's heartbeat keeps beating on time and b waits instead of giving up
+    (it used to beat once per 1 MiB read: below 1 MiB per IM_LOCK_STALE, a live download looked dead)."""
+    monkeypatch.setenv("IM_LOCK_STALE", "1")
+    reload_settings()
+    files = _registry(tmp_path, {"weights.onnx": 1_200_000})
+    path = f"/{MODEL}/{PKG}/weights.onnx"
+    results: dict[str, object] = {}
+    with servers.LoopbackServer(root=tmp_path / "reg") as srv:
+        srv.slow[path] = 0.1  # 64 KiB per 0.1 s
+        md = resolve_metadata("http", MODEL, provider_options={"root": srv.url})
+
+        def load(name: str) -> None:
+            try:
+                results[name] = ModelCache().materialize(md, md.packages[0])
+            except Exception as exc:  # reported by the assertion below
+                results[name] = exc
+
+        a = threading.Thread(target=load, args=("a",))
+        a.start()
+        deadline = time.monotonic() + 10
+        while srv.count(path) == 0:  # a holds the locks and is downloading
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        load("b")
+        a.join(30)
+        assert srv.count(path) == 1
+    folder = ModelCache().layout.package_dir(MODEL, PKG)
+    assert results == {"a": folder, "b": folder}
+    assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]

@@ -48,3 +48,24 @@ def test_settings_are_read_once_and_reloaded_on_request(monkeypatch, tmp_path):
 def test_api_key_not_in_repr():
     s = Settings.from_environ({"ROBOFLOW_API_KEY": "sekrit-key-123"})
     assert s.roboflow_api_key == "sekrit-key-123" and "sekrit" not in repr(s)
+
+
+@pytest.mark.parametrize("name", ["IM_LOCK_STALE", "IM_DOWNLOAD_TIMEOUT", "IM_DOWNLOAD_RETRIES"])
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "NaN", "Infinity", "1e999"])
+def test_non_finite_numbers_are_refused_naming_the_variable(name: str, raw: str) -> None:
+    """``IM_LOCK_STALE=nan`` made waiters wait forever and ``IM_DOWNLOAD_TIMEOUT=inf`` raised a raw OverflowError."""
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_environ({name: raw})
+
+
+def test_download_limits_and_metadata_cap_settings() -> None:
+    d = Settings.from_environ({})
+    assert d.download_min_speed == 1024 and d.download_speed_window_s == 60.0
+    assert d.metadata_max_bytes == 16 << 20
+    s = Settings.from_environ(
+        {"IM_DOWNLOAD_MIN_SPEED": "0", "IM_DOWNLOAD_SPEED_WINDOW": "0.5", "IM_METADATA_MAX_BYTES": "4096"}
+    )
+    assert s.download_min_speed == 0 and s.download_speed_window_s == 0.5 and s.metadata_max_bytes == 4096
+    for env in ({"IM_DOWNLOAD_MIN_SPEED": "-1"}, {"IM_DOWNLOAD_SPEED_WINDOW": "nan"}, {"IM_METADATA_MAX_BYTES": "1"}):
+        with pytest.raises(ConfigurationError, match=next(iter(env))):
+            Settings.from_environ(env)

@@ -357,3 +357,73 @@ def test_a_remote_registry_cannot_make_im_copy_local_files(tmp_path: Path, caplo
     folder.mkdir(parents=True)
     (folder / "metadata.json").write_text(json.dumps(entry))
     assert len(LocalRegistryProvider(root=tmp_path / "registry").get_model_metadata("evil/model").packages) == 1
+
+
+# -- hostile or broken metadata answers (issue 14: items 7 and 8) --------------------------------------------------
+
+META = "/mediapipe/face-detector/metadata.json"
+
+
+@pytest.fixture
+def http_reg(reg: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IM_DOWNLOAD_RETRIES", "3")
+    reload_settings()
+    with servers.LoopbackServer(root=reg) as srv:
+        yield srv
+
+
+def test_a_metadata_body_cut_short_is_retried(http_reg) -> None:
+    http_reg.truncate[META] = 50
+    http_reg.truncate_times[META] = 2
+    md = HttpRegistryProvider(http_reg.url).get_model_metadata("mediapipe/face-detector")
+    assert md.architecture == "blazeface" and http_reg.count(META) == 3
+    http_reg.truncate[META] = 50  # every attempt: the provider is unavailable (a saved snapshot would be used)
+    with pytest.raises(ProviderUnavailableError, match="3 attempts"):
+        HttpRegistryProvider(http_reg.url).get_model_metadata("mediapipe/face-detector")
+
+
+@pytest.mark.parametrize(
+    "location", [META, "ftp://127.0.0.1/metadata.json", "http://[::1"], ids=["loop", "ftp", "bad-url"]
+)
+def test_bad_metadata_redirects_are_provider_errors_at_once(http_reg, location: str) -> None:
+    http_reg.routes[META] = lambda _req: (302, {"Location": location}, b"")
+    with pytest.raises(ProviderUnavailableError, match=r"redirect|URL"):
+        HttpRegistryProvider(http_reg.url).get_model_metadata("mediapipe/face-detector")
+    assert http_reg.count(META) == (31 if location == META else 1)
+
+
+@pytest.mark.parametrize("provider", ["local", "http"])
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_metadata_is_malformed_not_a_recursion_error(
+    reg: Path, http_reg, provider: str, depth: int
+) -> None:
+    (reg / META.lstrip("/")).write_text('{"a": ' + "[" * depth + "]" * depth + "}")
+    root = str(reg) if provider == "local" else http_reg.url
+    with pytest.raises(MalformedMetadataError, match="nested"):
+        resolve_metadata(provider, "mediapipe/face-detector", provider_options={"root": root})
+
+
+@pytest.mark.parametrize("provider", ["local", "http"])
+def test_a_metadata_document_over_the_size_cap_is_refused(
+    reg: Path, http_reg, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IM_METADATA_MAX_BYTES", "4096")
+    reload_settings()
+    doc = json.loads((reg / META.lstrip("/")).read_text())
+    doc["padding"] = "x" * 5000
+    (reg / META.lstrip("/")).write_text(json.dumps(doc))
+    root = str(reg) if provider == "local" else http_reg.url
+    with pytest.raises(MalformedMetadataError, match="IM_METADATA_MAX_BYTES"):
+        resolve_metadata(provider, "mediapipe/face-detector", provider_options={"root": root})
+    monkeypatch.setenv("IM_METADATA_MAX_BYTES", "65536")
+    reload_settings()
+    assert resolve_metadata(provider, "mediapipe/face-detector", provider_options={"root": root}).packages
+
+
+def test_a_deeply_nested_snapshot_is_ignored_offline(reg: Path) -> None:
+    """A snapshot under IM_HOME that someone replaced with deep nesting: unreadable, hence not cached."""
+    resolve_metadata("local", "mediapipe/face-detector", provider_options={"root": str(reg)})
+    cache = ModelCache()
+    for snapshot in (cache.root / "metadata").rglob("*.json"):
+        snapshot.write_text("[" * 100_000 + "]" * 100_000)
+    assert cache.load_metadata("local", "mediapipe/face-detector") is None

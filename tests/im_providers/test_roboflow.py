@@ -174,3 +174,14 @@ def test_malformed_pages_name_the_field(roboflow, page: dict, field: str) -> Non
     with pytest.raises(MalformedMetadataError, match=field) as info:
         RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
     assert KEY not in str(info.value)
+
+
+def test_a_deeply_nested_or_cut_answer_is_an_im_error(roboflow) -> None:
+    roboflow.routes[API] = lambda _req: (200, {"Content-Type": "application/json"}, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(MalformedMetadataError, match="nested"):
+        RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    body = b'{"modelMetadata": {"modelId": "coco/3"}}'
+    roboflow.routes[API] = lambda _req: (200, {"Content-Type": "application/json", "Content-Length": "500"}, body)
+    with pytest.raises(ProviderUnavailableError, match="3 attempts") as info:
+        RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
+    assert roboflow.count(API) == 1 + 3 and KEY not in str(info.value)  # the nested answer, then 3 cut ones

@@ -147,6 +147,8 @@ class AutoModel:
             NoCompatiblePackageError: no package can run here (the message holds the negotiation report).
             AllPackagesFailedError: every candidate failed to load; each attempt is listed (a backend's or family's
                 unexpected exception is wrapped in a ``ModelLoadingError`` naming the package and backend).
+            DownloadError, RetrievalError, ... (any class but a ``ModelLoadingError``): every candidate failed with
+                that same class (a download, the credentials), raised as itself; each attempt is listed.
         """
         request = _request(
             0,
@@ -416,6 +418,15 @@ def _load(request: _Request) -> Model[Any]:
         )
         attempts.append((candidate, error))
     lines = [f"  {c.package_id} [{c.backend} on {c.device}]: {type(e).__name__}: {e.message}" for c, e in attempts]
+    first = attempts[0][1]
+    if not isinstance(first, ModelLoadingError) and all(type(e) is type(first) for _, e in attempts):
+        # every candidate failed the same way before loading (a download, the credentials, a dependency): raised as
+        # its own class, so that `except DownloadError` and the like catch it (docs/errors.md, AllPackagesFailedError)
+        first.context["package_attempts"] = [(c.package_id, type(e).__name__) for c, e in attempts]
+        if len(attempts) > 1:
+            first.message += f"\nEvery candidate package of {metadata.model_id!r} failed this way:\n" + "\n".join(lines)
+            first.args = (first.message,)
+        raise first
     raise AllPackagesFailedError(
         f"Every candidate package of {metadata.model_id!r} failed to load:\n" + "\n".join(lines),
         attempts=[(c.package_id, type(e).__name__) for c, e in attempts],

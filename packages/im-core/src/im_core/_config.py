@@ -6,6 +6,7 @@ Nothing happens at import time: :func:`settings` reads the environment on first 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ class Settings:
         download_timeout_s: connect/read timeout of one HTTP request in seconds (``IM_DOWNLOAD_TIMEOUT``).
         download_retries: total requests per URL, counting the first (``IM_DOWNLOAD_RETRIES``, default 4, 1 = never
             retry); connection errors, 408/429/5xx and bodies cut short each use one.
+        download_min_speed: bytes per second a download must average over each ``download_speed_window_s`` window,
+            or the attempt is abandoned (``IM_DOWNLOAD_MIN_SPEED``, default 1024; 0 turns the check off).
+        download_speed_window_s: the window of that check, in seconds (``IM_DOWNLOAD_SPEED_WINDOW``, default 60).
+        metadata_max_bytes: the largest metadata document (provider answer, registry ``metadata.json``) im reads
+            (``IM_METADATA_MAX_BYTES``, default 16 MiB).
         lock_stale_s: seconds without progress after which a lock holder is considered dead (``IM_LOCK_STALE``).
         progress: show progress bars when stderr is a terminal (``IM_PROGRESS``, default on).
         roboflow_api_key: ``ROBOFLOW_API_KEY`` (never logged).
@@ -53,6 +59,9 @@ class Settings:
     onnx_execution_providers: tuple[str, ...] = ()
     download_timeout_s: float = 30.0
     download_retries: int = 4
+    download_min_speed: float = 1024.0
+    download_speed_window_s: float = 60.0
+    metadata_max_bytes: int = 16 << 20
     lock_stale_s: float = 60.0
     progress: bool = True
     roboflow_api_key: str | None = field(default=None, repr=False)
@@ -73,6 +82,9 @@ class Settings:
             onnx_execution_providers=tuple(_csv(env.get("IM_ONNX_PROVIDERS", ""))),
             download_timeout_s=_number(env, "IM_DOWNLOAD_TIMEOUT", 30.0, float, minimum=0.1),
             download_retries=int(_number(env, "IM_DOWNLOAD_RETRIES", 4, int, minimum=1)),
+            download_min_speed=_number(env, "IM_DOWNLOAD_MIN_SPEED", 1024.0, float, minimum=0.0),
+            download_speed_window_s=_number(env, "IM_DOWNLOAD_SPEED_WINDOW", 60.0, float, minimum=0.1),
+            metadata_max_bytes=int(_number(env, "IM_METADATA_MAX_BYTES", 16 << 20, int, minimum=1024)),
             lock_stale_s=_number(env, "IM_LOCK_STALE", 60.0, float, minimum=1.0),
             progress=_bool(env, "IM_PROGRESS", True),
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,
@@ -111,6 +123,8 @@ def _number(env: dict[str, str], name: str, default: float, kind: type, *, minim
         value = kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name}={raw!r} is not a {kind.__name__}; unset it or give a number.") from None
+    if not math.isfinite(value):  # nan compares False with everything (a wait that never ends); inf overflows later
+        raise ConfigurationError(f"{name}={raw!r} is not a finite number; unset it or give a finite number.")
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r} is below the minimum {minimum}.")
     return value

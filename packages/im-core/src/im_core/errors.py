@@ -25,6 +25,7 @@ Hierarchy::
     ├── DownloadError
     │   ├── ChecksumMismatchError
     │   ├── IncompleteDownloadError
+    │   ├── DownloadTooSlowError                  below IM_DOWNLOAD_MIN_SPEED on every attempt
     │   └── CacheLockTimeoutError
     ├── NegotiationError
     │   └── NoCompatiblePackageError            carries the NegotiationReport
@@ -50,6 +51,7 @@ __all__ = [
     "DependencyError",
     "DependencyModelError",
     "DownloadError",
+    "DownloadTooSlowError",
     "ForbiddenError",
     "ImError",
     "IncompleteDownloadError",
@@ -202,6 +204,10 @@ class ChecksumMismatchError(DownloadError):
 
 class IncompleteDownloadError(DownloadError):
     """The server closed the connection before the whole file arrived."""
+
+
+class DownloadTooSlowError(DownloadError):
+    """A download stayed below the minimum speed (``IM_DOWNLOAD_MIN_SPEED``) on every attempt."""
 
 
 class CacheLockTimeoutError(DownloadError):

@@ -26,8 +26,10 @@ Providers and files
     :class:`WeightsProvider`, the metadata models (:class:`ModelMetadata`, :class:`ModelPackage`, ...,
     :class:`BackendRequirements`, the base of a backend's requirement block),
     :func:`validate_model_id`, :func:`validate_relative_path`, :func:`request_with_retries` (the retrying HTTP
-    client that maps statuses to im errors), :func:`redact_url` and :func:`scrub` (keep credentials out of
-    messages), :func:`atomic_write` (write-then-rename), :func:`hash_file` (sha256, md5, size).
+    client that maps statuses to im errors), :func:`request_json` (the same for a JSON answer: bounded in size,
+    parsed by :func:`load_json`), :func:`load_json` (parse a metadata document bounded in size and depth, every
+    failure a :class:`~im_core.errors.MalformedMetadataError`), :func:`redact_url` and :func:`scrub` (keep
+    credentials out of messages), :func:`atomic_write` (write-then-rename), :func:`hash_file` (sha256, md5, size).
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ _EXPORTS: dict[str, str] = {
     "WeightsProvider": "im_core._protocols",
     "atomic_write": "im_core._cache._store",
     "hash_file": "im_core._cache._download",
+    "load_json": "im_core._json",
     "redact_url": "im_core._cache._paths",
+    "request_json": "im_core._cache._http",
     "request_with_retries": "im_core._cache._http",
     "scrub": "im_core._cache._paths",
     "validate_model_id": "im_core._cache._paths",
@@ -109,12 +113,13 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, extra=["SDK_VERSION"])
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._backend_base import BackendBase
     from im_core._cache._download import hash_file
-    from im_core._cache._http import request_with_retries
+    from im_core._cache._http import request_json, request_with_retries
     from im_core._cache._paths import redact_url, scrub, validate_model_id
     from im_core._cache._store import atomic_write
     from im_core._config import Settings, settings
     from im_core._context import PackageContext
     from im_core._images import Image, is_batch, to_images
+    from im_core._json import load_json
     from im_core._lazy import lazy_exports
     from im_core._metadata import (
         BackendRequirements,

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from im_core.errors import InvalidParameterError, MalformedMetadataError
-from im_core.sdk import ModelDependency, validate_model_id
+from im_core.sdk import ModelDependency, load_json, validate_model_id
 from im_providers._registry import METADATA_FILE
 from im_providers._wire import GENERIC_PACKAGE_TYPE, check_field, json_type, parse_model_metadata
 
@@ -96,15 +96,15 @@ def _existing_document(meta_path: Path) -> dict[str, Any]:
         MalformedMetadataError: it is not JSON, not an object, or its ``modelPackages`` is not an array of objects;
             the message names the file.
     """
+    fix = "Fix it, or delete it to start the entry afresh (then add every package again); nothing was written."
     try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
+        document = load_json(meta_path.read_bytes(), what=f"{meta_path} exists but")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        raise MalformedMetadataError(
-            f"{meta_path} exists but is not readable JSON ({type(exc).__name__}: {exc}). Fix it, or delete it to "
-            "start the entry afresh (then add every package again); nothing was written."
-        ) from None
+    except OSError as exc:
+        raise MalformedMetadataError(f"{meta_path} is not readable ({type(exc).__name__}: {exc}). {fix}") from None
+    except MalformedMetadataError as exc:
+        raise MalformedMetadataError(f"{exc.message} {fix}") from None
     where = str(meta_path)
     if not isinstance(document, dict):
         raise MalformedMetadataError(f"{where} must hold a JSON object, not {json_type(document)}; nothing written.")

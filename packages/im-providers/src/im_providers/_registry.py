@@ -22,13 +22,12 @@ Reuse :func:`im_providers.parse_model_metadata` if your source serves the same w
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from im_core.errors import ConfigurationError, MalformedMetadataError, ModelNotFoundError, UnsafePathError
-from im_core.sdk import ModelMetadata, redact_url, request_with_retries, settings, validate_model_id
+from im_core.sdk import ModelMetadata, load_json, request_json, settings, validate_model_id
 from im_providers._wire import parse_model_metadata
 
 __all__ = ["METADATA_FILE", "HttpRegistryProvider", "LocalRegistryProvider"]
@@ -69,7 +68,8 @@ class LocalRegistryProvider:
 
         Raises:
             UnsafePathError: the id leaves the registry. ModelNotFoundError: no such entry.
-            MalformedMetadataError: not JSON, or not a model description.
+            MalformedMetadataError: not JSON, nested too deep, larger than ``IM_METADATA_MAX_BYTES``, or not a
+                model description.
         """
         validate_model_id(model_id)
         path = (self.root / model_id / METADATA_FILE).resolve()
@@ -81,10 +81,13 @@ class LocalRegistryProvider:
                 "Add it with `im registry add` or check the id.",
                 model_id=model_id,
             )
+        limit = settings().metadata_max_bytes
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise MalformedMetadataError(f"{path} is not readable JSON ({type(exc).__name__}: {exc}).") from None
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)  # one byte more than allowed tells a too-large file without reading it all
+        except OSError as exc:
+            raise MalformedMetadataError(f"{path} is not readable ({type(exc).__name__}: {exc}).") from None
+        document = load_json(data, what=str(path), max_bytes=limit)
         return parse_model_metadata(
             document, model_id=model_id, base_url=path.as_uri(), provider=self.name, default_trusted=True
         )
@@ -112,16 +115,11 @@ class HttpRegistryProvider:
 
         Raises:
             ModelNotFoundError (404), UnauthorizedError (401), ForbiddenError (403), ProviderUnavailableError
-            (connection errors / 5xx after retries), MalformedMetadataError.
+            (connection errors, bodies cut short, 5xx after retries; a redirect loop at once), MalformedMetadataError
+            (not JSON, nested too deep, larger than ``IM_METADATA_MAX_BYTES``, not a model description).
         """
         url = self.metadata_url(model_id)
-        response = request_with_retries(
+        document = request_json(
             url, what=f"metadata of model {model_id!r}", timeout_s=self.timeout_s, retries=self.retries
         )
-        try:
-            document = response.json()
-        except ValueError:
-            raise MalformedMetadataError(f"{redact_url(url)} did not return JSON.") from None
-        finally:
-            response.close()
         return parse_model_metadata(document, model_id=model_id, base_url=url, provider=self.name, default_trusted=True)

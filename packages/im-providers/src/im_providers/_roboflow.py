@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from im_core.errors import ImError, MalformedMetadataError
-from im_core.sdk import ModelMetadata, request_with_retries, scrub, settings, validate_model_id
+from im_core.sdk import ModelMetadata, request_json, scrub, settings, validate_model_id
 from im_providers._wire import check_field, parse_model_metadata
 
 __all__ = ["MAX_PAGES", "RoboflowProvider"]
@@ -91,7 +91,7 @@ class RoboflowProvider:
         self, url: str, params: dict[str, Any], headers: dict[str, str], model_id: str, key: str | None
     ) -> dict[str, Any]:
         try:
-            response = request_with_retries(
+            body = request_json(
                 url,
                 what=f"Roboflow metadata of model {model_id!r}",
                 params=params,
@@ -104,12 +104,6 @@ class RoboflowProvider:
             exc.message = scrub(exc.message, (key,))
             exc.args = (exc.message,)
             raise
-        try:
-            body = response.json()
-        except ValueError:
-            raise MalformedMetadataError(f"Roboflow answered non-JSON for model {model_id!r}.") from None
-        finally:
-            response.close()
         page = body.get("modelMetadata") if isinstance(body, dict) else None
         if not isinstance(page, dict):
             raise MalformedMetadataError(f"Roboflow's answer for model {model_id!r} has no 'modelMetadata' object.")

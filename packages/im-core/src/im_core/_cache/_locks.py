@@ -1,7 +1,8 @@
 """Cross-process locks that wait as long as the holder is alive and making progress.
 
 A lock is ``locks/<key>.lock`` (``filelock``: the OS releases it when the holder dies, even on SIGKILL) plus a
-heartbeat file ``locks/<key>.beat`` whose mtime the holder bumps while it works (each MB downloaded, each retry).
+heartbeat file ``locks/<key>.beat`` whose mtime the holder bumps while it works (whenever bytes arrive, at most
+every 0.25 s; each retry).
 A waiter gives up with :class:`CacheLockTimeoutError` only after ``stale_s`` seconds with neither the lock nor a
 heartbeat: a slow download of a big file never times out a waiting process.
 

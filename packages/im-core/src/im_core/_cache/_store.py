@@ -25,8 +25,15 @@ from im_core._cache._download import fetch_to_file, hash_file, progress_enabled
 from im_core._cache._locks import progress_lock
 from im_core._cache._paths import CacheLayout, model_slug, redact_url, scrub, validate_model_id
 from im_core._config import settings
+from im_core._json import load_json
 from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
-from im_core.errors import CorruptedModelPackageError, DownloadError, OfflineModeError, UnsafePathError
+from im_core.errors import (
+    CorruptedModelPackageError,
+    DownloadError,
+    MalformedMetadataError,
+    OfflineModeError,
+    UnsafePathError,
+)
 
 __all__ = ["CachedPackage", "ModelCache", "atomic_write"]
 
@@ -71,6 +78,13 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what model_slug and a safe package id look like
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _marker_of(folder: Path) -> Path:
@@ -349,24 +363,29 @@ class ModelCache:
         """
         assert spec.url is not None
         s = settings()
-        for stale in self.layout.tmp.glob(f"{key}.*.part"):  # left by a holder that died; we hold the lock
-            with contextlib.suppress(OSError):
-                stale.unlink()
         tmp = self.layout.tmp / f"{key}.{uuid.uuid4().hex}.part"
+        # left by a holder that failed or died (we hold the lock): the longest is continued, the others removed
+        parts = sorted(self.layout.tmp.glob(f"{key}.*.part"), key=_size, reverse=True)
+        for i, part in enumerate(parts):
+            with contextlib.suppress(OSError):
+                if i == 0:
+                    os.replace(part, tmp)
+                else:
+                    part.unlink()
         log.info("downloading %s from %s", label, redact_url(spec.url))
+        fetched = fetch_to_file(
+            spec.url,
+            tmp,
+            name=spec.name,
+            size=spec.size,
+            sha256=spec.sha256,
+            md5=spec.md5,
+            timeout_s=s.download_timeout_s,
+            retries=s.download_retries,
+            beat=beat,
+            progress=progress,
+        )  # on failure it removes tmp, or keeps it for the next download to continue
         try:
-            fetched = fetch_to_file(
-                spec.url,
-                tmp,
-                name=spec.name,
-                size=spec.size,
-                sha256=spec.sha256,
-                md5=spec.md5,
-                timeout_s=s.download_timeout_s,
-                retries=s.download_retries,
-                beat=beat,
-                progress=progress,
-            )
             os.chmod(tmp, 0o444)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -498,10 +517,10 @@ class ModelCache:
         """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
         path = self.layout.snapshot(provider, model_id)
         try:
-            doc = json.loads(path.read_text())
+            doc = load_json(path.read_bytes(), what=str(path), max_bytes=settings().metadata_max_bytes)
             return ModelMetadata.model_validate(doc["metadata"])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, MalformedMetadataError) as exc:
             log.warning("ignoring unreadable metadata snapshot %s (%s)", path, type(exc).__name__)
             return None
