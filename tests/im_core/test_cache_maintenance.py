@@ -14,6 +14,7 @@ import pytest
 
 from im_core._cache import ModelCache, parse_size, prune, resolve_metadata, verify
 from im_core._config import reload_settings
+from im_core._metadata import validate_relative_path
 from im_core.cli import main as im_main
 from im_core.errors import InvalidParameterError, OfflineModeError, UnsafePathError
 from im_providers import add_to_registry
@@ -218,3 +219,38 @@ def test_an_unchanged_snapshot_is_not_rewritten_on_every_load(srv) -> None:
     ModelCache().save_metadata("http", "m/1", changed)
     assert path.stat().st_ino != before.st_ino
     assert ModelCache().load_metadata("http", "m/1") == changed
+
+
+@pytest.mark.parametrize("model_id", ["a" * 10_000, "x" * 300 + "/1", "é" * 200 + "/1"])
+def test_very_long_model_ids_are_unsafe_path_errors(tmp_path: Path, model_id: str) -> None:
+    """A 10,000-character id, or a segment over 255 bytes (300 ASCII, or 200 two-byte characters), is refused with
+    UnsafePathError (not the OS's raw ENAMETOOLONG), and the message does not print the whole id."""
+    from im_core import AutoModel
+
+    with pytest.raises(UnsafePathError, match=r"too long|bytes per name") as info:
+        AutoModel.from_pretrained(model_id, weights_provider="local", provider_options={"root": str(tmp_path)})
+    assert len(str(info.value)) < 600
+    with pytest.raises(UnsafePathError):
+        resolve_metadata("local", model_id, provider_options={"root": str(tmp_path)})
+
+
+def test_a_registry_file_name_over_255_bytes_is_refused(srv, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A registry entry whose file name has a 300-byte segment: its package is skipped with the reason, and the load
+    is a clear im error (no raw OSError from the file system, no 'probably a bug')."""
+    from im_core import AutoModel
+    from im_core.errors import ImError, NoCompatiblePackageError
+
+    doc_path = tmp_path / "reg" / "m" / "1" / "metadata.json"
+    doc = json.loads(doc_path.read_text())
+    long_name = "w" * 300 + ".onnx"
+    doc["modelPackages"][0]["packageFiles"][0]["fileHandle"] = long_name
+    doc_path.write_text(json.dumps(doc))
+    with pytest.raises(UnsafePathError, match="too long"):
+        validate_relative_path(long_name)
+    with pytest.raises(UnsafePathError, match="too long"):
+        validate_relative_path("sub/" + "é" * 128)  # 256 bytes
+    assert validate_relative_path("sub/" + "é" * 127) == "sub/" + "é" * 127  # 254 bytes: fine
+    with pytest.raises(ImError) as info:
+        AutoModel.from_pretrained("m/1", weights_provider="http", provider_options={"root": srv.url})
+    assert isinstance(info.value, NoCompatiblePackageError), info.value
+    assert "too long" in caplog.text

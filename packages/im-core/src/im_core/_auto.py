@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Mapping
@@ -254,10 +255,26 @@ def _looks_like_a_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(value).suffix.lower() in BARE_FILE_BACKENDS
 
 
+def _local_path_exists(path: Path, value: str) -> bool:
+    """``path.exists()``, but a name the OS refuses as too long is an :class:`UnsafePathError` (a model id's own
+    message when it is one), never a raw ``OSError``."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    from im_core._cache._paths import shown, validate_model_id
+    from im_core.errors import UnsafePathError
+
+    if not _looks_like_a_path(value):
+        validate_model_id(value)  # raises UnsafePathError: too long, or a segment over 255 bytes
+    raise UnsafePathError(f"The path {shown(value)} is too long for the file system (ENAMETOOLONG).")
+
+
 def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
     """The model's metadata and, for a bare file, its file name (``None`` otherwise)."""
     path = Path(request.model_id_or_path).expanduser()
-    if path.exists():
+    if _local_path_exists(path, request.model_id_or_path):
         from im_core._local import local_metadata
 
         return local_metadata(path.resolve(), request.local_overrides)
