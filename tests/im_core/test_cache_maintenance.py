@@ -254,3 +254,37 @@ def test_a_registry_file_name_over_255_bytes_is_refused(srv, tmp_path: Path, cap
         AutoModel.from_pretrained("m/1", weights_provider="http", provider_options={"root": srv.url})
     assert isinstance(info.value, NoCompatiblePackageError), info.value
     assert "too long" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["garbage", "a-list", "missing-field", "a-folder"])
+def test_a_package_whose_marker_is_unreadable_is_pruned_once_stale(
+    srv, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """m/1's marker is damaged: it is not a package (list skips it) but an interrupted build, which prune removes
+    (folder, marker and blob) once nothing of it changed for IM_LOCK_STALE seconds; m/2 is untouched."""
+    home = ModelCache().root
+    f1, f2 = _load(srv, "m/1"), _load(srv, "m/2")
+    marker = {p.model_id: p for p in ModelCache().packages()}["m/1"].marker
+    if damage == "garbage":
+        marker.write_bytes(b"\x00\xff not json")
+    elif damage == "a-list":
+        marker.write_text("[]")
+    elif damage == "missing-field":
+        marker.write_text(json.dumps({"model_id": "m/1", "package_id": f1.name}))
+    else:
+        marker.unlink()
+        marker.mkdir()
+    assert [p.model_id for p in ModelCache().packages()] == ["m/2"]
+    label = f"{f1.parent.name}/{f1.name}"
+    assert prune(ModelCache(), 10**9).removed_incomplete == []  # fresh: it may be a build in progress
+    assert f1.is_dir()
+    old = time.time() - 120  # IM_LOCK_STALE is 60 s
+    for p in (*f1.iterdir(), f1, marker):
+        os.utime(p, (old, old))
+    capsys.readouterr()
+    assert im_main(["cache", "prune", "--max-size", "10GB"]) == 0
+    assert f"{label} (an interrupted build)" in capsys.readouterr().out
+    assert not f1.exists() and not marker.exists()
+    assert (f2 / "weights.onnx").stat().st_size == 200_000
+    assert [b.stat().st_size for b in (home / "blobs" / "sha256").iterdir()] == [200_000]
+    assert _load(srv, "m/1").joinpath("weights.onnx").stat().st_size == 100_000  # and it loads again

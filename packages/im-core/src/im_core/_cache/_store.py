@@ -70,6 +70,9 @@ def atomic_write(path: Path, text: str) -> None:
             tmp.unlink()
 
 
+#: what reading a damaged completion marker can raise
+_MARKER_ERRORS = (OSError, ValueError, KeyError, TypeError, UnsafePathError)
+
 _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what model_slug and a safe package id look like
 
 
@@ -87,6 +90,15 @@ def newest_mtime(folder: Path) -> float:
             with contextlib.suppress(OSError):
                 newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
     return newest
+
+
+def last_change(folder: Path) -> float:
+    """When the package folder ``folder`` or its marker (present but unusable) last changed (POSIX seconds)."""
+    try:
+        marker = _marker_of(folder).lstat().st_mtime
+    except OSError:
+        marker = 0.0
+    return max(newest_mtime(folder), marker)
 
 
 def _clean_url(url: str | None, secrets: tuple[str | None, ...]) -> str | None:
@@ -408,21 +420,39 @@ class ModelCache:
         return True
 
     def incomplete_folders(self) -> list[Path]:
-        """Package folders without a completion marker: builds in progress, or interrupted ones."""
+        """Package folders without a usable completion marker: builds in progress, interrupted ones, and folders
+        whose marker cannot be read or does not describe them (:meth:`packages` skips those, so nothing else
+        would ever remove them)."""
         out: list[Path] = []
         for folder in self.layout.packages.glob("*/*") if self.layout.packages.is_dir() else []:
             name_ok = _FOLDER.fullmatch(folder.name) and _FOLDER.fullmatch(folder.parent.name)
-            if name_ok and folder.is_dir() and not folder.is_symlink() and not _marker_of(folder).exists():
+            if name_ok and folder.is_dir() and not folder.is_symlink() and not self._has_valid_marker(folder):
                 out.append(folder)
         return sorted(out)
 
+    def _has_valid_marker(self, folder: Path) -> bool:
+        marker = _marker_of(folder)
+        if not marker.exists():
+            return False
+        try:
+            self._read_marker(marker)
+        except _MARKER_ERRORS:
+            return False
+        return True
+
     def remove_incomplete(self, folder: Path, *, older_than: float) -> bool:
-        """Remove a package folder that has no marker and nothing newer than ``older_than`` (POSIX seconds),
-        under the package's lock (a build in progress holds it: this waits for it, then finds its marker);
-        True if removed."""
+        """Remove a package folder that has no usable marker and nothing newer than ``older_than`` (POSIX seconds),
+        with its unusable marker if it has one, under the package's lock (a build in progress holds it: this waits
+        for it, then finds its marker); True if removed."""
+        marker = _marker_of(folder)
         with self.package_dir_lock(folder, what=f"the incomplete package folder {folder}"):
-            if _marker_of(folder).exists() or newest_mtime(folder) >= older_than:
+            if self._has_valid_marker(folder) or last_change(folder) >= older_than:
                 return False
+            with contextlib.suppress(FileNotFoundError):
+                if marker.is_dir() and not marker.is_symlink():
+                    shutil.rmtree(marker, ignore_errors=True)
+                else:
+                    marker.unlink()
             shutil.rmtree(folder, ignore_errors=True)
         return True
 
@@ -453,29 +483,33 @@ class ModelCache:
                 tmp.unlink()
 
     def packages(self) -> list[CachedPackage]:
-        """Every complete package in the cache, least recently used first."""
+        """Every complete package in the cache, least recently used first (a folder whose marker is unreadable is
+        not one: ``prune`` removes it as an interrupted build once it is older than ``IM_LOCK_STALE``)."""
         out: list[CachedPackage] = []
         for marker in self.layout.packages.glob("*/.*.complete.json"):
             try:
-                record = json.loads(marker.read_text())
-                files = tuple(record["files"])
-                if self.layout.marker(record["model_id"], record["package_id"]) != marker:
-                    raise ValueError("it names another package")  # evict() would remove that package's folder
-                out.append(
-                    CachedPackage(
-                        model_id=record["model_id"],
-                        package_id=record["package_id"],
-                        provider=record.get("provider"),
-                        path=marker.parent / record["package_id"],
-                        marker=marker,
-                        size_bytes=sum(int(f["size"]) for f in files),
-                        last_used=marker.stat().st_mtime,
-                        files=files,
-                    )
-                )
-            except (OSError, ValueError, KeyError, TypeError, UnsafePathError) as exc:
+                out.append(self._read_marker(marker))
+            except _MARKER_ERRORS as exc:
                 log.warning("ignoring unreadable cache marker %s (%s)", marker, type(exc).__name__)
         return sorted(out, key=lambda p: (p.last_used, p.model_id, p.package_id))
+
+    def _read_marker(self, marker: Path) -> CachedPackage:
+        """The package a completion marker describes; raises one of ``_MARKER_ERRORS`` if it is unreadable,
+        malformed, or names another folder than its own."""
+        record = json.loads(marker.read_text())
+        files = tuple(record["files"])
+        if self.layout.marker(record["model_id"], record["package_id"]) != marker:
+            raise ValueError("it names another package")  # evict() would remove that package's folder
+        return CachedPackage(
+            model_id=record["model_id"],
+            package_id=record["package_id"],
+            provider=record.get("provider"),
+            path=marker.parent / record["package_id"],
+            marker=marker,
+            size_bytes=sum(int(f["size"]) for f in files),
+            last_used=marker.stat().st_mtime,
+            files=files,
+        )
 
     # -- metadata snapshots --------------------------------------------------------------------------------
     def save_metadata(
