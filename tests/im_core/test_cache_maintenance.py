@@ -288,3 +288,35 @@ def test_a_package_whose_marker_is_unreadable_is_pruned_once_stale(
     assert (f2 / "weights.onnx").stat().st_size == 200_000
     assert [b.stat().st_size for b in (home / "blobs" / "sha256").iterdir()] == [200_000]
     assert _load(srv, "m/1").joinpath("weights.onnx").stat().st_size == 100_000  # and it loads again
+
+
+def test_offline_snapshots_are_keyed_by_the_effective_registry(
+    srv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Warm through IM_REGISTRY, then offline through provider_options naming the same registry (or the other way
+    round, or with a trailing slash and retries=): the snapshot is found. Another registry's root is not."""
+    from im_core import AutoModel
+
+    monkeypatch.setenv("IM_REGISTRY", srv.url)
+    reload_settings()
+    assert im_main(["describe-model", "m/1", "--provider", "http"]) == 0  # m/1 through IM_REGISTRY
+    resolve_metadata("http", "m/2", provider_options={"root": srv.url + "/"})  # m/2 through an option
+    resolve_metadata("local", "m/3", provider_options={"root": str(tmp_path / "reg")})  # m/3 from the folder
+    monkeypatch.setenv("IM_OFFLINE", "1")
+    reload_settings()
+    attempts = _disable_network(monkeypatch)
+    for options in ({"root": srv.url}, {"root": srv.url + "/", "retries": 1}):
+        md = AutoModel.describe_model("m/1", weights_provider="http", provider_options=options, print_output=False)
+        assert md.model_id == "m/1"
+    capsys.readouterr()
+    assert im_main(["describe-model", "m/1", "--provider", "http", "--registry", srv.url, "--offline"]) == 0
+    assert "m/1" in capsys.readouterr().out
+    assert resolve_metadata("http", "m/2").model_id == "m/2"  # warmed with an option, found through IM_REGISTRY
+    assert resolve_metadata("local", "m/3", provider_options={"root": str(tmp_path / "reg" / ".." / "reg")})
+    with pytest.raises(OfflineModeError, match="never cached"):
+        resolve_metadata("http", "m/1", provider_options={"root": "http://127.0.0.1:9/another-registry"})
+    monkeypatch.setenv("IM_REGISTRY", "http://127.0.0.1:9/another-registry")
+    reload_settings()
+    with pytest.raises(OfflineModeError, match="never cached"):
+        resolve_metadata("http", "m/2")
+    assert not attempts
