@@ -128,7 +128,10 @@ def settings() -> Settings:
                 _cached = Settings.from_environ()
                 import logging
 
+                from im_core._secrets import add_secret
+
                 logging.getLogger("im").setLevel(_cached.log_level)
+                add_secret(_cached.roboflow_api_key)  # and the filter that keeps keys out of im's log records
     return _cached
 
 

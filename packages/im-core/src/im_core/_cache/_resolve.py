@@ -9,6 +9,7 @@ from im_core._cache._paths import validate_model_id
 from im_core._cache._store import ModelCache
 from im_core._config import settings
 from im_core._metadata import ModelMetadata
+from im_core._secrets import add_secret, scrub_error
 from im_core.errors import OfflineModeError, ProviderUnavailableError
 
 __all__ = ["resolve_metadata"]
@@ -77,6 +78,7 @@ def resolve_metadata(
         RetrievalError subclasses: from the provider (not found, unauthorized, ...).
     """
     validate_model_id(model_id)
+    add_secret(api_key, (provider_options or {}).get("api_key"))
     cache = cache if cache is not None else ModelCache()
     offline = settings().offline if offline is None else offline
     if offline:
@@ -96,7 +98,11 @@ def resolve_metadata(
     provider = registry().provider(provider_name, **(provider_options or {}))
     namespace = snapshot_namespace(provider_name, provider, provider_options)
     try:
-        metadata = provider.get_model_metadata(model_id, api_key=api_key)
+        try:
+            metadata = provider.get_model_metadata(model_id, api_key=api_key)
+        except Exception as exc:  # a server may echo the key inside its answer, and a parse error quote it
+            scrub_error(exc, (api_key,))
+            raise
     except ProviderUnavailableError:
         snapshot = _load_snapshot(cache, namespace, provider_name, model_id)
         if snapshot is None:
