@@ -15,6 +15,9 @@ from im_core.errors import ConfigurationError
 
 __all__ = ["Settings", "reload_settings", "settings"]
 
+#: Pillow's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS): about 13,400 x 13,400 pixels
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -37,6 +40,8 @@ class Settings:
             retry); connection errors, 408/429/5xx and bodies cut short each use one.
         lock_stale_s: seconds without progress after which a lock holder is considered dead (``IM_LOCK_STALE``).
         progress: show progress bars when stderr is a terminal (``IM_PROGRESS``, default on).
+        max_image_pixels: largest image (width x height) decoded from a file or encoded bytes
+            (``IM_MAX_IMAGE_PIXELS``, default 178,956,970, Pillow's decompression-bomb limit; 0 = no limit).
         roboflow_api_key: ``ROBOFLOW_API_KEY`` (never logged).
         roboflow_api_host: ``ROBOFLOW_API_HOST`` (default ``https://api.roboflow.com``).
     """
@@ -53,6 +58,7 @@ class Settings:
     download_retries: int = 4
     lock_stale_s: float = 60.0
     progress: bool = True
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     roboflow_api_key: str | None = field(default=None, repr=False)
     roboflow_api_host: str = "https://api.roboflow.com"
 
@@ -73,6 +79,7 @@ class Settings:
             download_retries=int(_number(env, "IM_DOWNLOAD_RETRIES", 4, int, minimum=1)),
             lock_stale_s=_number(env, "IM_LOCK_STALE", 60.0, float, minimum=1.0),
             progress=_bool(env, "IM_PROGRESS", True),
+            max_image_pixels=int(_number(env, "IM_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS, int, minimum=0)),
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,
             roboflow_api_host=(env.get("ROBOFLOW_API_HOST") or "https://api.roboflow.com").rstrip("/"),
         )
