@@ -18,6 +18,7 @@ from im_core._plugins import registry
 from im_core._tasks import Model, check_names
 from im_core.errors import (
     AllPackagesFailedError,
+    CacheStorageError,
     DependencyModelError,
     ImError,
     InvalidParameterError,
@@ -321,8 +322,8 @@ def _load(request: _Request) -> Model[Any]:
         assert package is not None
         try:
             model = _build(metadata, package, candidate, request, dependencies, weights_file)
-        except InvalidParameterError:
-            raise  # the caller's argument is wrong for every package: no point trying the next one
+        except (InvalidParameterError, CacheStorageError):
+            raise  # the caller's argument, or IM_HOME (full, read-only), is wrong for every package
         except ImError as exc:
             error = exc
         except Exception as exc:  # a bug or an unforeseen file problem in a backend or family: try the next one
@@ -393,34 +394,37 @@ def _build(
     family = registry().model_class(metadata.architecture, metadata.task, package.backend)
     _check_load_options(family, request.model_kwargs)
     path = Path(request.model_id_or_path).expanduser()
-    if path.exists():
-        directory = path.resolve() if path.is_dir() else path.resolve().parent
-    else:
-        from im_core._cache import ModelCache
 
-        directory = ModelCache().materialize(metadata, package, offline=request.offline)
-    session_options: dict[str, Any] = dict(request.session_options or {})
-    if request.onnx_execution_providers is not None and package.backend == "onnx":
-        session_options["onnx_execution_providers"] = request.onnx_execution_providers
-    ctx = PackageContext(
-        model_id=request.model_id_or_path if not path.exists() else str(path),
-        directory=directory,
-        package=package,
-        metadata=metadata,
-        backend=package.backend,
-        device=candidate.device or "cpu",
-        dependencies=dependencies,
-        options=dict(request.model_kwargs),
-        session_options=session_options,
-        weights_file=weights_file,
-    )
-    model = family.from_package(ctx)
-    if not isinstance(model, Model):
-        raise PluginError(
-            f"{family.__name__}.from_package returned {type(model).__name__}, not a Model: the model family is "
-            "broken. Fix: update or report the plugin that provides it."
+    def open_package(directory: Path) -> Model[Any]:
+        session_options: dict[str, Any] = dict(request.session_options or {})
+        if request.onnx_execution_providers is not None and package.backend == "onnx":
+            session_options["onnx_execution_providers"] = request.onnx_execution_providers
+        ctx = PackageContext(
+            model_id=request.model_id_or_path if not path.exists() else str(path),
+            directory=directory,
+            package=package,
+            metadata=metadata,
+            backend=package.backend,
+            device=candidate.device or "cpu",
+            dependencies=dependencies,
+            options=dict(request.model_kwargs),
+            session_options=session_options,
+            weights_file=weights_file,
         )
-    return model
+        model = family.from_package(ctx)
+        if not isinstance(model, Model):
+            raise PluginError(
+                f"{family.__name__}.from_package returned {type(model).__name__}, not a Model: the model family is "
+                "broken. Fix: update or report the plugin that provides it."
+            )
+        return model
+
+    if path.exists():
+        return open_package(path.resolve() if path.is_dir() else path.resolve().parent)
+    # from the cache: kept from prune while the backend opens it; re-hashed (and fetched again) if it fails
+    from im_core._cache import open_cached
+
+    return open_cached(metadata, package, offline=request.offline, open=open_package)
 
 
 def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, Any]:

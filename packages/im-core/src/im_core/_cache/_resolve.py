@@ -80,6 +80,7 @@ def resolve_metadata(
     validate_model_id(model_id)
     add_secret(api_key, (provider_options or {}).get("api_key"))
     cache = cache if cache is not None else ModelCache()
+    cache.check_home()  # IM_HOME is a folder (ConfigurationError if it is a file)
     offline = settings().offline if offline is None else offline
     if offline:
         provider = _offline_provider(provider_name, provider_options)
@@ -112,7 +113,18 @@ def resolve_metadata(
     if metadata.provider is None:
         metadata = metadata.model_copy(update={"provider": provider_name})
     secrets = (api_key, settings().roboflow_api_key)
-    cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, used by `im cache verify`
-    if namespace != provider_name:
-        cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's options
+    try:
+        cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, for `im cache verify`
+        if namespace != provider_name:
+            cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's source
+    except OSError as exc:  # a read-only or full IM_HOME: the model still loads online (from what the cache holds)
+        error = cache.storage_error(exc, f"saving the metadata snapshot of {model_id!r}")
+        reason = error.message if error is not None else f"{type(exc).__name__}: {exc}"
+        level = logging.WARNING if str(cache.root) not in _SNAPSHOT_WARNED else logging.DEBUG
+        _SNAPSHOT_WARNED.add(str(cache.root))
+        log.log(level, "Could not save the metadata snapshot of %r, so it cannot load offline: %s", model_id, reason)
     return metadata
+
+
+#: caches whose snapshot-write failure was already reported at WARNING in this process (later ones go to DEBUG)
+_SNAPSHOT_WARNED: set[str] = set()
