@@ -8,6 +8,7 @@ Layout (all under the cache root)::
     packages/<slug>/.<package_id>.complete.json   completion marker; its mtime is the last-use time (LRU)
     metadata/<provider>/<slug>.json          metadata snapshots for offline use
     locks/<key>.lock, locks/<key>.beat       cross-process locks and the holder's heartbeat
+    locks/pkg-<slug>-<package_id>.use        "in use" lock: shared by loads until the backend opened the package
     tmp/<key>.<uuid>.part                    downloads in flight (same filesystem, so renames are atomic)
 """
 
