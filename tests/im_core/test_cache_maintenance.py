@@ -14,6 +14,7 @@ import pytest
 
 from im_core._cache import ModelCache, parse_size, prune, resolve_metadata, verify
 from im_core._config import reload_settings
+from im_core._metadata import validate_relative_path
 from im_core.cli import main as im_main
 from im_core.errors import InvalidParameterError, OfflineModeError, UnsafePathError
 from im_providers import add_to_registry
@@ -218,3 +219,104 @@ def test_an_unchanged_snapshot_is_not_rewritten_on_every_load(srv) -> None:
     ModelCache().save_metadata("http", "m/1", changed)
     assert path.stat().st_ino != before.st_ino
     assert ModelCache().load_metadata("http", "m/1") == changed
+
+
+@pytest.mark.parametrize("model_id", ["a" * 10_000, "x" * 300 + "/1", "é" * 200 + "/1"])
+def test_very_long_model_ids_are_unsafe_path_errors(tmp_path: Path, model_id: str) -> None:
+    """A 10,000-character id, or a segment over 255 bytes (300 ASCII, or 200 two-byte characters), is refused with
+    UnsafePathError (not the OS's raw ENAMETOOLONG), and the message does not print the whole id."""
+    from im_core import AutoModel
+
+    with pytest.raises(UnsafePathError, match=r"too long|bytes per name") as info:
+        AutoModel.from_pretrained(model_id, weights_provider="local", provider_options={"root": str(tmp_path)})
+    assert len(str(info.value)) < 600
+    with pytest.raises(UnsafePathError):
+        resolve_metadata("local", model_id, provider_options={"root": str(tmp_path)})
+
+
+def test_a_registry_file_name_over_255_bytes_is_refused(srv, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A registry entry whose file name has a 300-byte segment: its package is skipped with the reason, and the load
+    is a clear im error (no raw OSError from the file system, no 'probably a bug')."""
+    from im_core import AutoModel
+    from im_core.errors import ImError, NoCompatiblePackageError
+
+    doc_path = tmp_path / "reg" / "m" / "1" / "metadata.json"
+    doc = json.loads(doc_path.read_text())
+    long_name = "w" * 300 + ".onnx"
+    doc["modelPackages"][0]["packageFiles"][0]["fileHandle"] = long_name
+    doc_path.write_text(json.dumps(doc))
+    with pytest.raises(UnsafePathError, match="too long"):
+        validate_relative_path(long_name)
+    with pytest.raises(UnsafePathError, match="too long"):
+        validate_relative_path("sub/" + "é" * 128)  # 256 bytes
+    assert validate_relative_path("sub/" + "é" * 127) == "sub/" + "é" * 127  # 254 bytes: fine
+    with pytest.raises(ImError) as info:
+        AutoModel.from_pretrained("m/1", weights_provider="http", provider_options={"root": srv.url})
+    assert isinstance(info.value, NoCompatiblePackageError), info.value
+    assert "too long" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["garbage", "a-list", "missing-field", "a-folder"])
+def test_a_package_whose_marker_is_unreadable_is_pruned_once_stale(
+    srv, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """m/1's marker is damaged: it is not a package (list skips it) but an interrupted build, which prune removes
+    (folder, marker and blob) once nothing of it changed for IM_LOCK_STALE seconds; m/2 is untouched."""
+    home = ModelCache().root
+    f1, f2 = _load(srv, "m/1"), _load(srv, "m/2")
+    marker = {p.model_id: p for p in ModelCache().packages()}["m/1"].marker
+    if damage == "garbage":
+        marker.write_bytes(b"\x00\xff not json")
+    elif damage == "a-list":
+        marker.write_text("[]")
+    elif damage == "missing-field":
+        marker.write_text(json.dumps({"model_id": "m/1", "package_id": f1.name}))
+    else:
+        marker.unlink()
+        marker.mkdir()
+    assert [p.model_id for p in ModelCache().packages()] == ["m/2"]
+    label = f"{f1.parent.name}/{f1.name}"
+    assert prune(ModelCache(), 10**9).removed_incomplete == []  # fresh: it may be a build in progress
+    assert f1.is_dir()
+    old = time.time() - 120  # IM_LOCK_STALE is 60 s
+    for p in (*f1.iterdir(), f1, marker):
+        os.utime(p, (old, old))
+    capsys.readouterr()
+    assert im_main(["cache", "prune", "--max-size", "10GB"]) == 0
+    assert f"{label} (an interrupted build)" in capsys.readouterr().out
+    assert not f1.exists() and not marker.exists()
+    assert (f2 / "weights.onnx").stat().st_size == 200_000
+    assert [b.stat().st_size for b in (home / "blobs" / "sha256").iterdir()] == [200_000]
+    assert _load(srv, "m/1").joinpath("weights.onnx").stat().st_size == 100_000  # and it loads again
+
+
+def test_offline_snapshots_are_keyed_by_the_effective_registry(
+    srv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Warm through IM_REGISTRY, then offline through provider_options naming the same registry (or the other way
+    round, or with a trailing slash and retries=): the snapshot is found. Another registry's root is not."""
+    from im_core import AutoModel
+
+    monkeypatch.setenv("IM_REGISTRY", srv.url)
+    reload_settings()
+    assert im_main(["describe-model", "m/1", "--provider", "http"]) == 0  # m/1 through IM_REGISTRY
+    resolve_metadata("http", "m/2", provider_options={"root": srv.url + "/"})  # m/2 through an option
+    resolve_metadata("local", "m/3", provider_options={"root": str(tmp_path / "reg")})  # m/3 from the folder
+    monkeypatch.setenv("IM_OFFLINE", "1")
+    reload_settings()
+    attempts = _disable_network(monkeypatch)
+    for options in ({"root": srv.url}, {"root": srv.url + "/", "retries": 1}):
+        md = AutoModel.describe_model("m/1", weights_provider="http", provider_options=options, print_output=False)
+        assert md.model_id == "m/1"
+    capsys.readouterr()
+    assert im_main(["describe-model", "m/1", "--provider", "http", "--registry", srv.url, "--offline"]) == 0
+    assert "m/1" in capsys.readouterr().out
+    assert resolve_metadata("http", "m/2").model_id == "m/2"  # warmed with an option, found through IM_REGISTRY
+    assert resolve_metadata("local", "m/3", provider_options={"root": str(tmp_path / "reg" / ".." / "reg")})
+    with pytest.raises(OfflineModeError, match="never cached"):
+        resolve_metadata("http", "m/1", provider_options={"root": "http://127.0.0.1:9/another-registry"})
+    monkeypatch.setenv("IM_REGISTRY", "http://127.0.0.1:9/another-registry")
+    reload_settings()
+    with pytest.raises(OfflineModeError, match="never cached"):
+        resolve_metadata("http", "m/2")
+    assert not attempts

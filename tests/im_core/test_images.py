@@ -71,3 +71,80 @@ def test_torch_tensors_chw_and_batches():
     (img,) = to_images(t)
     assert img.pixels.shape == (4, 5, 3) and img.color == "rgb" and img.pixels[0, 0, 0] == 200
     assert len(to_images(torch.rand(2, 3, 8, 8))) == 2
+
+
+def _huge_png(path, width: int, height: int) -> None:
+    """A valid 1-bit grayscale PNG of ``width`` x ``height`` black pixels (a few kB on disk, each row compressed
+    once; decoding it to HWC uint8 would take ``3 * width * height`` bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\x00" * (1 + (width + 7) // 8)
+    z = zlib.compressobj(9)
+    body = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def test_a_20000_by_20000_png_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """The default limit (IM_MAX_IMAGE_PIXELS, 178,956,970) refuses 400 million pixels from the PNG header: the
+    decoder is never called (it would allocate 1.2 GB for the HWC array, more while converting)."""
+    import cv2
+
+    path = tmp_path / "huge.png"
+    _huge_png(path, 20_000, 20_000)
+    decoded: list[int] = []
+
+    def imdecode(buf, flags):
+        decoded.append(len(buf))
+        raise AssertionError("the 400-megapixel image was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", imdecode)
+    for value in (path, path.read_bytes()):
+        with pytest.raises(ModelInputError, match=r"20000 x 20000 = 400,000,000 pixels.*IM_MAX_IMAGE_PIXELS"):
+            to_images(value)
+    assert decoded == []
+
+
+def _encoded(fmt: str, width: int, height: int) -> bytes:
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", (width, height), (10, 20, 30)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"])
+def test_the_pixel_limit_is_read_from_each_format_header(fmt, monkeypatch):
+    from im_core._config import reload_settings
+    from im_core._images import header_size
+
+    assert header_size(_encoded(fmt, 123, 45)) == (123, 45)
+    monkeypatch.setenv("IM_MAX_IMAGE_PIXELS", "1000")
+    reload_settings()
+    with pytest.raises(ModelInputError, match="40 x 30 = 1,200 pixels, more than the limit of 1,000"):
+        to_images(_encoded(fmt, 40, 30))
+    assert to_images(_encoded(fmt, 30, 30))[0].pixels.shape == (30, 30, 3)
+
+
+def test_the_pixel_limit_applies_to_pil_images_and_can_be_lifted(monkeypatch):
+    from PIL import Image as PILImage
+
+    from im_core._config import reload_settings
+    from im_core.errors import ConfigurationError
+
+    monkeypatch.setenv("IM_MAX_IMAGE_PIXELS", "1000")
+    reload_settings()
+    with pytest.raises(ModelInputError, match="PIL image"):
+        to_images(PILImage.new("RGB", (40, 30)))
+    assert to_images(np.zeros((40, 30, 3), np.uint8))[0].pixels.shape == (40, 30, 3)  # arrays are already decoded
+    monkeypatch.setenv("IM_MAX_IMAGE_PIXELS", "0")
+    reload_settings()
+    assert to_images(_encoded("PNG", 40, 30))[0].pixels.shape == (30, 40, 3)
+    monkeypatch.setenv("IM_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(ConfigurationError, match="IM_MAX_IMAGE_PIXELS"):
+        reload_settings()
+    monkeypatch.delenv("IM_MAX_IMAGE_PIXELS")

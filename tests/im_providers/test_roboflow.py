@@ -185,3 +185,48 @@ def test_a_deeply_nested_or_cut_answer_is_an_im_error(roboflow) -> None:
     with pytest.raises(ProviderUnavailableError, match="3 attempts") as info:
         RoboflowProvider().get_model_metadata("coco/3", api_key=KEY)
     assert roboflow.count(API) == 1 + 3 and KEY not in str(info.value)  # the nested answer, then 3 cut ones
+
+
+def test_a_server_that_echoes_the_key_never_gets_it_printed(roboflow, tmp_path: Path) -> None:
+    """The API answers with the caller's key inside its metadata: in a class name, in a package id and type that
+    are skipped with a WARNING, and (for another model) in a document that does not parse. `im describe-model`, in
+    a real process with ROBOFLOW_API_KEY set, prints neither in its output nor in its log lines nor in its error."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    data = b"weights-bytes" * 4000
+
+    def echo(req):
+        key = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if req.query.get("modelId") == ["bad/1"]:  # not a model: the error quotes the id the server sent
+            body = {"modelMetadata": {"modelId": f"bad/{key}", "modelArchitecture": "yolov8"}}
+        else:
+            bogus = {"packageId": f"echo-{key}", "packageManifest": {"type": f"type-{key}"}}
+            body = {
+                "modelMetadata": {
+                    "modelId": "coco/3",
+                    "modelArchitecture": "yolov8",
+                    "taskType": "object-detection",
+                    "classNames": ["cat", f"class-{key}"],
+                    "modelPackages": [_package("p1", f"{roboflow.url}/files/w.onnx", data), bogus],
+                }
+            }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    roboflow.routes[API] = echo
+    env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "ROBOFLOW_API_HOST": roboflow.url, "IM_PROGRESS": "0"}
+    env.pop("COLUMNS", None)
+    cli = [sys.executable, "-m", "im_core.cli", "describe-model"]
+    ok = subprocess.run([*cli, "coco/3"], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "skipping package 'echo-***'" in ok.stderr and "type-***" in ok.stderr  # the WARNING, scrubbed
+    bad = subprocess.run([*cli, "bad/1"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "bad/***" in bad.stderr
+    for out in (ok.stdout, ok.stderr, bad.stdout, bad.stderr):
+        assert KEY not in out
+    # in this process too: the error object, and a record logged with the key as an argument and in a traceback
+    with pytest.raises(MalformedMetadataError) as info:
+        resolve_metadata("roboflow", "bad/1", api_key=KEY)
+    assert KEY not in f"{info.value} {info.value!r} {info.value.args} {info.value.__cause__!r}"

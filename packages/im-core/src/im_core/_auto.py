@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import logging
@@ -21,6 +22,7 @@ from im_core._plugins import registry
 from im_core._tasks import Model, check_names
 from im_core.errors import (
     AllPackagesFailedError,
+    CacheStorageError,
     DependencyModelError,
     ImError,
     InvalidParameterError,
@@ -337,7 +339,7 @@ def _looks_like_a_path(value: str) -> bool:
 def _source(text: str, local_overrides: dict[str, Any], weights_provider: str | None) -> _Source:
     """Decide once whether ``text`` is a local file, a local folder or a remote model id."""
     path = Path(text).expanduser()
-    if path.exists():
+    if _local_path_exists(path, text):
         resolved = path.resolve()
         return _Source(text, "folder" if resolved.is_dir() else "file", resolved, local_overrides)
     if _looks_like_a_path(text):
@@ -353,6 +355,22 @@ def _source(text: str, local_overrides: dict[str, Any], weights_provider: str | 
             "provider, whose metadata already says what it is. Drop the argument, or pass the path of a local file."
         )
     return _Source(text, "remote")
+
+
+def _local_path_exists(path: Path, value: str) -> bool:
+    """``path.exists()``, but a name the OS refuses as too long is an :class:`UnsafePathError` (a model id's own
+    message when it is one), never a raw ``OSError``."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    from im_core._cache._paths import shown, validate_model_id
+    from im_core.errors import UnsafePathError
+
+    if not _looks_like_a_path(value):
+        validate_model_id(value)  # raises UnsafePathError: too long, or a segment over 255 bytes
+    raise UnsafePathError(f"The path {shown(value)} is too long for the file system (ENAMETOOLONG).")
 
 
 def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
@@ -393,8 +411,8 @@ def _load(request: _Request) -> Model[Any]:
         assert package is not None
         try:
             model = _build(metadata, package, candidate, request, dependencies, weights_file)
-        except InvalidParameterError:
-            raise  # the caller's argument is wrong for every package: no point trying the next one
+        except (InvalidParameterError, CacheStorageError):
+            raise  # the caller's argument, or IM_HOME (full, read-only), is wrong for every package
         except ImError as exc:
             error = exc
         except Exception as exc:  # a bug or an unforeseen file problem in a backend or family: try the next one
@@ -492,31 +510,36 @@ def _build(
 ) -> Model[Any]:
     family = registry().model_class(metadata.architecture, metadata.task, package.backend)
     _check_load_options(family, request.model_kwargs)
-    directory = request.source.directory
-    if directory is None:
-        from im_core._cache import ModelCache
 
-        directory = ModelCache().materialize(metadata, package, offline=request.offline)
-    ctx = PackageContext(
-        model_id=request.source.model_id,
-        directory=directory,
-        package=package,
-        metadata=metadata,
-        backend=package.backend,
-        device=candidate.target or Device("cpu"),
-        dependencies=dependencies,
-        options=dict(request.model_kwargs),
-        session_options=_session_options_for(package.backend, request.session_options),
-        weights_file=weights_file,
-        class_names_override=user_class_names(request.source.local_overrides.get("class_names")),
-    )
-    model = family.from_package(ctx)
-    if not isinstance(model, Model):
-        raise PluginError(
-            f"{family.__name__}.from_package returned {type(model).__name__}, not a Model: the model family is "
-            "broken. Fix: update or report the plugin that provides it."
+    def open_package(directory: Path) -> Model[Any]:
+        ctx = PackageContext(
+            model_id=request.source.model_id,
+            directory=directory,
+            package=package,
+            metadata=metadata,
+            backend=package.backend,
+            device=candidate.target or Device("cpu"),
+            dependencies=dependencies,
+            options=dict(request.model_kwargs),
+            session_options=_session_options_for(package.backend, request.session_options),
+            weights_file=weights_file,
+            class_names_override=user_class_names(request.source.local_overrides.get("class_names")),
         )
-    return model
+        model = family.from_package(ctx)
+        if not isinstance(model, Model):
+            raise PluginError(
+                f"{family.__name__}.from_package returned {type(model).__name__}, not a Model: the model family is "
+                "broken. Fix: update or report the plugin that provides it."
+            )
+        return model
+
+    local = request.source.directory
+    if local is not None:
+        return open_package(local)
+    # from the cache: kept from prune while the backend opens it; re-hashed (and fetched again) if it fails
+    from im_core._cache import open_cached
+
+    return open_cached(metadata, package, offline=request.offline, open=open_package)
 
 
 def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, Any]:

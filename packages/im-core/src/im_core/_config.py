@@ -17,6 +17,9 @@ from im_core.errors import ConfigurationError
 
 __all__ = ["Settings", "reload_settings", "settings"]
 
+#: Pillow's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS): about 13,400 x 13,400 pixels
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -45,6 +48,8 @@ class Settings:
             (``IM_METADATA_MAX_BYTES``, default 16 MiB).
         lock_stale_s: seconds without progress after which a lock holder is considered dead (``IM_LOCK_STALE``).
         progress: show progress bars when stderr is a terminal (``IM_PROGRESS``, default on).
+        max_image_pixels: largest image (width x height) decoded from a file or encoded bytes
+            (``IM_MAX_IMAGE_PIXELS``, default 178,956,970, Pillow's decompression-bomb limit; 0 = no limit).
         roboflow_api_key: ``ROBOFLOW_API_KEY`` (never logged).
         roboflow_api_host: ``ROBOFLOW_API_HOST`` (default ``https://api.roboflow.com``).
     """
@@ -64,6 +69,7 @@ class Settings:
     metadata_max_bytes: int = 16 << 20
     lock_stale_s: float = 60.0
     progress: bool = True
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     roboflow_api_key: str | None = field(default=None, repr=False)
     roboflow_api_host: str = "https://api.roboflow.com"
 
@@ -87,6 +93,7 @@ class Settings:
             metadata_max_bytes=int(_number(env, "IM_METADATA_MAX_BYTES", 16 << 20, int, minimum=1024)),
             lock_stale_s=_number(env, "IM_LOCK_STALE", 60.0, float, minimum=1.0),
             progress=_bool(env, "IM_PROGRESS", True),
+            max_image_pixels=int(_number(env, "IM_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS, int, minimum=0)),
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,
             roboflow_api_host=(env.get("ROBOFLOW_API_HOST") or "https://api.roboflow.com").rstrip("/"),
         )
@@ -150,7 +157,10 @@ def settings() -> Settings:
                 _cached = Settings.from_environ()
                 import logging
 
+                from im_core._secrets import add_secret
+
                 logging.getLogger("im").setLevel(_cached.log_level)
+                add_secret(_cached.roboflow_api_key)  # and the filter that keeps keys out of im's log records
     return _cached
 
 

@@ -8,6 +8,7 @@ kept as given and recorded, so a family flips channels on the small resized imag
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -98,6 +99,7 @@ def _one(x: Any, color_format: ColorFormat, index: int | None) -> Image:
     if isinstance(x, (bytes, bytearray, memoryview)):
         return _decode_bytes(bytes(x), index, "bytes")
     if _is_pil(x):
+        _check_pixels(tuple(x.size), index, "(a PIL image)")  # a lazily opened file is decoded by convert()
         return Image(_from_array(np.asarray(x.convert("RGB")), index), "rgb")
     if _is_torch_tensor(x):
         return _from_tensor(x, index)
@@ -144,9 +146,108 @@ def _decode_file(path: str, index: int | None) -> Image:
     return _decode_bytes(data, index, f"file {path!r}")
 
 
+def _check_pixels(size: tuple[int, int] | None, index: int | None, what: str) -> None:
+    """Refuse an image of more than ``IM_MAX_IMAGE_PIXELS`` pixels (``size`` is ``(width, height)``)."""
+    if size is None:
+        return
+    from im_core._config import settings
+
+    cap = settings().max_image_pixels
+    width, height = size
+    if cap and width * height > cap:
+        shape = f"{width} x {height} = " if height > 1 else ""
+        raise ModelInputError(
+            f"Image {what}{_where(index)} is {shape}{width * height:,} pixels, more than the limit of "
+            f"{cap:,} (IM_MAX_IMAGE_PIXELS); decoding it would take about {width * height * 3 / 1e9:.1f} GB of "
+            "memory. Resize it first, or raise IM_MAX_IMAGE_PIXELS (0 = no limit) if you mean to process it."
+        )
+
+
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # JPEG start-of-frame markers (not DHT, JPG, DAC)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` read from the header of an encoded PNG, JPEG, GIF, BMP or WebP image without decoding
+    it (other formats: Pillow's lazy header read when Pillow is installed); ``None`` when unknown."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM" and len(data) >= 26:
+            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
+                return struct.unpack("<HH", data[18:22])
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+    except struct.error:  # a header cut short: let the decoder say what is wrong
+        return None
+    return _pillow_size(data)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return None
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30:
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def _pillow_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        import io
+        import warnings
+
+        from PIL import Image as PILImage
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: our own limit is checked instead
+            with PILImage.open(io.BytesIO(data)) as im:  # reads the header only
+                return int(im.size[0]), int(im.size[1])
+    except PILImage.DecompressionBombError as exc:  # over twice Pillow's own limit; it says how many pixels
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return (int(found.group(1)), 1) if found else None
+    except Exception:
+        return None
+
+
 def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
     if not data:
         raise ModelInputError(f"Image {what}{_where(index)} is empty.")
+    _check_pixels(header_size(data), index, what)  # before any pixel is decoded
     try:
         import cv2
     except ImportError:
@@ -156,6 +257,7 @@ def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
         decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         if decoded is None:
             raise ModelInputError(f"Image {what}{_where(index)} could not be decoded (not a supported image format).")
+        _check_pixels((decoded.shape[1], decoded.shape[0]), index, what)  # a format the header check does not know
         if decoded.ndim == 3 and decoded.shape[2] == 4:
             decoded = decoded[:, :, :3]
         return Image(_from_array(decoded, index), "bgr")

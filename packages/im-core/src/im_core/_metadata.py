@@ -32,6 +32,12 @@ Backend = str
 Quantization = Literal["fp32", "fp16", "bf16", "int8", "unknown"]
 
 
+#: longest name of one file or folder, in UTF-8 bytes (every common filesystem's limit)
+MAX_NAME_BYTES = 255
+#: longest relative file path inside a package, in UTF-8 bytes (the cache's own prefix must fit in PATH_MAX too)
+MAX_FILE_PATH_BYTES = 1024
+
+
 def validate_relative_path(name: str) -> str:
     """Return ``name`` if it is a safe relative POSIX path inside a folder, else raise ``UnsafePathError``."""
     from im_core.errors import UnsafePathError
@@ -43,6 +49,13 @@ def validate_relative_path(name: str) -> str:
         raise UnsafePathError(f"File name {name!r} names the package folder itself, not a file in it.")
     if path.is_absolute() or any(part in ("..", "") for part in path.parts) or name.startswith("~"):
         raise UnsafePathError(f"File name {name!r} is absolute or leaves its package folder; refusing it.")
+    sizes = [len(part.encode("utf-8", "surrogatepass")) for part in path.parts]
+    if max(sizes) > MAX_NAME_BYTES or sum(sizes) + len(sizes) > MAX_FILE_PATH_BYTES:
+        shown = name if len(name) <= 80 else f"{name[:80]}… ({len(name)} characters)"
+        raise UnsafePathError(
+            f"File name {shown!r} is too long: at most {MAX_NAME_BYTES} bytes per folder or file name and "
+            f"{MAX_FILE_PATH_BYTES} bytes in all are allowed."
+        )
     return str(path)
 
 

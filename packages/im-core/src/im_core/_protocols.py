@@ -188,6 +188,11 @@ class WeightsProvider(Protocol):
     """Implementation side of an ``im.weights_providers`` plugin.
 
     File URLs in the returned metadata are absolute (``http(s)://`` or ``file://``): the cache fetches them.
+
+    Optionally, a ``snapshot_key`` attribute (a string: what the instance is connected to once its options and
+    their defaults are applied, e.g. a registry's normalised root) keys its offline metadata snapshots, so that a
+    model cached through one spelling of the options is found offline through another. Without it, snapshots are
+    keyed by the literal constructor options.
     """
 
     name: str

@@ -86,11 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         handlers[name] = configure(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
-    try:
-        return int(handlers[args.command](args) or 0)
-    except ImError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    from im_core._config import settings
+    from im_core._secrets import scrubbing_streams
+
+    with scrubbing_streams():  # a key echoed by a provider (in metadata, in an error) is never printed
+        try:
+            settings()  # reads ROBOFLOW_API_KEY: a known key from the start
+            return int(handlers[args.command](args) or 0)
+        except ImError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,8 @@ Hierarchy::
     │   ├── ChecksumMismatchError
     │   ├── IncompleteDownloadError
     │   ├── DownloadTooSlowError                  below IM_DOWNLOAD_MIN_SPEED on every attempt
-    │   └── CacheLockTimeoutError
+    │   ├── CacheLockTimeoutError
+    │   └── CacheStorageError                   IM_HOME is full or read-only: a file cannot be stored
     ├── NegotiationError
     │   └── NoCompatiblePackageError            carries the NegotiationReport
     └── ModelLoadingError
@@ -45,6 +46,7 @@ __all__ = [
     "DOCS_ERRORS_URL",
     "AllPackagesFailedError",
     "CacheLockTimeoutError",
+    "CacheStorageError",
     "ChecksumMismatchError",
     "ConfigurationError",
     "CorruptedModelPackageError",
@@ -212,6 +214,11 @@ class DownloadTooSlowError(DownloadError):
 
 class CacheLockTimeoutError(DownloadError):
     """Another process held a cache lock and stopped making progress."""
+
+
+class CacheStorageError(DownloadError):
+    """The cache (``IM_HOME``) cannot store a file: the disk is full, the folder is read-only, or a file is too
+    large for it; the message names ``IM_HOME``, the free space and the bytes needed."""
 
 
 class NegotiationError(ImError):

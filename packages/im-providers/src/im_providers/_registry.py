@@ -63,6 +63,11 @@ class LocalRegistryProvider:
             raise ConfigurationError(f"The 'local' provider needs a folder, got the URL {value!r}; use 'http'.")
         self.root = Path(value).expanduser().resolve()
 
+    @property
+    def snapshot_key(self) -> str:
+        """The registry folder (resolved): offline snapshots are found however the root was given."""
+        return str(self.root)
+
     def get_model_metadata(self, model_id: str, *, api_key: str | None = None) -> ModelMetadata:
         """Parse ``<root>/<model_id>/metadata.json``; ``api_key`` is ignored.
 
@@ -105,6 +110,12 @@ class HttpRegistryProvider:
         self.root = value.rstrip("/") + "/"
         self.timeout_s = timeout_s if timeout_s is not None else settings().download_timeout_s
         self.retries = retries if retries is not None else settings().download_retries
+
+    @property
+    def snapshot_key(self) -> str:
+        """The registry URL (normalised; timeouts and retries are not part of it): offline snapshots are found
+        however the root was given (``IM_REGISTRY`` or ``provider_options``)."""
+        return self.root
 
     def metadata_url(self, model_id: str) -> str:
         validate_model_id(model_id)

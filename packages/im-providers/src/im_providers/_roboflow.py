@@ -51,6 +51,11 @@ class RoboflowProvider:
         self.timeout_s = timeout_s if timeout_s is not None else s.download_timeout_s
         self.retries = retries if retries is not None else s.download_retries
 
+    @property
+    def snapshot_key(self) -> str:
+        """The API host: offline snapshots are found whether it came from ``ROBOFLOW_API_HOST`` or an option."""
+        return self.api_host
+
     def __repr__(self) -> str:
         return f"RoboflowProvider(api_host={self.api_host!r})"
 

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "atomic_write": "im_core._cache._store",
     "error_for_status": "im_core._cache._http",
     "model_slug": "im_core._cache._paths",
+    "open_cached": "im_core._cache._open",
     "parse_size": "im_core._cache._maintenance",
     "prune": "im_core._cache._maintenance",
     "redact_url": "im_core._cache._paths",
@@ -37,6 +38,7 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._cache._http import error_for_status, request_with_retries
     from im_core._cache._maintenance import PruneReport, VerifyReport, parse_size, prune, verify
+    from im_core._cache._open import open_cached
     from im_core._cache._paths import model_slug, redact_url, scrub, validate_model_id
     from im_core._cache._resolve import resolve_metadata
     from im_core._cache._store import CachedPackage, ModelCache, atomic_write

@@ -35,6 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     from im_core._cache import ModelCache, parse_size, prune, verify
 
     cache = ModelCache()
+    cache.check_home()
     if args.cache_command == "list":
         packages = cache.packages()
         if args.json:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from im_core.errors import CacheLockTimeoutError
 
-__all__ = ["Heartbeat", "progress_lock"]
+__all__ = ["Heartbeat", "exclusive_use", "progress_lock", "shared_use"]
 
 log = logging.getLogger("im.cache")
 
@@ -107,3 +107,55 @@ def progress_lock(
         yield heartbeat
     finally:
         lock.release()
+
+
+# -- "in use" locks: shared by loads while a backend opens a package, exclusive for eviction ----------------------
+# ``flock`` locks (POSIX): released by the OS when the holder dies, and shared locks do not exclude each other, so
+# any number of loads can use a package while ``prune`` cannot take it. Where ``fcntl`` is missing (Windows) these
+# are no-ops and eviction falls back to sparing recently used packages (see ModelCache.evict).
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None  # type: ignore[assignment]
+
+#: whether :func:`shared_use` and :func:`exclusive_use` really lock on this platform
+HAS_USE_LOCKS = _fcntl is not None
+
+
+def _open_lock_file(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a read-only cache: nothing can evict from it either
+        return None
+
+
+@contextlib.contextmanager
+def shared_use(path: Path) -> Iterator[None]:
+    """Hold a shared lock on ``path`` (created if needed) while inside: waits only while an eviction holds it."""
+    fd = _open_lock_file(path) if _fcntl is not None else None
+    if fd is None:
+        yield
+        return
+    try:
+        _fcntl.flock(fd, _fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def exclusive_use(path: Path) -> Iterator[bool]:
+    """Try to hold ``path`` exclusively, without waiting; yields False when a load holds it shared (in use)."""
+    fd = _open_lock_file(path) if _fcntl is not None else None
+    if fd is None:
+        yield True
+        return
+    try:
+        try:
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

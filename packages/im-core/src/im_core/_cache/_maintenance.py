@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from im_core._cache._download import hash_file
-from im_core._cache._store import CachedPackage, ModelCache, newest_mtime
+from im_core._cache._store import CachedPackage, ModelCache, last_change
 from im_core._config import settings
 from im_core.errors import ImError, InvalidParameterError, UnsafePathError
 
@@ -204,8 +204,9 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
     """Remove interrupted builds, evict least-recently-used packages until the packages kept (their files and
     blobs, hard links counted once) fit in ``max_size_bytes``, then delete every blob no kept package uses.
 
-    An interrupted build is a package folder with no completion marker and nothing in it newer than
-    ``IM_LOCK_STALE`` seconds; younger ones are builds in progress and stay (with the blobs they link).
+    An interrupted build is a package folder with no usable completion marker (none, or one that cannot be read)
+    and nothing in it (nor that marker) newer than ``IM_LOCK_STALE`` seconds; younger ones are builds in progress
+    and stay (with the blobs they link).
 
     Safe next to loads in other processes: a package, complete or not, is removed under its lock (the one
     ``materialize`` holds) and kept if it was used (or completed) after the listing; a blob is deleted under its
@@ -217,7 +218,7 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
     older_than = time.time() - settings().lock_stale_s
     building: list[Path] = []  # incomplete folders that stay
     for folder in cache.incomplete_folders():
-        if newest_mtime(folder) < older_than and (dry_run or cache.remove_incomplete(folder, older_than=older_than)):
+        if last_change(folder) < older_than and (dry_run or cache.remove_incomplete(folder, older_than=older_than)):
             report.removed_incomplete.append(f"{folder.parent.name}/{folder.name}")
         else:
             building.append(folder)

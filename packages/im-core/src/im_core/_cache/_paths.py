@@ -8,6 +8,7 @@ Layout (all under the cache root)::
     packages/<slug>/.<package_id>.complete.json   completion marker; its mtime is the last-use time (LRU)
     metadata/<provider>/<slug>.json          metadata snapshots for offline use
     locks/<key>.lock, locks/<key>.beat       cross-process locks and the holder's heartbeat
+    locks/pkg-<slug>-<package_id>.use        "in use" lock: shared by loads until the backend opened the package
     tmp/<key>.<uuid>.part                    downloads in flight (same filesystem, so renames are atomic)
 """
 
@@ -26,19 +27,48 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PROVIDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+#: longest model id, in characters; a registry stores it as a path, and its folder names hold one segment each
+MAX_MODEL_ID_CHARS = 512
+#: longest file or folder name (one path segment), in UTF-8 bytes: the limit of every common filesystem
+MAX_NAME_BYTES = 255
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """``repr(value)``, shortened to about ``limit`` characters for messages (a 10,000-character id stays readable)."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}… ({len(value)} characters)"
+
+
+def check_name_lengths(value: str, what: str) -> None:
+    """Raise :class:`UnsafePathError` if a ``/``-separated segment of ``value`` is over :data:`MAX_NAME_BYTES`
+    bytes in UTF-8 (the OS would refuse it with a raw ``ENAMETOOLONG``)."""
+    for part in value.split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_BYTES:
+            raise UnsafePathError(
+                f"The {what} {shown(value)} has a path segment of {size} bytes; file systems allow at most "
+                f"{MAX_NAME_BYTES} bytes per name. Use a shorter name."
+            )
+
+
 def validate_model_id(model_id: str) -> str:
     """Return ``model_id`` if it is a safe registry key (``coco/3``, ``mediapipe/face-detector``).
 
     Raises:
-        UnsafePathError: empty, absolute, with ``..``/``.``/empty segments, a backslash, NUL, ``~`` or control chars.
+        UnsafePathError: empty, absolute, with ``..``/``.``/empty segments, a backslash, NUL, ``~`` or control chars,
+            longer than :data:`MAX_MODEL_ID_CHARS` characters, or with a segment over :data:`MAX_NAME_BYTES` bytes.
     """
-    if not isinstance(model_id, str) or not model_id or len(model_id) > 512:
-        raise UnsafePathError(f"Model id {model_id!r} is empty or too long.")
+    if not isinstance(model_id, str) or not model_id:
+        raise UnsafePathError(f"Model id {model_id!r} is empty or not a string.")
+    if len(model_id) > MAX_MODEL_ID_CHARS:
+        raise UnsafePathError(
+            f"Model id {shown(model_id)} is too long: at most {MAX_MODEL_ID_CHARS} characters are allowed."
+        )
     if any(ord(c) < 32 for c in model_id) or "\\" in model_id or model_id.startswith(("~", "/")):
-        raise UnsafePathError(f"Model id {model_id!r} contains a control character, a backslash or is absolute.")
+        raise UnsafePathError(f"Model id {shown(model_id)} contains a control character, a backslash or is absolute.")
     parts = PurePosixPath(model_id).parts
     if any(p in ("..", ".", "") for p in model_id.split("/")) or not parts:
-        raise UnsafePathError(f"Model id {model_id!r} would leave the registry folder; refusing it.")
+        raise UnsafePathError(f"Model id {shown(model_id)} would leave the registry folder; refusing it.")
+    check_name_lengths(model_id, "model id")
     return model_id
 
 

@@ -9,6 +9,7 @@ from im_core._cache._paths import validate_model_id
 from im_core._cache._store import ModelCache
 from im_core._config import settings
 from im_core._metadata import ModelMetadata
+from im_core._secrets import add_secret, scrub_error
 from im_core.errors import OfflineModeError, ProviderUnavailableError
 
 __all__ = ["resolve_metadata"]
@@ -16,21 +17,45 @@ __all__ = ["resolve_metadata"]
 log = logging.getLogger("im.cache")
 
 
-def snapshot_namespace(provider_name: str, provider_options: dict[str, Any] | None) -> str:
-    """Where snapshots of a provider live: its name, plus a digest of its options (two registries served by the
-    same provider type, e.g. two ``http`` roots, must not overwrite each other's snapshot of the same model id)."""
-    if not provider_options:
-        return provider_name
+def snapshot_namespace(provider_name: str, provider: Any, provider_options: dict[str, Any] | None) -> str:
+    """Where snapshots of a provider live: its name, plus a digest of what it is connected to.
+
+    Two registries served by the same provider type (two ``http`` roots) must not overwrite each other's snapshot of
+    the same model id, and one registry must be found however it was named: ``IM_REGISTRY`` or
+    ``provider_options={'root': ...}``, with or without a trailing slash, with or without ``retries=``. So the key is
+    the provider's ``snapshot_key`` (its effective source: a registry's normalised root, an API host) when it has
+    one; a provider without it is keyed by its literal options.
+    """
     import hashlib
     import json
 
-    digest = hashlib.sha256(json.dumps(provider_options, sort_keys=True, default=str).encode()).hexdigest()
+    key = getattr(provider, "snapshot_key", None) if provider is not None else None
+    if isinstance(key, str) and key:
+        identity: Any = {"source": key}
+    elif provider_options:
+        identity = provider_options
+    else:
+        return provider_name
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     return f"{provider_name}-{digest[:12]}"
 
 
 def _load_snapshot(cache: ModelCache, namespace: str, provider_name: str, model_id: str) -> ModelMetadata | None:
     exact = cache.load_metadata(namespace, model_id)
     return exact if exact is not None or namespace == provider_name else None
+
+
+def _offline_provider(provider_name: str, provider_options: dict[str, Any] | None) -> Any:
+    """The provider instance, to learn its ``snapshot_key`` (constructing one opens no socket); ``None`` when it
+    cannot be built offline (no registry root configured, a plugin that needs the network): the snapshot is then
+    looked up by the literal options, as a provider without ``snapshot_key`` is."""
+    from im_core._plugins import registry
+    from im_core.errors import ConfigurationError, DependencyError
+
+    try:
+        return registry().provider(provider_name, **(provider_options or {}))
+    except (ConfigurationError, DependencyError):
+        return None
 
 
 def resolve_metadata(
@@ -53,10 +78,13 @@ def resolve_metadata(
         RetrievalError subclasses: from the provider (not found, unauthorized, ...).
     """
     validate_model_id(model_id)
+    add_secret(api_key, (provider_options or {}).get("api_key"))
     cache = cache if cache is not None else ModelCache()
-    namespace = snapshot_namespace(provider_name, provider_options)
+    cache.check_home()  # IM_HOME is a folder (ConfigurationError if it is a file)
     offline = settings().offline if offline is None else offline
     if offline:
+        provider = _offline_provider(provider_name, provider_options)
+        namespace = snapshot_namespace(provider_name, provider, provider_options)
         snapshot = _load_snapshot(cache, namespace, provider_name, model_id)
         if snapshot is None:
             raise OfflineModeError(
@@ -69,8 +97,13 @@ def resolve_metadata(
     from im_core._plugins import registry
 
     provider = registry().provider(provider_name, **(provider_options or {}))
+    namespace = snapshot_namespace(provider_name, provider, provider_options)
     try:
-        metadata = provider.get_model_metadata(model_id, api_key=api_key)
+        try:
+            metadata = provider.get_model_metadata(model_id, api_key=api_key)
+        except Exception as exc:  # a server may echo the key inside its answer, and a parse error quote it
+            scrub_error(exc, (api_key,))
+            raise
     except ProviderUnavailableError:
         snapshot = _load_snapshot(cache, namespace, provider_name, model_id)
         if snapshot is None:
@@ -80,7 +113,18 @@ def resolve_metadata(
     if metadata.provider is None:
         metadata = metadata.model_copy(update={"provider": provider_name})
     secrets = (api_key, settings().roboflow_api_key)
-    cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, used by `im cache verify`
-    if namespace != provider_name:
-        cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's options
+    try:
+        cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, for `im cache verify`
+        if namespace != provider_name:
+            cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's source
+    except OSError as exc:  # a read-only or full IM_HOME: the model still loads online (from what the cache holds)
+        error = cache.storage_error(exc, f"saving the metadata snapshot of {model_id!r}")
+        reason = error.message if error is not None else f"{type(exc).__name__}: {exc}"
+        level = logging.WARNING if str(cache.root) not in _SNAPSHOT_WARNED else logging.DEBUG
+        _SNAPSHOT_WARNED.add(str(cache.root))
+        log.log(level, "Could not save the metadata snapshot of %r, so it cannot load offline: %s", model_id, reason)
     return metadata
+
+
+#: caches whose snapshot-write failure was already reported at WARNING in this process (later ones go to DEBUG)
+_SNAPSHOT_WARNED: set[str] = set()

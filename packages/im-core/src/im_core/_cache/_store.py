@@ -7,6 +7,7 @@ file has the recorded size; that check needs no network and no hashing (``im cac
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -22,14 +23,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from im_core._cache._download import fetch_to_file, hash_file, progress_enabled
-from im_core._cache._locks import progress_lock
+from im_core._cache._locks import HAS_USE_LOCKS, exclusive_use, progress_lock, shared_use
 from im_core._cache._paths import CacheLayout, model_slug, redact_url, scrub, validate_model_id
 from im_core._config import settings
 from im_core._json import load_json
 from im_core._metadata import FileSpec, ModelMetadata, ModelPackage
 from im_core.errors import (
+    CacheStorageError,
+    ConfigurationError,
     CorruptedModelPackageError,
     DownloadError,
+    ImError,
     MalformedMetadataError,
     OfflineModeError,
     UnsafePathError,
@@ -77,6 +81,9 @@ def atomic_write(path: Path, text: str) -> None:
             tmp.unlink()
 
 
+#: what reading a damaged completion marker can raise
+_MARKER_ERRORS = (OSError, ValueError, KeyError, TypeError, UnsafePathError)
+
 _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what model_slug and a safe package id look like
 
 
@@ -103,6 +110,15 @@ def newest_mtime(folder: Path) -> float:
     return newest
 
 
+def last_change(folder: Path) -> float:
+    """When the package folder ``folder`` or its marker (present but unusable) last changed (POSIX seconds)."""
+    try:
+        marker = _marker_of(folder).lstat().st_mtime
+    except OSError:
+        marker = 0.0
+    return max(newest_mtime(folder), marker)
+
+
 def _clean_url(url: str | None, secrets: tuple[str | None, ...]) -> str | None:
     if url is None:
         return None
@@ -112,12 +128,105 @@ def _clean_url(url: str | None, secrets: tuple[str | None, ...]) -> str | None:
     return scrub(cleaned, secrets)
 
 
+#: IM_HOME folders found usable by :meth:`ModelCache.check_home` in this process (each is checked once)
+_HOMES_CHECKED: set[str] = set()
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as ``"512 B"``, ``"1.5 MB"``, ``"2.0 GB"`` (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - the loop always returns
+
+
+def _free_bytes(path: Path) -> int | None:
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
+
+
 class ModelCache:
     """The cache under ``home`` (default ``settings().home``, i.e. ``IM_HOME``)."""
 
     def __init__(self, home: Path | None = None) -> None:
         self.root = Path(home) if home is not None else settings().home
         self.layout = CacheLayout(self.root)
+
+    # -- the cache folder itself -------------------------------------------------------------------------------
+    def check_home(self) -> None:
+        """Raise :class:`ConfigurationError` if ``IM_HOME`` (or the nearest of its parents that exists) is not a
+        folder; it is created later, when something is written. Checked once per process and folder."""
+        key = str(self.root)
+        if key in _HOMES_CHECKED:
+            return
+        probe = self.root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            where = "is a file" if probe == self.root else f"cannot be created: {probe} is a file"
+            raise ConfigurationError(
+                f"IM_HOME={self.root} {where}, not a folder; the model cache needs a folder. Point IM_HOME at a "
+                "folder (it is created if missing), or move that file away."
+            )
+        _HOMES_CHECKED.add(key)
+
+    def storage_error(self, exc: OSError, action: str, *, needed: int | None = None) -> ImError | None:
+        """The im error for an ``OSError`` raised while writing under ``IM_HOME`` (``None`` if it is not about
+        storage: the caller re-raises it). ``action`` completes "while ..."; ``needed`` is the bytes still to
+        store."""
+        free = _free_bytes(self.root)
+        space = f"{human_bytes(free)} free" if free is not None else "free space unknown"
+        need = f", {human_bytes(needed)} needed" if needed else ""
+        home = f"IM_HOME={self.root}"
+        if exc.errno in _NO_SPACE:
+            return CacheStorageError(
+                f"The disk holding {home} is full ({space}{need}) while {action}. Free space (im cache prune "
+                "--max-size SIZE evicts least-recently-used models) or point IM_HOME at a disk with room.",
+                free_bytes=free,
+                needed_bytes=needed,
+            )
+        if exc.errno in _READ_ONLY:
+            return CacheStorageError(
+                f"{home} is read-only or not writable by this user ({exc.strerror}: {exc.filename}) while "
+                f"{action}. Packages already in the cache still load from it; to fetch new ones, make it writable "
+                "or point IM_HOME at a writable folder.",
+                free_bytes=free,
+                needed_bytes=needed,
+            )
+        if exc.errno == errno.EFBIG:
+            return CacheStorageError(
+                f"A file is too large for the filesystem of {home} or for this process's file-size limit "
+                f"(ulimit -f) while {action} ({space}{need}). Raise the limit or point IM_HOME at another disk.",
+                free_bytes=free,
+                needed_bytes=needed,
+            )
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST) and exc.filename and str(exc.filename).startswith(str(self.root)):
+            return ConfigurationError(
+                f"{exc.filename} is in the way inside {home} ({exc.strerror}) while {action}: a file stands where "
+                "the cache needs a folder. Remove it, or point IM_HOME at another folder."
+            )
+        return None
+
+    def bytes_to_fetch(self, package: ModelPackage, *, allow_unhashed: bool = False) -> int:
+        """Bytes of ``package``'s files whose blob is not cached (files of unknown size count 0)."""
+        total = 0
+        for spec in package.files:
+            if spec.url is None or spec.size is None:
+                continue
+            try:
+                index_key = self._index_key(spec, "", allow_unhashed)
+            except DownloadError:
+                continue
+            if self._lookup(spec, index_key) is None:
+                total += spec.size
+        return total
 
     # -- packages ------------------------------------------------------------------------------------------
     def materialize(
@@ -143,17 +252,53 @@ class ModelCache:
             OfflineModeError: offline and a file is not cached.
             CorruptedModelPackageError: a local file (``url`` None) is missing or differs from its digest.
             DownloadError (and subclasses), RetrievalError subclasses (401/403/404): fetching failed.
+            CacheStorageError: ``IM_HOME`` is full (checked before downloading, from the declared sizes, and while
+                writing), read-only, or a file is too large for it; the message names the free and needed bytes.
+            ConfigurationError: ``IM_HOME`` is a file, not a folder.
         """
         s = settings()
         offline = s.offline if offline is None else offline
         model_id = validate_model_id(metadata.model_id)
         pkg_dir = self.layout.package_dir(model_id, package.package_id)
         marker = self.layout.marker(model_id, package.package_id)
+        self.check_home()
         complete = self._is_complete(marker, pkg_dir, package)
         if complete and not self._writable():  # a read-only cache: nothing can prune it, and no lock can be taken
             return pkg_dir
-        self.layout.ensure()
         what = f"model {model_id!r} package {package.package_id!r}"
+        try:
+            return self._materialize(
+                metadata,
+                package,
+                pkg_dir,
+                marker,
+                what=what,
+                offline=offline,
+                progress=progress,
+                allow_unhashed=allow_unhashed,
+            )
+        except OSError as exc:
+            needed = None if offline else self.bytes_to_fetch(package, allow_unhashed=allow_unhashed)
+            error = self.storage_error(exc, f"storing {what}", needed=needed)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _materialize(
+        self,
+        metadata: ModelMetadata,
+        package: ModelPackage,
+        pkg_dir: Path,
+        marker: Path,
+        *,
+        what: str,
+        offline: bool,
+        progress: bool | None,
+        allow_unhashed: bool,
+    ) -> Path:
+        s = settings()
+        model_id = metadata.model_id
+        self.layout.ensure()
         with self.package_lock(model_id, package.package_id, what=what) as pkg_hb:
             # checked again under the lock, even when it was incomplete: a load that waited for this lock while
             # another built the package finds it complete and does not build it again
@@ -162,6 +307,8 @@ class ModelCache:
                     os.utime(marker)
                 return pkg_dir
             show = progress_enabled(progress, s.progress)
+            if not offline:
+                self._check_space(package, what=what, allow_unhashed=allow_unhashed)
             entries: list[dict[str, Any]] = []
             for spec in package.files:
                 if spec.url is None:
@@ -191,6 +338,19 @@ class ModelCache:
         log.info("%s is ready in %s", what, pkg_dir)
         return pkg_dir
 
+    def _check_space(self, package: ModelPackage, *, what: str, allow_unhashed: bool) -> None:
+        """Refuse a download that cannot fit before it starts (declared sizes of files not cached vs free space)."""
+        needed = self.bytes_to_fetch(package, allow_unhashed=allow_unhashed)
+        free = _free_bytes(self.root)
+        if needed and free is not None and needed > free:
+            raise CacheStorageError(
+                f"Not enough space for {what} under IM_HOME={self.root}: {human_bytes(free)} free, "
+                f"{human_bytes(needed)} needed ({needed:,} bytes to download). Free space (im cache prune --max-size "
+                "SIZE evicts least-recently-used models) or point IM_HOME at a disk with room.",
+                free_bytes=free,
+                needed_bytes=needed,
+            )
+
     def _writable(self) -> bool:
         target = self.layout.locks if self.layout.locks.is_dir() else self.root
         return os.access(target, os.W_OK)
@@ -210,6 +370,14 @@ class ModelCache:
         alone: ``prune`` takes it to remove a folder that has no marker, hence no model id."""
         key = f"pkg-{pkg_dir.parent.name}-{pkg_dir.name}"  # == package_lock_key(model_id, package_id)
         return progress_lock(self.layout.locks, key, what=what, stale_s=settings().lock_stale_s)
+
+    def in_use(self, model_id: str, package_id: str) -> contextlib.AbstractContextManager[None]:
+        """Mark a package as in use while inside (a shared lock, ``locks/<key>.use``): a load holds it from before
+        ``materialize`` until the backend has opened the files, and ``evict`` (``prune``) keeps a package whose lock
+        it cannot take exclusively. A read-only cache takes no lock (nothing can evict from it)."""
+        with contextlib.suppress(OSError):  # the first load into an empty cache: the lock needs its folder
+            self.layout.locks.mkdir(parents=True, exist_ok=True)
+        return shared_use(self.layout.locks / f"{self.package_lock_key(model_id, package_id)}.use")
 
     def blob_lock(
         self, sha256: str, *, what: str, on_wait: Callable[[], None] | None = None
@@ -413,35 +581,105 @@ class ModelCache:
         """Remove a package folder and its marker under the package's lock; True if removed.
 
         It is kept (False) when it was used after ``package`` was listed (its marker's mtime, the last-use time,
-        changed): a load that is using it right now keeps it.
+        changed), and while a load holds it :meth:`in_use` (between ``materialize`` and the backend having opened
+        its files). Where the platform has no shared locks, a package used in the last ``IM_LOCK_STALE`` seconds is
+        kept instead.
         """
         what = f"model {package.model_id!r} package {package.package_id!r}"
-        with self.package_lock(package.model_id, package.package_id, what=what):
+        use = self.layout.locks / f"{self.package_lock_key(package.model_id, package.package_id)}.use"
+        with self.package_lock(package.model_id, package.package_id, what=what), exclusive_use(use) as free:
+            if not free:
+                log.info("keeping %s: a load is opening it", what)
+                return False
             try:
                 if package.marker.stat().st_mtime != package.last_used:
                     return False
+                if not HAS_USE_LOCKS and time.time() - package.last_used < settings().lock_stale_s:
+                    return False  # pragma: no cover - Windows
                 package.marker.unlink()
             except FileNotFoundError:
                 pass  # evicted by someone else meanwhile; clear what may be left
             shutil.rmtree(package.path, ignore_errors=True)
         return True
 
+    # -- re-checking a package a backend failed to open -------------------------------------------------------
+    def damaged_files(self, model_id: str, package_id: str) -> list[dict[str, Any]] | None:
+        """Re-hash a complete package's files against the sha256 its marker recorded when they were stored; the
+        marker entries of those that differ (or are missing or unreadable): ``[]`` when all match, ``None`` when
+        the package has no readable marker any more (it was removed meanwhile: nothing to compare with)."""
+        pkg_dir = self.layout.package_dir(model_id, package_id)
+        try:
+            files = self._read_marker(self.layout.marker(model_id, package_id)).files
+        except _MARKER_ERRORS:
+            return None
+        damaged = []
+        for entry in files:
+            try:
+                ok = hash_file(pkg_dir / entry["name"])[0] == entry.get("sha256")
+            except OSError:
+                ok = False
+            if not ok:
+                damaged.append(entry)
+        return damaged
+
+    def discard_damaged(self, model_id: str, package_id: str, damaged: list[dict[str, Any]]) -> None:
+        """Drop a package's completion marker and its ``damaged`` files (and the blobs they are links to, or that
+        are corrupt too), under the package's lock and each blob's lock: the next ``materialize`` fetches them."""
+        pkg_dir = self.layout.package_dir(model_id, package_id)
+        what = f"model {model_id!r} package {package_id!r}"
+        with self.package_lock(model_id, package_id, what=what):
+            with contextlib.suppress(OSError):
+                self.layout.marker(model_id, package_id).unlink()
+            for entry in damaged:
+                path = pkg_dir / entry["name"]
+                sha = entry.get("sha256")
+                if entry.get("blob") and isinstance(sha, str):
+                    blob = self.layout.blob(sha)
+                    with self.blob_lock(sha, what=f"blob {sha[:12]}"):
+                        try:
+                            corrupt = os.path.samefile(blob, path) or hash_file(blob)[0] != sha
+                        except OSError:
+                            corrupt = False
+                        if corrupt:
+                            with contextlib.suppress(OSError):
+                                blob.unlink()
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
     def incomplete_folders(self) -> list[Path]:
-        """Package folders without a completion marker: builds in progress, or interrupted ones."""
+        """Package folders without a usable completion marker: builds in progress, interrupted ones, and folders
+        whose marker cannot be read or does not describe them (:meth:`packages` skips those, so nothing else
+        would ever remove them)."""
         out: list[Path] = []
         for folder in self.layout.packages.glob("*/*") if self.layout.packages.is_dir() else []:
             name_ok = _FOLDER.fullmatch(folder.name) and _FOLDER.fullmatch(folder.parent.name)
-            if name_ok and folder.is_dir() and not folder.is_symlink() and not _marker_of(folder).exists():
+            if name_ok and folder.is_dir() and not folder.is_symlink() and not self._has_valid_marker(folder):
                 out.append(folder)
         return sorted(out)
 
+    def _has_valid_marker(self, folder: Path) -> bool:
+        marker = _marker_of(folder)
+        if not marker.exists():
+            return False
+        try:
+            self._read_marker(marker)
+        except _MARKER_ERRORS:
+            return False
+        return True
+
     def remove_incomplete(self, folder: Path, *, older_than: float) -> bool:
-        """Remove a package folder that has no marker and nothing newer than ``older_than`` (POSIX seconds),
-        under the package's lock (a build in progress holds it: this waits for it, then finds its marker);
-        True if removed."""
+        """Remove a package folder that has no usable marker and nothing newer than ``older_than`` (POSIX seconds),
+        with its unusable marker if it has one, under the package's lock (a build in progress holds it: this waits
+        for it, then finds its marker); True if removed."""
+        marker = _marker_of(folder)
         with self.package_dir_lock(folder, what=f"the incomplete package folder {folder}"):
-            if _marker_of(folder).exists() or newest_mtime(folder) >= older_than:
+            if self._has_valid_marker(folder) or last_change(folder) >= older_than:
                 return False
+            with contextlib.suppress(FileNotFoundError):
+                if marker.is_dir() and not marker.is_symlink():
+                    shutil.rmtree(marker, ignore_errors=True)
+                else:
+                    marker.unlink()
             shutil.rmtree(folder, ignore_errors=True)
         return True
 
@@ -472,29 +710,33 @@ class ModelCache:
                 tmp.unlink()
 
     def packages(self) -> list[CachedPackage]:
-        """Every complete package in the cache, least recently used first."""
+        """Every complete package in the cache, least recently used first (a folder whose marker is unreadable is
+        not one: ``prune`` removes it as an interrupted build once it is older than ``IM_LOCK_STALE``)."""
         out: list[CachedPackage] = []
         for marker in self.layout.packages.glob("*/.*.complete.json"):
             try:
-                record = json.loads(marker.read_text())
-                files = tuple(record["files"])
-                if self.layout.marker(record["model_id"], record["package_id"]) != marker:
-                    raise ValueError("it names another package")  # evict() would remove that package's folder
-                out.append(
-                    CachedPackage(
-                        model_id=record["model_id"],
-                        package_id=record["package_id"],
-                        provider=record.get("provider"),
-                        path=marker.parent / record["package_id"],
-                        marker=marker,
-                        size_bytes=sum(int(f["size"]) for f in files),
-                        last_used=marker.stat().st_mtime,
-                        files=files,
-                    )
-                )
-            except (OSError, ValueError, KeyError, TypeError, UnsafePathError) as exc:
+                out.append(self._read_marker(marker))
+            except _MARKER_ERRORS as exc:
                 log.warning("ignoring unreadable cache marker %s (%s)", marker, type(exc).__name__)
         return sorted(out, key=lambda p: (p.last_used, p.model_id, p.package_id))
+
+    def _read_marker(self, marker: Path) -> CachedPackage:
+        """The package a completion marker describes; raises one of ``_MARKER_ERRORS`` if it is unreadable,
+        malformed, or names another folder than its own."""
+        record = json.loads(marker.read_text())
+        files = tuple(record["files"])
+        if self.layout.marker(record["model_id"], record["package_id"]) != marker:
+            raise ValueError("it names another package")  # evict() would remove that package's folder
+        return CachedPackage(
+            model_id=record["model_id"],
+            package_id=record["package_id"],
+            provider=record.get("provider"),
+            path=marker.parent / record["package_id"],
+            marker=marker,
+            size_bytes=sum(int(f["size"]) for f in files),
+            last_used=marker.stat().st_mtime,
+            files=files,
+        )
 
     # -- metadata snapshots --------------------------------------------------------------------------------
     def save_metadata(
