@@ -285,9 +285,9 @@ def _request(
             f"onnx_execution_providers must be a list, got {type(providers).__name__} {providers!r}; "
             "e.g. onnx_execution_providers=['CUDAExecutionProvider', 'CPUExecutionProvider']."
         )
-    for name, value in (("weights_provider", weights_provider), ("model_package_id", model_package_id)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__} {value!r}.")
+    for name, text in (("weights_provider", weights_provider), ("model_package_id", model_package_id)):
+        if text is not None and not isinstance(text, str):
+            raise InvalidParameterError(f"{name} must be a string, got {type(text).__name__} {text!r}.")
     if api_key is not None and not isinstance(api_key, str):
         raise InvalidParameterError(f"api_key must be a string, got {type(api_key).__name__}.")  # never echo it
     filters = Filters.from_arguments(
@@ -387,7 +387,7 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
         source.text,
         api_key=request.api_key,
         offline=request.offline,
-        provider_options=request.provider_options,
+        provider_options=None if request.provider_options is None else dict(request.provider_options),
     )
     return metadata, None
 
@@ -477,7 +477,7 @@ def from_pretrained_arguments() -> frozenset[str]:
     return frozenset(p.name for p in params if p.kind is not p.VAR_KEYWORD).union(_LOCAL_OVERRIDES)
 
 
-def _check_load_options(family: type, options: dict[str, Any]) -> None:
+def _check_load_options(family: type, options: Mapping[str, Any]) -> None:
     """Keyword arguments of ``from_pretrained`` left for the family must be ones it reads (``Model.LOAD_OPTIONS``;
     a family that does not declare them gets every keyword unchecked). A misspelt argument of ``from_pretrained``
     itself (``devcie``) lands here too, so the suggestions include those names."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -364,7 +365,7 @@ def _static_reason(
     package: ModelPackage,
     package_id: str | None,
     disabled: frozenset[str],
-    backends: set[str] | None,
+    backends: AbstractSet[str] | None,
     allow_untrusted: bool,
     wanted_batch: tuple[int, int] | None,
 ) -> str | None:

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from im_core.errors import (
     InvalidParameterError,
@@ -39,6 +39,9 @@ from im_core.errors import (
     ModelImplementationNotFoundError,
     PluginError,
 )
+
+if TYPE_CHECKING:
+    from im_core._tasks import Model
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -376,7 +379,7 @@ class PluginRegistry:
             raise self._unknown("im.pipelines", name, sorted(self.pipelines), "pipeline")
         return entry
 
-    def model_class(self, architecture: str, task: str, backend: str) -> type:
+    def model_class(self, architecture: str, task: str, backend: str) -> type[Model[Any]]:
         """The family class for ``(architecture, task)`` that accepts ``backend`` packages."""
         entry = self.find_model(architecture, task, backend)
         return load_target(entry.target, distribution=MODELS_DISTRIBUTION)

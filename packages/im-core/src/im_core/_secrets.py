@@ -150,7 +150,7 @@ class _ScrubbingStream:
 def scrubbing_streams() -> Iterator[None]:
     """While inside, ``sys.stdout`` and ``sys.stderr`` replace known keys with ``***`` (the ``im`` command)."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _ScrubbingStream(saved[0]), _ScrubbingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout, sys.stderr = _ScrubbingStream(saved[0]), _ScrubbingStream(saved[1])
     try:
         yield
     finally:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import ValidationError
@@ -35,6 +35,9 @@ from im_core.sdk import (
     RecommendedParameters,
 )
 
+#: ModelPackage.quantization values (the wire parser's own copy of the Literal; checked by pydantic)
+Quantization = Literal["fp32", "fp16", "bf16", "int8", "unknown"]
+
 __all__ = [
     "GENERIC_PACKAGE_TYPE",
     "KNOWN_SKIPPED_TYPES",
@@ -46,7 +49,7 @@ __all__ = [
 
 log = logging.getLogger("im.providers")
 
-_QUANT = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
+_QUANT: dict[str, Quantization] = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
 #: package types other runtimes use; skipped quietly (debug log) rather than with a warning.
 KNOWN_SKIPPED_TYPES = frozenset(
     {
@@ -100,6 +103,7 @@ def check_field(document: Mapping[str, Any], key: str, kind: type, *, where: str
         )
     bad = [i for i, v in enumerate(value) if not _is(v, items)] if items is not None else []
     if bad:
+        assert items is not None
         raise MalformedMetadataError(
             f"{where}: {key}[{bad[0]}] must be {_JSON_NAMES[items]}, got {json_type(value[bad[0]])}; the provider "
             "sent a malformed document."
@@ -260,7 +264,7 @@ def _package(raw: Any, base_url: str | None, default_trusted: bool) -> ModelPack
     if not isinstance(files, (list, tuple)):
         raise _Skip(f"packageFiles must be an array, got {json_type(files)}")
     return ModelPackage(
-        package_id=raw.get("packageId"),
+        package_id=raw.get("packageId"),  # type: ignore[arg-type]  # pydantic refuses a missing id (skipped)
         quantization=_QUANT.get(str(manifest.get("quantization", "")).lower(), "unknown"),
         batch=_batch(manifest),
         input_size=tuple(size) if isinstance(size, (list, tuple)) else None,

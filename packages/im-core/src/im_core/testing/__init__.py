@@ -84,7 +84,7 @@ def local_context(
         package=package,
         metadata=metadata,
         backend=backend,
-        device=device,
+        device=Device.parse(device),
         dependencies=dict(dependencies or {}),
         options=dict(options or {}),
         session_options=dict(session_options or {}),
