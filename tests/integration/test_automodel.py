@@ -779,3 +779,39 @@ def test_every_built_in_family_declares_its_call_parameters_with_their_stage():
     assert not undeclared, f"families without CALL_PARAMS: {undeclared}"
     for family in _built_in_families():
         assert set(family.CALL_PARAMS.values()) <= {"pre", "post"}, family
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative-to-cwd"])
+def test_a_dependency_id_from_metadata_is_never_resolved_as_a_local_path(
+    asset, tmp_path, composite_family, monkeypatch, how
+):
+    """A registry names a dependency by ``modelId``: that is a provider id, never a path. A hostile registry must not
+    make im load a folder of this machine (e.g. one it placed in the cache through an earlier dependency, whose
+    ``.pt2`` would then run). The same folder passed by the caller in dependency_models_params does load."""
+    from im_core.errors import ModelNotFoundError, UnsafePathError
+    from im_providers import add_to_registry
+
+    local = _yolo_folder(asset, tmp_path / "work" / "local-detector")  # a loadable package folder on this machine
+    monkeypatch.chdir(tmp_path / "work")
+    named = str(local) if how == "absolute" else "local-detector"
+    registry = tmp_path / "registry"
+    spec = tmp_path / "composite.json"
+    spec.write_text(json.dumps({"marker": 7}))
+    add_to_registry(
+        registry,
+        model_id="demo/hostile",
+        architecture="composite-test",
+        task="object-detection",
+        files=[spec],
+        package_id="main",
+        dependencies=[{"name": "detector", "model_id": named}],
+    )
+    kwargs = {"weights_provider": "local", "provider_options": {"root": registry}}
+    expected = UnsafePathError if how == "absolute" else ModelNotFoundError
+    with pytest.raises(expected):
+        AutoModel.from_pretrained("demo/hostile", **kwargs)
+    # the caller may point a dependency at a local folder explicitly
+    model = AutoModel.from_pretrained(
+        "demo/hostile", dependency_models_params={"detector": {"model_id_or_path": str(local)}}, **kwargs
+    )
+    assert model.detector.metadata.provider == "local-path"

@@ -240,6 +240,7 @@ _OPTION_EXAMPLES = {
 def _request(
     depth: int,
     model_id_or_path: Any,
+    from_metadata: bool = False,
     /,
     *,
     weights_provider: str | None = None,
@@ -260,7 +261,10 @@ def _request(
 ) -> _Request:
     """``from_pretrained``'s arguments checked and typed, so a wrong one is a clear error before any work starts.
 
-    ``depth`` is positional-only: a dependency's arguments (from ``dependency_models_params``) cannot set it.
+    ``depth`` and ``from_metadata`` are positional-only: a dependency's arguments (from ``dependency_models_params``)
+    cannot set them. ``from_metadata``: the id was named by a provider's metadata (a dependency's ``modelId``), so it
+    is a provider id only — validated as one and never resolved as a local path (a registry must not make im load
+    files of this machine, such as a folder it placed in the cache earlier).
     """
     model_id = _model_id(model_id_or_path)
     for name, value, example in (
@@ -306,8 +310,14 @@ def _request(
             )
         options["onnx_execution_providers"] = list(providers)
     overrides = {k: model_kwargs.pop(k) for k in _LOCAL_OVERRIDES if k in model_kwargs}
+    if from_metadata:
+        from im_core._cache import validate_model_id
+
+        source = _Source(validate_model_id(model_id), "remote")
+    else:
+        source = _source(model_id, overrides, weights_provider)
     return _Request(
-        source=_source(model_id, overrides, weights_provider),
+        source=source,
         filters=filters,
         weights_provider=weights_provider,
         api_key=api_key,
@@ -573,6 +583,7 @@ def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, 
                 f"model, got {type(given).__name__}."
             )
         kwargs = dict(given or {})
+        from_metadata = "model_id_or_path" not in kwargs  # the caller's own choice may be a local path
         model_id = kwargs.pop("model_id_or_path", dep.model_id)
         kwargs.setdefault("model_package_id", dep.package_id)
         kwargs.setdefault("weights_provider", request.weights_provider)
@@ -581,7 +592,7 @@ def _load_dependencies(metadata: ModelMetadata, request: _Request) -> dict[str, 
         kwargs.setdefault("provider_options", request.provider_options)
         kwargs.setdefault("device", request.device)
         logger.info("Loading dependency %r of %r: %s", dep.name, metadata.model_id, model_id)
-        loaded[dep.name] = _load(_request(request.depth + 1, model_id, **kwargs))
+        loaded[dep.name] = _load(_request(request.depth + 1, model_id, from_metadata, **kwargs))
     return loaded
 
 
