@@ -427,3 +427,39 @@ def test_a_deeply_nested_snapshot_is_ignored_offline(reg: Path) -> None:
     for snapshot in (cache.root / "metadata").rglob("*.json"):
         snapshot.write_text("[" * 100_000 + "]" * 100_000)
     assert cache.load_metadata("local", "mediapipe/face-detector") is None
+
+
+def test_skipped_packages_keep_their_reason_in_the_report_and_the_error(tmp_path: Path) -> None:
+    """Every package of a model is refused while reading the metadata (an unsafe file name, an unknown package
+    type): the error names each one and why, not "the model has no packages at all"."""
+    from im_core import AutoModel
+    from im_core.errors import NoCompatiblePackageError
+
+    entry = {
+        "modelId": "odd/model",
+        "modelArchitecture": "yolov8",
+        "taskType": "object-detection",
+        "modelPackages": [
+            {
+                "packageId": "escapes",
+                "packageManifest": {"type": "onnx-model-package-v1", "backendType": "onnx", "staticBatchSize": 1},
+                "packageFiles": [{"fileHandle": "../../etc/passwd", "downloadUrl": "https://example.com/x"}],
+            },
+            {"packageId": "alien", "packageManifest": {"type": "alien-runtime-package-v9"}},
+        ],
+    }
+    folder = tmp_path / "registry" / "odd" / "model"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps(entry))
+    kwargs = {"weights_provider": "local", "provider_options": {"root": tmp_path / "registry"}}
+    metadata = LocalRegistryProvider(root=tmp_path / "registry").get_model_metadata("odd/model")
+    assert metadata.packages == ()
+    assert [s.package_id for s in metadata.skipped_packages] == ["escapes", "alien"]
+    report = AutoModel.negotiate("odd/model", **kwargs)
+    assert [v.package_id for v in report.verdicts] == ["alien", "escapes"]
+    with pytest.raises(NoCompatiblePackageError) as info:
+        AutoModel.from_pretrained("odd/model", **kwargs)
+    message = str(info.value)
+    assert "no packages at all" not in message
+    assert "escapes" in message and "leaves its package folder" in message
+    assert "alien" in message and "'alien-runtime-package-v9' is not one im can run" in message

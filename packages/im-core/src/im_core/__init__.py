@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "ModelMetadata": "im_core._metadata",
     "ModelPackage": "im_core._metadata",
     "RecommendedParameters": "im_core._metadata",
+    "SkippedPackage": "im_core._metadata",
     # protocols and sessions
     "BackendPlugin": "im_core._protocols",
     "BackendProbe": "im_core._protocols",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         ModelMetadata,
         ModelPackage,
         RecommendedParameters,
+        SkippedPackage,
     )
     from im_core._negotiation import NegotiationReport
     from im_core._plugins import (

@@ -24,6 +24,7 @@ __all__ = [
     "ModelPackage",
     "Quantization",
     "RecommendedParameters",
+    "SkippedPackage",
     "validate_relative_path",
 ]
 
@@ -232,8 +233,24 @@ class ModelDependency(_Model):
     package_id: str | None = None
 
 
+class SkippedPackage(_Model):
+    """A package the provider listed that im could not read (unknown type, unsafe file name, malformed fields).
+
+    Attributes:
+        package_id: its id, when it had a readable one (else ``#<index>`` in the provider's list).
+        reason: why it was skipped, in words (shown in the negotiation report and errors).
+    """
+
+    package_id: str
+    reason: str
+
+
 class ModelMetadata(_Model):
-    """Everything a provider knows about a model."""
+    """Everything a provider knows about a model.
+
+    ``skipped_packages`` lists the packages the provider sent that could not be read, with the reason, so that a
+    model whose every package was skipped says why instead of "no packages at all".
+    """
 
     model_id: str
     architecture: str
@@ -244,6 +261,7 @@ class ModelMetadata(_Model):
     dependencies: tuple[ModelDependency, ...] = ()
     recommended_parameters: RecommendedParameters | None = None
     provider: str | None = None
+    skipped_packages: tuple[SkippedPackage, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> ModelMetadata:

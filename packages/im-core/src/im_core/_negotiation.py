@@ -357,6 +357,7 @@ def run_negotiation(
     accepted.sort(key=lambda v: v.key, reverse=True)  # stable: ties keep package-id order
     for i, v in enumerate(accepted, 1):
         v.rank = i
+    rejected += [PackageVerdict(s.package_id, "?", "?", "?", reason=s.reason) for s in metadata.skipped_packages]
     report.verdicts = accepted + sorted(rejected, key=lambda v: v.package_id)
     return report
 

@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "ModelMetadata": "im_core._metadata",
     "ModelPackage": "im_core._metadata",
     "RecommendedParameters": "im_core._metadata",
+    "SkippedPackage": "im_core._metadata",
     "WeightsProvider": "im_core._protocols",
     "atomic_write": "im_core._cache._store",
     "hash_file": "im_core._cache._download",
@@ -129,6 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         ModelMetadata,
         ModelPackage,
         RecommendedParameters,
+        SkippedPackage,
         validate_relative_path,
     )
     from im_core._plugins import (

@@ -33,6 +33,7 @@ from im_core.sdk import (
     ModelMetadata,
     ModelPackage,
     RecommendedParameters,
+    SkippedPackage,
 )
 
 #: ModelPackage.quantization values (the wire parser's own copy of the Literal; checked by pydantic)
@@ -342,6 +343,7 @@ def parse_model_metadata(
     raw_packages = check_field(document, "modelPackages", list, where=where) or ()
     dependencies = _dependencies(check_field(document, "modelDependencies", list, where=where) or (), where)
     packages: list[ModelPackage] = []
+    skipped: list[SkippedPackage] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_packages):
         pid = raw.get("packageId") if isinstance(raw, Mapping) else None
@@ -353,9 +355,13 @@ def parse_model_metadata(
             kind = manifest.get("type") if isinstance(manifest, Mapping) else None
             level = logging.DEBUG if kind in KNOWN_SKIPPED_TYPES else logging.WARNING
             log.log(level, "model %r: skipping package %r (#%d): %s", mid, pid, index, reason)
+            if kind not in KNOWN_SKIPPED_TYPES:  # packages for other runtimes are not worth a line in a report
+                shown = pid if isinstance(pid, str) and pid else f"#{index}"
+                skipped.append(SkippedPackage(package_id=shown[:128], reason=f"skipped by im: {reason}"))
             continue
         if package.package_id in seen:
             log.warning("model %r: skipping package %r: its id appears twice", mid, package.package_id)
+            skipped.append(SkippedPackage(package_id=package.package_id, reason="skipped by im: its id appears twice"))
             continue
         seen.add(package.package_id)
         packages.append(package)
@@ -370,6 +376,7 @@ def parse_model_metadata(
             dependencies=dependencies,
             recommended_parameters=_recommended(document.get("recommendedParameters")),
             provider=provider,
+            skipped_packages=tuple(skipped),
         )
     except (ValidationError, KeyError, TypeError) as exc:
         raise MalformedMetadataError(f"Metadata of model {mid!r} is invalid: {_reason(exc)}") from None
