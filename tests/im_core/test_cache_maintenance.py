@@ -320,3 +320,27 @@ def test_offline_snapshots_are_keyed_by_the_effective_registry(
     with pytest.raises(OfflineModeError, match="never cached"):
         resolve_metadata("http", "m/2")
     assert not attempts
+
+
+def test_prune_removes_partial_downloads_nobody_resumed_but_not_one_in_flight(tmp_path: Path, capsys) -> None:
+    """A failed download keeps its ``.part`` file so that the next download of that file resumes; one nobody
+    resumes is removed by prune once stale, and never while a download holds that file's lock."""
+    from filelock import FileLock
+
+    cache = ModelCache()
+    cache.layout.tmp.mkdir(parents=True, exist_ok=True)
+    cache.layout.locks.mkdir(parents=True, exist_ok=True)
+    stale, fresh, in_flight = ("a" * 64, "b" * 64, "c" * 64)
+    old = time.time() - 3600
+    for key in (stale, fresh, in_flight):
+        part = cache.layout.tmp / f"{key}.0123.part"
+        part.write_bytes(b"x" * 1000)
+        if key != fresh:
+            os.utime(part, (old, old))
+    holder = FileLock(str(cache.layout.locks / f"{in_flight}.lock"), thread_local=False)
+    with holder:  # another download of that file is running (held in this process: flock is per open file)
+        report = prune(cache, parse_size("10GB"))
+    assert report.removed_partial == [f"{stale}.0123.part"]
+    assert sorted(p.name.split(".")[0] for p in cache.layout.tmp.glob("*.part")) == [fresh, in_flight]
+    assert im_main(["cache", "prune", "--max-size", "10GB"]) == 0
+    assert f"tmp/{in_flight}.0123.part (a partial download nobody resumed)" in capsys.readouterr().out

@@ -81,4 +81,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {name}")
     for name in pruned.removed_incomplete:
         print(f"  {name} (an interrupted build)")
+    for name in pruned.removed_partial:
+        print(f"  tmp/{name} (a partial download nobody resumed)")
     return 0

@@ -68,6 +68,7 @@ class PruneReport:
             hard links counted once); with ``dry_run``, ``after_bytes`` is what would be left.
         removed_incomplete: package folders without a completion marker (interrupted builds), as
             ``<model folder>/<package_id>`` under ``packages/``.
+        removed_partial: partial downloads left in ``tmp/`` by a download nobody resumed (file names).
     """
 
     before_bytes: int = 0
@@ -75,6 +76,7 @@ class PruneReport:
     removed_packages: list[str] = field(default_factory=list)
     removed_blobs: int = 0
     removed_incomplete: list[str] = field(default_factory=list)
+    removed_partial: list[str] = field(default_factory=list)
 
 
 def verify(cache: ModelCache, *, repair: bool = True, offline: bool | None = None) -> VerifyReport:
@@ -200,6 +202,38 @@ def _usage(cache: ModelCache, kept: list[CachedPackage]) -> int:
     return _disk_usage(_kept_files(cache, kept))
 
 
+def _remove_stale_partials(cache: ModelCache, older_than: float, *, dry_run: bool) -> list[str]:
+    """Delete the partial downloads in ``tmp/`` (``<key>.<uuid>.part``, kept so that a later download of the same
+    file resumes) that nothing changed since ``older_than`` and whose download lock nobody holds; their names."""
+    from filelock import FileLock, Timeout
+
+    removed: list[str] = []
+    if not cache.layout.tmp.is_dir():
+        return removed
+    for part in sorted(cache.layout.tmp.glob("*.part")):
+        try:
+            if part.stat().st_mtime >= older_than:
+                continue
+        except OSError:
+            continue
+        if dry_run:
+            removed.append(part.name)
+            continue
+        lock = FileLock(str(cache.layout.locks / f"{part.name.split('.', 1)[0]}.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):  # a download of that file is running: it owns the partial file
+            continue
+        try:
+            part.unlink()
+            removed.append(part.name)
+        except OSError:
+            pass
+        finally:
+            lock.release()
+    return removed
+
+
 def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> PruneReport:
     """Remove interrupted builds, evict least-recently-used packages until the packages kept (their files and
     blobs, hard links counted once) fit in ``max_size_bytes``, then delete every blob no kept package uses.
@@ -222,6 +256,7 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
             report.removed_incomplete.append(f"{folder.parent.name}/{folder.name}")
         else:
             building.append(folder)
+    report.removed_partial = _remove_stale_partials(cache, older_than, dry_run=dry_run)
     kept = list(packages)
     for pkg in packages:
         if _usage(cache, kept) <= max_size_bytes:
@@ -251,7 +286,8 @@ def prune(cache: ModelCache, max_size_bytes: int, *, dry_run: bool = False) -> P
                 with contextlib.suppress(OSError):
                     entry.unlink()
     if dry_run:  # kept packages, builds in progress (with the blobs they link) and partial downloads
-        report.after_bytes = _disk_usage(_kept_files(cache, kept) + _files_under([*building, cache.layout.tmp]))
+        partials = [p for p in _files_under([cache.layout.tmp]) if p.name not in set(report.removed_partial)]
+        report.after_bytes = _disk_usage(_kept_files(cache, kept) + _files_under(building) + partials)
     else:
         report.after_bytes = _disk_usage(_on_disk(cache))
     return report
