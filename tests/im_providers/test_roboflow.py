@@ -14,6 +14,7 @@ from im_core._config import reload_settings
 from im_core.errors import (
     ForbiddenError,
     ImError,
+    InvalidParameterError,
     MalformedMetadataError,
     ModelNotFoundError,
     PaymentRequiredError,
@@ -230,3 +231,23 @@ def test_a_server_that_echoes_the_key_never_gets_it_printed(roboflow, tmp_path: 
     with pytest.raises(MalformedMetadataError) as info:
         resolve_metadata("roboflow", "bad/1", api_key=KEY)
     assert KEY not in f"{info.value} {info.value!r} {info.value.args} {info.value.__cause__!r}"
+
+
+def test_extra_headers_and_query_params_reach_the_api_on_every_page(roboflow) -> None:
+    """As the reference's weights_provider_extra_headers / _extra_query_params (deployments behind gateways)."""
+    seen: list[tuple[str | None, tuple[str, ...]]] = []
+    api = roboflow.routes[API]
+
+    def recording(req):
+        seen.append((req.headers.get("x-gateway"), tuple(req.query.get("region") or ())))
+        return api(req)
+
+    roboflow.routes[API] = recording
+    provider = RoboflowProvider(extra_headers={"X-Gateway": "edge-7"}, extra_query_params={"region": "eu"})
+    metadata = provider.get_model_metadata("coco/3", api_key=KEY)
+    assert metadata.packages and len(seen) >= 2  # the fixture serves two pages
+    assert set(seen) == {("edge-7", ("eu",))}
+    with pytest.raises(InvalidParameterError, match="may not set"):
+        RoboflowProvider(extra_headers={"authorization": "Bearer x"})
+    with pytest.raises(InvalidParameterError, match="dict of strings"):
+        RoboflowProvider(extra_query_params={"n": 1})  # type: ignore[dict-item]

@@ -256,8 +256,9 @@ def test_a_full_disk_is_a_clear_error_naming_im_home_free_space_and_bytes_needed
 
 READ_ONLY = textwrap.dedent(
     r"""
-    import json, logging, subprocess, sys
+    import json, logging, os, subprocess, sys
     from pathlib import Path
+    os.environ["IM_METADATA_TTL"] = "0"  # ask the registry on every load: its change below must be seen
     from im_core import AutoModel
     from im_core._config import settings
     from im_core.errors import CacheStorageError
@@ -328,3 +329,47 @@ def test_a_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "too large" in done.stdout and f"IM_HOME={ModelCache().root}" in done.stdout, done.stdout + done.stderr
+
+
+# -- IM_METADATA_TTL: a fresh snapshot spares the provider when the package is already cached ------------------
+
+
+def test_a_warm_load_within_the_metadata_ttl_asks_the_registry_nothing(asset, tmp_path: Path, monkeypatch) -> None:
+    """As the reference's auto-resolution cache (AUTO_LOADER_CACHE_EXPIRATION_MINUTES): a model loaded online is
+    not asked for again within IM_METADATA_TTL when the package it loads is in the cache; other credentials, an
+    expired snapshot or IM_METADATA_TTL=0 ask again, and an unchanged answer renews the snapshot."""
+    root = _registry(asset, tmp_path / "reg")
+    meta = f"/{MODEL}/metadata.json"
+    with servers.LoopbackServer(root=root) as srv:
+        options = {"weights_provider": "http", "provider_options": {"root": srv.url}}
+        first = AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 1
+        again = AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 1  # served from the fresh snapshot, the files from the cache
+        assert again.metadata.package_id == first.metadata.package_id
+        AutoModel.from_pretrained(MODEL, api_key="another-credential", **options)
+        assert srv.count(meta) == 2  # a snapshot is trusted only for the credentials it was given for
+        old = time.time() - 2 * 86400
+        for checked in ModelCache().root.glob("metadata/**/*.checked"):  # when the registry last confirmed it
+            os.utime(checked, (old, old))
+        AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 3  # expired: asked again ...
+        AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 3  # ... and the unchanged answer renewed it
+        monkeypatch.setenv("IM_METADATA_TTL", "0")
+        reload_settings()
+        AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 4
+
+
+def test_a_fresh_snapshot_whose_package_is_not_cached_is_not_trusted(asset, tmp_path: Path) -> None:
+    """The snapshot is fresh but the package negotiation picks is not in the cache (here: pruned): its URLs could
+    have expired, so the registry is asked again before anything is downloaded."""
+    root = _registry(asset, tmp_path / "reg")
+    meta = f"/{MODEL}/metadata.json"
+    with servers.LoopbackServer(root=root) as srv:
+        options = {"weights_provider": "http", "provider_options": {"root": srv.url}}
+        AutoModel.from_pretrained(MODEL, **options)
+        prune(ModelCache(), 0)
+        AutoModel.from_pretrained(MODEL, **options)
+        assert srv.count(meta) == 2 and srv.count(WEIGHTS) == 2

@@ -398,8 +398,22 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
         api_key=request.api_key,
         offline=request.offline,
         provider_options=None if request.provider_options is None else dict(request.provider_options),
+        reuse_fresh=lambda snapshot: _selected_package_is_cached(snapshot, request),
     )
     return metadata, None
+
+
+def _selected_package_is_cached(metadata: ModelMetadata, request: _Request) -> bool:
+    """Whether the package negotiation picks from ``metadata`` (a fresh snapshot) is entirely in the cache: then
+    the snapshot is used without asking the provider (``IM_METADATA_TTL``)."""
+    from im_core._cache import ModelCache
+
+    try:
+        selected = run_negotiation(metadata, request.filters).selected
+    except ImError:
+        return False
+    package = metadata.package(selected.package_id) if selected is not None else None
+    return package is not None and ModelCache().has_files(package)
 
 
 def _load(request: _Request) -> Model[Any]:

@@ -47,6 +47,9 @@ class Settings:
         metadata_max_bytes: the largest metadata document (provider answer, registry ``metadata.json``) im reads
             (``IM_METADATA_MAX_BYTES``, default 16 MiB).
         lock_stale_s: seconds without progress after which a lock holder is considered dead (``IM_LOCK_STALE``).
+        metadata_ttl_s: seconds a model's metadata snapshot is trusted online without asking the provider again
+            (``IM_METADATA_TTL``, default 86400 = one day, as the reference's auto-resolution cache; 0 = always ask).
+            Only a snapshot saved for the same provider source and the same credentials counts.
         progress: show progress bars when stderr is a terminal (``IM_PROGRESS``, default on).
         max_image_pixels: largest image (width x height) decoded from a file or encoded bytes
             (``IM_MAX_IMAGE_PIXELS``, default 178,956,970, Pillow's decompression-bomb limit; 0 = no limit).
@@ -68,6 +71,7 @@ class Settings:
     download_speed_window_s: float = 60.0
     metadata_max_bytes: int = 16 << 20
     lock_stale_s: float = 60.0
+    metadata_ttl_s: float = 86400.0
     progress: bool = True
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     roboflow_api_key: str | None = field(default=None, repr=False)
@@ -92,6 +96,7 @@ class Settings:
             download_speed_window_s=_number(env, "IM_DOWNLOAD_SPEED_WINDOW", 60.0, float, minimum=0.1),
             metadata_max_bytes=int(_number(env, "IM_METADATA_MAX_BYTES", 16 << 20, int, minimum=1024)),
             lock_stale_s=_number(env, "IM_LOCK_STALE", 60.0, float, minimum=1.0),
+            metadata_ttl_s=_number(env, "IM_METADATA_TTL", 86400.0, float, minimum=0.0),
             progress=_bool(env, "IM_PROGRESS", True),
             max_image_pixels=int(_number(env, "IM_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS, int, minimum=0)),
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,

@@ -8,9 +8,10 @@ Pages are followed through ``nextPage`` → ``startAfter`` (at most :data:`MAX_P
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from im_core.errors import ImError, MalformedMetadataError
+from im_core.errors import ImError, InvalidParameterError, MalformedMetadataError
 from im_core.sdk import ModelMetadata, request_json, scrub, settings, validate_model_id
 from im_providers._wire import check_field, parse_model_metadata
 
@@ -31,6 +32,14 @@ class RoboflowProvider:
         page_size: ``pageSize`` query parameter, when set.
         timeout_s: per-request timeout in seconds (default ``IM_DOWNLOAD_TIMEOUT``).
         retries: attempts per page (default ``IM_DOWNLOAD_RETRIES``).
+        extra_headers: headers sent with every API request (a gateway's or deployment's own), never logged; they
+            cannot replace ``Authorization``, which comes from the key.
+        extra_query_params: query parameters added to every API request (they cannot replace ``modelId``,
+            ``pageSize`` or ``startAfter``).
+
+    Raises:
+        InvalidParameterError: ``extra_headers`` / ``extra_query_params`` is not a mapping of strings to strings, or
+            names a header or parameter im sets itself.
     """
 
     name = "roboflow"
@@ -43,8 +52,14 @@ class RoboflowProvider:
         page_size: int | None = None,
         timeout_s: float | None = None,
         retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query_params: Mapping[str, str] | None = None,
     ) -> None:
         s = settings()
+        self.extra_headers = _string_map(extra_headers, "extra_headers", reserved={"authorization"})
+        self.extra_query_params = _string_map(
+            extra_query_params, "extra_query_params", reserved={"modelid", "pagesize", "startafter"}
+        )
         self.api_host = (api_host or s.roboflow_api_host).rstrip("/")
         self._api_key = api_key
         self.page_size = page_size
@@ -68,13 +83,15 @@ class RoboflowProvider:
         """
         validate_model_id(model_id)
         key = api_key or self._api_key or settings().roboflow_api_key
-        headers = {"Authorization": f"Bearer {key}"} if key and key != "local" else {}
+        headers = dict(self.extra_headers)
+        if key and key != "local":
+            headers["Authorization"] = f"Bearer {key}"
         url = self.api_host + WEIGHTS_PATH
         first: dict[str, Any] | None = None
         packages: list[Any] = []
         cursor: str | None = None
         for page_no in range(1, MAX_PAGES + 1):
-            params: dict[str, Any] = {"modelId": model_id}
+            params: dict[str, Any] = {**self.extra_query_params, "modelId": model_id}
             if self.page_size:
                 params["pageSize"] = self.page_size
             if cursor:
@@ -113,3 +130,18 @@ class RoboflowProvider:
         if not isinstance(page, dict):
             raise MalformedMetadataError(f"Roboflow's answer for model {model_id!r} has no 'modelMetadata' object.")
         return page
+
+
+def _string_map(value: Mapping[str, str] | None, name: str, *, reserved: set[str]) -> dict[str, str]:
+    """``value`` as a dict of strings; a name im sets itself (compared case-insensitively) is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidParameterError(
+            f"{name} must be a dict of strings to strings, e.g. {name}={{'X-Gateway': 'eu-1'}}; got "
+            f"{type(value).__name__}."
+        )
+    clash = sorted(k for k in value if k.lower() in reserved)
+    if clash:
+        raise InvalidParameterError(f"{name} may not set {clash}: im sets them itself.")
+    return dict(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from im_core._cache._paths import validate_model_id
@@ -40,6 +41,15 @@ def snapshot_namespace(provider_name: str, provider: Any, provider_options: dict
     return f"{provider_name}-{digest[:12]}"
 
 
+def credential_digest(*keys: str | None) -> str | None:
+    """A short digest of the credentials a provider answer was given for (the first non-empty key), ``None`` for
+    none; stored in snapshots so a fresh one is reused only for the same credentials. Keys are never stored."""
+    import hashlib
+
+    key = next((k for k in keys if k), None)
+    return None if key is None else hashlib.sha256(f"im-credential:{key}".encode()).hexdigest()[:16]
+
+
 def _load_snapshot(cache: ModelCache, namespace: str, provider_name: str, model_id: str) -> ModelMetadata | None:
     exact = cache.load_metadata(namespace, model_id)
     return exact if exact is not None or namespace == provider_name else None
@@ -66,12 +76,18 @@ def resolve_metadata(
     offline: bool | None = None,
     provider_options: dict[str, Any] | None = None,
     cache: ModelCache | None = None,
+    reuse_fresh: Callable[[ModelMetadata], bool] | None = None,
 ) -> ModelMetadata:
     """The metadata of ``model_id`` from the weights provider ``provider_name``.
 
     Online, the provider is asked and the answer is saved as a snapshot (without credentials); if the provider
     cannot be reached at all, a saved snapshot is used instead, with a warning. Offline (``offline=True`` or
     ``IM_OFFLINE=1``), only the snapshot is read and no socket is opened.
+
+    ``reuse_fresh``: when given, a snapshot this provider source confirmed less than ``IM_METADATA_TTL`` seconds
+    ago for the same credentials is offered to it, and returned without asking the provider if it answers True
+    (``AutoModel`` answers True when the package it would load is entirely in the cache: a snapshot's file URLs may
+    have lost their credentials or expired, so it is never used to download).
 
     Raises:
         OfflineModeError: offline and this model was never resolved online.
@@ -98,6 +114,13 @@ def resolve_metadata(
 
     provider = registry().provider(provider_name, **(provider_options or {}))
     namespace = snapshot_namespace(provider_name, provider, provider_options)
+    options_key = (provider_options or {}).get("api_key")
+    credential = credential_digest(api_key, options_key if isinstance(options_key, str) else None, _env_key(provider))
+    ttl = settings().metadata_ttl_s if reuse_fresh is not None else 0.0
+    fresh = cache.fresh_metadata(namespace, model_id, max_age_s=ttl, credential=credential)
+    if fresh is not None and reuse_fresh is not None and reuse_fresh(fresh):  # confirmed within IM_METADATA_TTL
+        log.debug("metadata of %r from a snapshot younger than IM_METADATA_TTL (provider not asked)", model_id)
+        return fresh
     try:
         try:
             metadata = provider.get_model_metadata(model_id, api_key=api_key)
@@ -114,9 +137,9 @@ def resolve_metadata(
         metadata = metadata.model_copy(update={"provider": provider_name})
     secrets = (api_key, settings().roboflow_api_key)
     try:
-        cache.save_metadata(provider_name, model_id, metadata, secrets=secrets)  # the latest, for `im cache verify`
-        if namespace != provider_name:
-            cache.save_metadata(namespace, model_id, metadata, secrets=secrets)  # exact, for this provider's source
+        cache.save_metadata(provider_name, model_id, metadata, secrets=secrets, credential=credential)  # the latest
+        if namespace != provider_name:  # exact, for this provider's source (what offline and the TTL read)
+            cache.save_metadata(namespace, model_id, metadata, secrets=secrets, credential=credential)
     except OSError as exc:  # a read-only or full IM_HOME: the model still loads online (from what the cache holds)
         error = cache.storage_error(exc, f"saving the metadata snapshot of {model_id!r}")
         reason = error.message if error is not None else f"{type(exc).__name__}: {exc}"
@@ -124,6 +147,11 @@ def resolve_metadata(
         _SNAPSHOT_WARNED.add(str(cache.root))
         log.log(level, "Could not save the metadata snapshot of %r, so it cannot load offline: %s", model_id, reason)
     return metadata
+
+
+def _env_key(provider: Any) -> str | None:
+    """The key a provider falls back to from the environment (Roboflow's ``ROBOFLOW_API_KEY``), for the digest."""
+    return settings().roboflow_api_key if getattr(provider, "name", None) == "roboflow" else None
 
 
 #: caches whose snapshot-write failure was already reported at WARNING in this process (later ones go to DEBUG)

@@ -228,6 +228,19 @@ class ModelCache:
                 total += spec.size
         return total
 
+    def has_files(self, package: ModelPackage) -> bool:
+        """Whether every downloadable file of ``package`` is already in the cache (so loading it needs no URL)."""
+        for spec in package.files:
+            if spec.url is None:
+                continue
+            try:
+                index_key = self._index_key(spec, "", False)
+            except DownloadError:
+                return False
+            if self._lookup(spec, index_key) is None:
+                return False
+        return True
+
     # -- packages ------------------------------------------------------------------------------------------
     def materialize(
         self,
@@ -740,20 +753,62 @@ class ModelCache:
 
     # -- metadata snapshots --------------------------------------------------------------------------------
     def save_metadata(
-        self, provider: str, model_id: str, metadata: ModelMetadata, *, secrets: tuple[str | None, ...] = ()
+        self,
+        provider: str,
+        model_id: str,
+        metadata: ModelMetadata,
+        *,
+        secrets: tuple[str | None, ...] = (),
+        credential: str | None = None,
     ) -> None:
-        """Write a snapshot of ``metadata`` for offline use (credentials stripped from URLs; ``secrets`` scrubbed)."""
+        """Write a snapshot of ``metadata`` for offline use (credentials stripped from URLs; ``secrets`` scrubbed).
+
+        ``credential``: a digest of the credentials the answer was given for (:func:`credential_digest`), so that a
+        fresh snapshot is only reused online for the same credentials. An unchanged answer is not rewritten; the
+        time the provider last confirmed the snapshot is the mtime of a ``.checked`` file beside it.
+        """
         data = metadata.model_dump(mode="json")
         for pkg in data.get("packages", []):
             for f in pkg.get("files", []):
                 f["url"] = _clean_url(f.get("url"), secrets)
-        doc = {"format": SNAPSHOT_FORMAT, "provider": provider, "model_id": model_id, "metadata": data}
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "provider": provider,
+            "model_id": model_id,
+            "credential": credential,
+            "metadata": data,
+        }
         text = scrub(json.dumps(doc, indent=1), secrets)
         path = self.layout.snapshot(provider, model_id)
+        checked = path.with_suffix(".checked")
         with contextlib.suppress(OSError):
-            if path.read_text() == text:  # unchanged since the last load: no rewrite (the file's mtime says when)
+            if path.read_text() == text:  # unchanged since the last load: no rewrite, just record the confirmation
+                checked.touch()
                 return
         atomic_write(path, text)
+        with contextlib.suppress(OSError):
+            checked.touch()
+
+    def fresh_metadata(
+        self, provider: str, model_id: str, *, max_age_s: float, credential: str | None
+    ) -> ModelMetadata | None:
+        """The snapshot of ``(provider, model_id)`` if the provider confirmed it less than ``max_age_s`` seconds ago
+        for the same ``credential``; else ``None`` (then the provider is asked)."""
+        if max_age_s <= 0:
+            return None
+        path = self.layout.snapshot(provider, model_id)
+        try:
+            age = time.time() - path.with_suffix(".checked").stat().st_mtime
+            if not 0 <= age < max_age_s:
+                return None
+            doc = load_json(path.read_bytes(), what=str(path), max_bytes=settings().metadata_max_bytes)
+            if doc.get("credential") != credential:
+                return None
+            return ModelMetadata.model_validate(doc["metadata"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, MalformedMetadataError):
+            return None
 
     def load_metadata(self, provider: str, model_id: str) -> ModelMetadata | None:
         """The snapshot saved for ``(provider, model_id)``, or ``None`` if there is none (or it is unreadable)."""
