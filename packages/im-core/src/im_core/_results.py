@@ -402,8 +402,8 @@ class Detections:
 
         All must have the same ``class_names`` (the ids would mean different things otherwise), the same keypoint
         names and skeleton (parts without any are taken to share them), and — among those with at least one
-        detection — the same data keys and either all or none with masks (of one image size) and keypoints (of one K). Masks stay dense when every part is dense,
-        else they become RLE. Empty parts are skipped.
+        detection — the same data keys and either all or none with masks (of one image size) and keypoints (of one
+        K). Masks stay dense when every part is dense, else they become RLE. Empty parts are skipped.
         """
         parts = list(detections)
         if not parts:
