@@ -420,3 +420,18 @@ def test_results_to_columns_is_an_arrow_table():
     assert table.num_rows == 3 and table.column("n").to_pylist() == [3, 0, None]
     assert table.column("masks").to_pylist()[0][0]["size"] == [6, 8]
     assert table.column("error").to_pylist()[2] == "OSError: gone"
+
+
+def test_supervision_conversions_say_what_to_install_when_it_is_absent(monkeypatch):
+    import sys
+
+    from im_core.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "supervision", None)  # import supervision -> ImportError
+    for convert in (
+        _dets().to_supervision,
+        _dets().to_supervision_keypoints,
+        Classification(np.ones(2)).to_supervision,
+    ):
+        with pytest.raises(MissingDependencyError, match="pip install supervision"):
+            convert()

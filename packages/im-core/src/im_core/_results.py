@@ -648,8 +648,9 @@ class Detections:
         kconf = data.pop("keypoint_confidence", None)
         if key_points is not None:
             keypoints = key_points.xy
-            kconf = getattr(key_points, "keypoint_confidence", None)
-            if kconf is None and "keypoint_confidence" not in type(key_points).__dict__:
+            if hasattr(key_points, "keypoint_confidence"):
+                kconf = key_points.keypoint_confidence
+            else:  # supervision before 0.29
                 kconf = getattr(key_points, "confidence", None)
         if getattr(detections, "tracker_id", None) is not None:
             data["tracker_id"] = np.asarray(detections.tracker_id)
