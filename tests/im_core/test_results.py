@@ -435,3 +435,21 @@ def test_supervision_conversions_say_what_to_install_when_it_is_absent(monkeypat
     ):
         with pytest.raises(MissingDependencyError, match="pip install supervision"):
             convert()
+
+
+def test_object_and_ragged_data_round_trip():
+    objs = np.empty(3, dtype=object)
+    for i, pair in enumerate([[1, 2], [3, 4], [5, 6]]):
+        objs[i] = pair
+    d = Detections(
+        np.zeros((3, 4)),
+        np.ones(3),
+        np.zeros(3),
+        data={"pairs": objs, "ragged": [[1.0], [2.0, np.float32(3)], []], "scalars": [np.int64(1), np.str_("x"), None]},
+    )
+    back = _round_trip(d)
+    assert back.data["pairs"].dtype == object and back.data["pairs"].shape == (3,) and back.data["pairs"][1] == [3, 4]
+    assert back.data["ragged"] == [[1.0], [2.0, 3.0], []] and back.data["scalars"] == [1, "x", None]
+    assert type(d.to_dict()["data"]["scalars"][1]) is str
+    other = replace(d, data={**d.data, "ragged": [[1.0], [2.0, 4.0], []]})
+    assert d != other

@@ -146,21 +146,24 @@ def _arrays_equal(a: Any, b: Any) -> bool:
 
 def _values_equal(a: Any, b: Any) -> bool:
     """Exact equality of result values: arrays by shape and values (NaN == NaN), sequences element-wise."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        if isinstance(a, (np.ndarray, list, tuple)) and isinstance(b, (np.ndarray, list, tuple)):
+    sequences = (list, tuple, np.ndarray)
+    if isinstance(a, sequences) and isinstance(b, sequences):
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             try:
                 return _arrays_equal(a, b)
-            except ValueError:  # ragged nested lists: compare element-wise
+            except ValueError:  # a ragged nested list: compare element-wise
                 pass
-        else:
-            return False
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple, np.ndarray)):
         return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_values_equal(a[k], b[k]) for k in a)
     if isinstance(a, (float, np.floating)) and isinstance(b, (float, np.floating)):
         return bool(a == b or (math.isnan(a) and math.isnan(b)))
-    return bool(a == b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # an object whose == gives no single truth value
+        return False
 
 
 def _masks_equal(a: np.ndarray | list[RLEMask] | None, b: np.ndarray | list[RLEMask] | None) -> bool:
@@ -723,9 +726,12 @@ def _data_from_json(data: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[
         try:
             dtype = np.dtype(spec["dtype"])
             shape = tuple(int(s) for s in spec["shape"])
-            if dtype.kind == "O":
+            if dtype.kind == "O" and len(shape) == 1:
                 arr = np.empty(len(value), dtype=object)
-                arr[:] = [v for v in value] if shape and len(shape) == 1 else value
+                for i, item in enumerate(value):  # item by item: equal-length lists must not become a 2-D array
+                    arr[i] = item
+            elif dtype.kind == "O":
+                arr = np.array(value, dtype=object)
             else:
                 arr = np.asarray(value, dtype=dtype)
             out[key] = arr.reshape(shape)
