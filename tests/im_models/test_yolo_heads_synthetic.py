@@ -415,6 +415,7 @@ def test_pose_keypoint_names_and_skeleton_from_keypoints_metadata(tmp_path, outp
     d = _call(_on(model, outputs), _image(640, 640))
     np.testing.assert_allclose(d.keypoints[0], kpts[:, :2])
     np.testing.assert_allclose(d.keypoint_confidence[0], kpts[:, 2])
+    assert d.keypoint_names == tuple(names) and d.skeleton == ((0, 1), (9, 10))  # every result carries them
 
 
 def test_class_count_mismatch_is_a_corrupted_package_for_pose_and_classification(tmp_path):

@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "RLEMask": "im_core._results",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
+    "results_to_columns": "im_core._columns",
     # metadata
     "BackendRequirements": "im_core._metadata",
     "BatchSpec": "im_core._metadata",
@@ -85,6 +86,7 @@ __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, extra=["__version__"])
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._auto import AutoModel
     from im_core._backend_base import BackendBase
+    from im_core._columns import results_to_columns
     from im_core._config import Settings, reload_settings, settings
     from im_core._context import PackageContext
     from im_core._describe import describe_compute_environment

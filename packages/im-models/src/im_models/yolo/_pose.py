@@ -33,8 +33,8 @@ class YOLOPose(KeypointDetectionModel):
     Fused/end-to-end exports give (B, N, 6 + K·D).
 
     Results: ``keypoints`` float32 (N, K, 2) in original pixels, ``keypoint_confidence`` (N, K) (ones when D = 2);
-    ``data["skeleton"]`` is not per-detection, so the skeleton (when the package has one) is in
-    ``model.metadata.extra["skeleton"]`` and the keypoint names in ``extra["keypoint_names"]``.
+    the keypoint names and skeleton (when the package has them) are in ``model.metadata.extra["keypoint_names"]`` /
+    ``extra["skeleton"]`` and on every result (``Detections.keypoint_names`` / ``.skeleton``).
     """
 
     LOAD_OPTIONS = frozenset()  # no keyword arguments of from_pretrained: parameters are given per call
@@ -89,6 +89,13 @@ class YOLOPose(KeypointDetectionModel):
                 f"Pose output {tuple(out.shape)} leaves {width} keypoint values per detection, not {k}×{d} "
                 f"({len(names)} classes). Check the class names and kpt_shape."
             )
+        extra = self.metadata.extra
+        kp_names = extra.get("keypoint_names") or ()
+        skeleton = extra.get("skeleton") or ()
+        if kp_names and len(kp_names) != k:
+            kp_names = ()  # names of another skeleton than the network's: leave them out rather than refuse
+        if any(not (0 <= i < k) for edge in skeleton for i in edge):
+            skeleton = ()
         results = []
         for i, t in enumerate(prepared.transforms):
             cands = decode_fused(out[i], p, len(names)) if self.fused else decode_anchor_free(out[i], len(names), p)
@@ -97,7 +104,16 @@ class YOLOPose(KeypointDetectionModel):
             conf = kp[:, :, 2] if d == 3 else np.ones(kp.shape[:2], np.float32)
             xyxy = t.boxes_to_original(cands.xyxy)
             results.append(
-                Detections(xyxy, cands.scores, cands.class_ids, names, keypoints=xy, keypoint_confidence=conf)
+                Detections(
+                    xyxy,
+                    cands.scores,
+                    cands.class_ids,
+                    names,
+                    keypoints=xy,
+                    keypoint_confidence=conf,
+                    keypoint_names=kp_names,
+                    skeleton=skeleton,
+                )
             )
         return results
 
