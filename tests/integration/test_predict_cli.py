@@ -106,6 +106,16 @@ def test_without_json_results_go_to_stdout_and_the_model_to_stderr(nudenet, asse
     assert "<YOLODetection" not in run.stdout and "<YOLODetection" in run.stderr
 
 
+def test_im_log_level_shows_im_logs_on_stderr(nudenet, asset):
+    photo = str(asset("images/chelsea.png"))
+    quiet = im("predict", str(nudenet), photo, "--json")
+    loud = im("predict", str(nudenet), photo, "--json", env={"IM_LOG_LEVEL": "DEBUG"})
+    assert quiet.returncode == loud.returncode == 0
+    assert "INFO im: Negotiation for" in loud.stderr and "SELECTED on cpu" in loud.stderr
+    assert "im: " not in quiet.stderr.replace("<YOLODetection", "")
+    assert lines(loud.stdout)[0]["result"] == lines(quiet.stdout)[0]["result"]  # logs never reach stdout
+
+
 def test_glob_patterns_and_missing_inputs(nudenet, photos, tmp_path):
     run = im("predict", str(nudenet), str(photos / "c*.png"), "--json")
     assert run.returncode == 0, run.stderr
