@@ -162,6 +162,43 @@ def test_video_frames_with_a_stride(nudenet, asset, tmp_path):
     assert im("predict", str(nudenet), str(video), "--stride", "0").returncode == 2
 
 
+def test_on_a_terminal_the_progress_bar_goes_to_stderr_and_stdout_keeps_only_json(nudenet, photos):
+    import pty
+    import threading
+
+    master, slave = pty.openpty()  # stderr is a terminal, stdout a pipe: `im predict ... --json | jq`
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "im_core.cli", "predict", str(nudenet), str(photos), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=240)
+    reader.join(timeout=30)
+    os.close(master)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, terminal
+    assert len(lines(stdout)) == len(PHOTOS)  # nothing but JSON on stdout
+    assert f"{len(PHOTOS)}/{len(PHOTOS)}" in terminal and "predict" in terminal  # the bar, on stderr
+    assert "ms pre-process" in terminal and "[progress" not in terminal
+
+
 def test_a_bare_file_with_architecture_task_and_class_names(asset, tmp_path):
     face = asset("face/blazeface_front_128.onnx")
     photo = asset("images/astronaut.png")

@@ -264,20 +264,22 @@ class Runner:
                 self.one(item, lambda text: print(text, file=sys.stderr, flush=True))
         else:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.text import Text
 
-            console = Console(file=sys.stderr)
             with Progress(
-                "[progress.description]{task.description}",
+                TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=console,
+                console=Console(file=sys.stderr),
                 transient=True,
+                # stdout piped: it must carry only the JSON lines, never the bar's console (stderr)
+                redirect_stdout=sys.stdout.isatty(),
             ) as bar:
                 task = bar.add_task("predict", total=_count(sources, stride))
                 for item in items:
-                    self.one(item, lambda text: bar.console.print(text, markup=False, highlight=False))
+                    self.one(item, lambda text: bar.console.print(Text(text), highlight=False))  # text, not markup
                     bar.advance(task)
         self.summary()
         return 1 if self.failed else 0
