@@ -248,3 +248,33 @@ def test_pipeline_ocr_reads_the_page_as_in_process(asset, tmp_path):
     assert run.returncode == 2 and "pass --model once per role" in run.stderr
     run = im("pipeline", "orc", str(page))
     assert run.returncode == 2 and "ocr" in run.stderr
+
+
+def test_pipeline_face_gaze_draws_an_arrow_per_face(asset, tmp_path):
+    """Real BlazeFace weights; an L2CS gaze network with RANDOM weights (no gaze weights can be had here)."""
+    pytest.importorskip("torch")
+    from im_pipelines import AutoModelPipeline
+    from testlib.gaze import small_network
+
+    _net, gaze_file = small_network(tmp_path)
+    face = {"model_id_or_path": str(asset("face/blazeface_front_128.onnx")), "architecture": "blazeface",
+            "task": "object-detection"}  # fmt: skip
+    gaze = {"model_id_or_path": str(gaze_file), "architecture": "l2cs-net", "task": "gaze-estimation"}
+    photo = asset("images/astronaut.png")
+    out = tmp_path / "out"
+    run = im("pipeline", "face-gaze", str(photo), "--model", json.dumps(face), "--model", json.dumps(gaze),
+             "--json", "--save", str(out))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (record,) = lines(run.stdout)
+    expected = AutoModelPipeline.from_pretrained("face-gaze", models_parameters=[face, gaze])(photo)
+    assert record["result"]["type"] == "gaze" and len(record["result"]["yaw"]) == len(expected) == 1
+    assert np.float32(record["result"]["yaw"][0]) == expected.yaw[0]
+    assert np.float32(record["result"]["pitch"][0]) == expected.pitch[0]
+    np.testing.assert_array_equal(np.float32(record["result"]["faces"][0]["xyxy"]), expected.faces.xyxy[0])
+    saved, pixels = cv2.imread(str(out / "astronaut.png")), cv2.imread(str(photo))
+    x1, y1, x2, y2 = expected.faces.xyxy[0].round().astype(int)
+    changed = np.any(saved != pixels, axis=2)
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+    assert changed[cy - 2 : cy + 3, cx - 2 : cx + 3].any()  # the arrow starts at the face's centre
+    red = (saved[..., 2] > 200) & (saved[..., 0] < 60) & (saved[..., 1] < 60) & changed
+    assert red.sum() > 20  # the arrow is red
