@@ -117,9 +117,10 @@ def test_im_log_level_shows_im_logs_on_stderr(nudenet, asset):
 
 
 def test_glob_patterns_and_missing_inputs(nudenet, photos, tmp_path):
-    run = im("predict", str(nudenet), str(photos / "c*.png"), "--json")
+    run = im("predict", str(nudenet), str(photos / "c*.png"), "--json", "--verbose")
     assert run.returncode == 0, run.stderr
     assert [Path(r["source"]).name for r in lines(run.stdout)] == ["camera.png", "chelsea.png"]
+    assert "Negotiation for" in run.stderr  # --verbose: the negotiation table, on stderr with the other notes
     run = im("predict", str(nudenet), f"{photos.name}/**/*.png", "--json", cwd=photos.parent)  # recursive
     assert len(lines(run.stdout)) == len(PHOTOS)
     for bad, message in [

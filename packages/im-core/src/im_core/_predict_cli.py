@@ -8,6 +8,7 @@ the progress bar, warnings and logs) goes to stderr. Without ``--json`` the resu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -484,9 +485,10 @@ def predict_command(parser: argparse.ArgumentParser) -> Handler:
         names = _class_names(args.class_names)
         if names is not None:
             overrides["class_names"] = names
-        model = AutoModel.from_pretrained(
-            args.model_id_or_path, verbose=args.verbose, **_provider_kwargs(args), **_filters(args), **overrides
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # the negotiation table (--verbose) is for people: stderr
+            model = AutoModel.from_pretrained(
+                args.model_id_or_path, verbose=args.verbose, **_provider_kwargs(args), **_filters(args), **overrides
+            )
         print(repr(model), file=sys.stderr)
         runner = Runner(timed_model(model, _call_params(args)), as_json=args.json, save=args.save)
         runner.skeleton = model.metadata.extra.get("skeleton")
@@ -513,7 +515,8 @@ def pipeline_command(parser: argparse.ArgumentParser) -> Handler:
         _check_stride(args)
         sources = resolve_inputs(args.inputs)
         shared = {**_provider_kwargs(args), **_filters(args), "verbose": args.verbose}
-        pipeline = load_pipeline(args.pipeline_id, args.models, shared)
+        with contextlib.redirect_stdout(sys.stderr):  # the negotiation tables (--verbose) are for people: stderr
+            pipeline = load_pipeline(args.pipeline_id, args.models, shared)
         print(repr(pipeline), file=sys.stderr)
         params = _call_params(args)
         clock = time.perf_counter
