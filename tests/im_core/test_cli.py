@@ -70,3 +70,14 @@ def test_table_values_are_text_not_rich_markup():
     for shown in ("T [x]", "[torchscript, exported-program]", "k[bold]", "[red]not red[/]", "m/[1]", "p[a]", "[1..8]"):
         assert shown in text, shown
     assert "needs opset [17] (found [bold]16[/])" in text
+
+
+def test_without_opencv_save_and_videos_say_what_to_install(monkeypatch):
+    import pytest
+
+    from im_core._predict_cli import opencv
+    from im_core.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as if OpenCV were not installed
+    with pytest.raises(MissingDependencyError, match=r"--save .* needs OpenCV: pip install opencv-python-headless"):
+        opencv("--save (drawing annotated images)")

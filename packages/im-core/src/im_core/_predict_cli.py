@@ -97,6 +97,19 @@ def resolve_inputs(specs: Sequence[str]) -> list[Source]:
     return out
 
 
+def opencv(purpose: str) -> Any:
+    """The ``cv2`` module, or :class:`~im_core.errors.MissingDependencyError` saying what needs it."""
+    try:
+        import cv2
+    except ImportError as exc:
+        from im_core.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"{purpose} needs OpenCV: pip install opencv-python-headless (im-models installs it)."
+        ) from exc
+    return cv2
+
+
 def _kind(path: Path) -> str | None:
     suffix = path.suffix.lower()
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
@@ -109,8 +122,7 @@ def _count(sources: Sequence[Source], stride: int) -> int | None:
         if not source.video:
             total += 1
             continue
-        import cv2
-
+        cv2 = opencv("reading videos")
         cap = cv2.VideoCapture(source.path)
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
         cap.release()
@@ -132,8 +144,7 @@ def iter_items(sources: Sequence[Source], stride: int) -> Iterator[Item]:
             except ImError as exc:
                 yield Item(source.path, error=str(exc))
             continue
-        import cv2
-
+        cv2 = opencv("reading videos")
         cap = cv2.VideoCapture(source.path)
         if not cap.isOpened():
             yield Item(source.path, error=f"Video {source.path!r} could not be opened (not a supported format).")
@@ -324,10 +335,9 @@ class Runner:
             self._save(self.save, item, image, result)
 
     def _save(self, folder: Path, item: Item, image: Image, result: Any) -> None:
-        import cv2
-
         from im_core._annotate import annotate
 
+        cv2 = opencv("--save (drawing annotated images)")
         source = Path(item.source)
         if item.frame is not None:
             name = f"{source.stem}_{item.frame:06d}.jpg"
@@ -383,6 +393,10 @@ def _summary(result: Any) -> str:
     return type(result).__name__
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1e3, 3)
+
+
 def timed_model(model: Any, params: dict[str, Any]) -> Callable[[Image], tuple[Any, Speed]]:
     """Run ``model``'s three stages on one image, timing each (ms). The parameters are checked once, here."""
     pre_params, post_params = model.split_params(params)
@@ -396,7 +410,7 @@ def timed_model(model: Any, params: dict[str, Any]) -> Callable[[Image], tuple[A
         t2 = clock()
         result = model.post_process(raw, prepared, **post_params)[0]
         t3 = clock()
-        return result, {"pre": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "post": (t3 - t2) * 1e3}
+        return result, {"pre": _ms(t1 - t0), "infer": _ms(t2 - t1), "post": _ms(t3 - t2)}
 
     return run
 
@@ -524,7 +538,7 @@ def pipeline_command(parser: argparse.ArgumentParser) -> Handler:
         def call(image: Image) -> tuple[Any, Speed]:
             t0 = clock()
             result = pipeline(image.pixels, color_format=image.color, **params)
-            return result, {"total": (clock() - t0) * 1e3}
+            return result, {"total": _ms(clock() - t0)}
 
         return Runner(call, as_json=args.json, save=args.save).go(sources, args.stride)
 
