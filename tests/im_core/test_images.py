@@ -148,3 +148,77 @@ def test_the_pixel_limit_applies_to_pil_images_and_can_be_lifted(monkeypatch):
     with pytest.raises(ConfigurationError, match="IM_MAX_IMAGE_PIXELS"):
         reload_settings()
     monkeypatch.delenv("IM_MAX_IMAGE_PIXELS")
+
+
+# -- decoding matches what users see: EXIF orientation, 16 bits, alpha, URLs ---------------------------------------
+
+PHOTO = "images/chelsea.png"  # 451 x 300, landscape
+
+
+def _jpeg_with_orientation(asset, path, orientation: int) -> None:
+    """The pinned photograph as a JPEG whose EXIF says ``orientation`` (written by Pillow, as a phone would)."""
+    from PIL import Image as PILImage
+
+    exif = PILImage.Exif()
+    exif[0x0112] = orientation
+    PILImage.open(asset(PHOTO)).convert("RGB").save(path, exif=exif, quality=95)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_is_applied_to_files_and_bytes_exactly_as_cv2_imread(asset, tmp_path, orientation):
+    import cv2
+
+    path = tmp_path / f"o{orientation}.jpg"
+    _jpeg_with_orientation(asset, path, orientation)
+    expected = cv2.imread(str(path))
+    assert expected.shape == (451, 300, 3)  # upright: portrait, as a viewer shows it (stored landscape)
+    from_path, from_bytes = to_images([path, path.read_bytes()])
+    for img in (from_path, from_bytes):
+        assert img.color == "bgr" and img.pixels.shape == (451, 300, 3)
+        np.testing.assert_array_equal(img.pixels, expected)  # pixel for pixel: the same decoder
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_without_opencv_pillow_applies_the_same_orientation(asset, tmp_path, orientation):
+    import cv2
+
+    from im_core._images import _decode_with_pillow
+
+    path = tmp_path / f"o{orientation}.jpg"
+    _jpeg_with_orientation(asset, path, orientation)
+    img = _decode_with_pillow(path.read_bytes(), None, "bytes")
+    expected = cv2.imread(str(path))
+    assert img.color == "rgb" and img.pixels.shape == expected.shape
+    # both use libjpeg(-turbo); a different IDCT build could differ by a level or two, never by the orientation
+    diff = np.abs(img.to("bgr").astype(int) - expected.astype(int))
+    assert diff.mean() < 1.0, diff.mean()
+
+
+def test_16_bit_and_alpha_files_decode_as_cv2_imread_does(tmp_path):
+    import cv2
+
+    from im_core._images import _decode_with_pillow
+
+    deep = np.zeros((2, 3, 3), np.uint16)
+    deep[0, 0] = [0x80FF, 0x017F, 0xFFFF]
+    gray16 = np.full((2, 3), 0x4DC8, np.uint16)
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 0], rgba[..., 2], rgba[..., 3] = 200, 30, 0  # fully transparent: the colour is still used
+    cases = {"deep.png": deep, "gray16.png": gray16, "rgba.png": rgba}
+    for name, array in cases.items():
+        cv2.imwrite(str(tmp_path / name), array)
+        (img,) = to_images(tmp_path / name)
+        np.testing.assert_array_equal(img.pixels, cv2.imread(str(tmp_path / name)), err_msg=name)
+    (img,) = to_images(tmp_path / "deep.png")
+    assert img.pixels[0, 0].tolist() == [0x80, 0x01, 0xFF]  # the top 8 bits
+    assert to_images(tmp_path / "rgba.png")[0].pixels[0, 0].tolist() == [200, 0, 30]  # alpha dropped
+    for name in ("gray16.png", "rgba.png"):  # Pillow fallback: same rules
+        pil = _decode_with_pillow((tmp_path / name).read_bytes(), None, "bytes")
+        np.testing.assert_array_equal(pil.to("bgr"), cv2.imread(str(tmp_path / name)), err_msg=name)
+
+
+@pytest.mark.parametrize("url", ["https://example.com/cat.jpg", "HTTP://example.com/a.png"])
+def test_a_url_is_refused_saying_urls_are_not_fetched_and_how_to_pass_bytes(url):
+    with pytest.raises(ModelInputError, match="URL; im does not fetch") as info:
+        to_images(url)
+    assert "requests.get(url" in str(info.value) and "does not exist" not in str(info.value)

@@ -1,4 +1,5 @@
-"""CLI commands backed by AutoModel: describe-model, describe-package, negotiate, predict."""
+"""CLI commands backed by AutoModel: describe-model, describe-package, negotiate (``im predict`` and
+``im pipeline``: :mod:`im_core._predict_cli`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["describe_model_command", "describe_package_command", "negotiate_command", "predict_command"]
+__all__ = ["describe_model_command", "describe_package_command", "format_result", "negotiate_command"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,30 +86,6 @@ def negotiate_command(parser: argparse.ArgumentParser) -> Handler:
         else:
             report.print()
         return 0 if report.ranked else 1
-
-    return run
-
-
-def predict_command(parser: argparse.ArgumentParser) -> Handler:
-    parser.add_argument("model_id_or_path")
-    parser.add_argument("images", nargs="+", help="image files")
-    _provider_arguments(parser)
-    _filter_arguments(parser)
-    parser.add_argument("--confidence", type=float)
-    parser.add_argument("--verbose", action="store_true", help="print the negotiation report")
-
-    def run(args: argparse.Namespace) -> int:
-        from im_core._auto import AutoModel
-
-        model = AutoModel.from_pretrained(
-            args.model_id_or_path, verbose=args.verbose, **_provider_kwargs(args), **_filters(args)
-        )
-        print(repr(model))
-        params = {} if args.confidence is None else {"confidence": args.confidence}
-        for path in args.images:
-            print(f"{path}:")
-            print(format_result(model(path, **params)))
-        return 0
 
     return run
 

@@ -12,13 +12,14 @@ __all__ = ["describe_compute_environment", "print_table"]
 def print_table(title: str, rows: list[tuple[str, Any]], *, console: Any = None) -> None:
     """Print a two-column table with rich (imported here, lazily)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for key, value in rows:
-        table.add_row(key, "—" if value in (None, "", [], ()) else str(value))
+    for key, value in rows:  # escaped: rich would read "[a, b]" in a value as markup and drop it
+        table.add_row(escape(str(key)), "—" if value in (None, "", [], ()) else escape(str(value)))
     (console or Console()).print(table)
 
 
@@ -77,6 +78,7 @@ def _size(package: Any) -> str:
 def print_model(metadata: Any, *, console: Any = None) -> None:
     """Print a model's overview and a table of its packages."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -104,15 +106,8 @@ def print_model(metadata: Any, *, console: Any = None) -> None:
     for col in ("package", "backend", "quantization", "batch", "files", "size", "trusted"):
         table.add_column(col)
     for p in sorted(metadata.packages, key=lambda p: p.package_id):
-        table.add_row(
-            p.package_id,
-            p.backend,
-            p.quantization,
-            p.batch.describe(),
-            str(len(p.files)),
-            _size(p),
-            "yes" if p.trusted else "no",
-        )
+        cells = (p.package_id, p.backend, p.quantization, p.batch.describe(), len(p.files), _size(p), p.trusted)
+        table.add_row(*(("yes" if c else "no") if isinstance(c, bool) else escape(str(c)) for c in cells))
     console.print(table)
     console.print(
         "Details of one package: im describe-package <model> <package>; what would load here: im negotiate <model>"

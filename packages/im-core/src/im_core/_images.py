@@ -3,6 +3,26 @@
 Accepted: numpy arrays (HW, HW1, HW3, HW4; uint8, uint16, bool-free floats in [0, 1] or [0, 255]), PIL images,
 file paths (``str`` / ``os.PathLike``), encoded bytes, and torch tensors (CHW or BCHW, RGB). The colour order is
 kept as given and recorded, so a family flips channels on the small resized image, not on the full frame.
+
+How each input is read (the contract, tested in ``tests/im_core/test_images.py``):
+
+- **Files and bytes** are decoded exactly as ``cv2.imread(path)`` decodes them (the same call, ``cv2.imdecode`` with
+  ``IMREAD_COLOR``; without OpenCV, Pillow with the same rules): the **EXIF orientation is applied**, so a phone
+  photo tagged "rotate 90°" is seen upright, as image viewers show it, and boxes come back in that upright frame;
+  16-bit images keep their top 8 bits (``value >> 8``); an alpha channel is dropped (the colour channels are used
+  as stored, not composited over a background); grayscale and palette images become 3 channels. The pixel count is
+  checked against ``IM_MAX_IMAGE_PIXELS`` from the header, before any pixel is decoded.
+- **http(s) URLs** are refused with :class:`~im_core.errors.ModelInputError`: im never fetches an image over the
+  network. Download it and pass the bytes (``model(requests.get(url, timeout=10).content)``) or a saved file.
+- **numpy arrays** are taken as they are, in **BGR** order (OpenCV's convention) unless ``color_format="rgb"`` is
+  given. Nothing in the pixels tells BGR from RGB, so no warning can be given: an RGB array passed as BGR runs with
+  red and blue swapped and scores change silently. Arrays from ``cv2.imread`` / ``cv2.VideoCapture`` are BGR; arrays
+  from Pillow (``np.asarray(pil_image)``), imageio, matplotlib or torchvision are RGB. uint16 arrays keep their top
+  8 bits, floats in [0, 1] are scaled by 255, a fourth channel is dropped like alpha.
+- **PIL images** are RGB by definition (converted with ``convert("RGB")``); ``color_format`` does not apply. They
+  are used as they are: a PIL image opened from a file is *not* rotated by its EXIF tag (call
+  ``PIL.ImageOps.exif_transpose`` first, or pass the path).
+- **torch tensors** are RGB, CHW (or BCHW for a batch), uint8 or float.
 """
 
 from __future__ import annotations
@@ -95,7 +115,14 @@ def _one(x: Any, color_format: ColorFormat, index: int | None) -> Image:
     if isinstance(x, np.ndarray):
         return Image(_from_array(x, index), color_format)
     if isinstance(x, (str, os.PathLike)):
-        return _decode_file(os.fspath(x), index)
+        path = os.fspath(x)
+        if isinstance(path, str) and _is_url(path) and not os.path.exists(path):
+            raise ModelInputError(
+                f"Image {path!r}{_where(index)} is a URL; im does not fetch images over the network. Download it "
+                "and pass the bytes, e.g. model(requests.get(url, timeout=10).content), or save it and pass the "
+                "file path."
+            )
+        return _decode_file(path, index)
     if isinstance(x, (bytes, bytearray, memoryview)):
         return _decode_bytes(bytes(x), index, "bytes")
     if _is_pil(x):
@@ -104,6 +131,10 @@ def _one(x: Any, color_format: ColorFormat, index: int | None) -> Image:
     if _is_torch_tensor(x):
         return _from_tensor(x, index)
     raise ModelInputError(f"Cannot use an input of type {type(x).__name__}{_where(index)}. Accepted: {ACCEPTED}.")
+
+
+def _is_url(text: str) -> bool:
+    return text[:8].lower().startswith(("http://", "https://"))
 
 
 def _from_array(a: np.ndarray, index: int | None) -> np.ndarray:
@@ -254,24 +285,36 @@ def _decode_bytes(data: bytes, index: int | None, what: str) -> Image:
         cv2 = None  # type: ignore[assignment]
     if cv2 is not None:
         buf = np.frombuffer(data, np.uint8)
-        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        # IMREAD_COLOR is what cv2.imread(path) uses: EXIF orientation applied, 16 bits -> top 8, alpha dropped,
+        # gray and palette -> 3 channels; so a file gives the same pixels here as in the user's OpenCV code
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         if decoded is None:
             raise ModelInputError(f"Image {what}{_where(index)} could not be decoded (not a supported image format).")
         _check_pixels((decoded.shape[1], decoded.shape[0]), index, what)  # a format the header check does not know
-        if decoded.ndim == 3 and decoded.shape[2] == 4:
-            decoded = decoded[:, :, :3]
         return Image(_from_array(decoded, index), "bgr")
+    return _decode_with_pillow(data, index, what)
+
+
+def _decode_with_pillow(data: bytes, index: int | None, what: str) -> Image:
+    """Decode without OpenCV, by the same rules as ``cv2.imread``: EXIF orientation applied
+    (``ImageOps.exif_transpose``), 16-bit samples reduced to their top 8 bits, alpha dropped."""
     try:
         import io
 
         from PIL import Image as PILImage
+        from PIL import ImageOps
     except ImportError as exc:
         raise MissingDependencyError(
             "Decoding image files needs OpenCV or Pillow: pip install opencv-python-headless (or pillow)."
         ) from exc
     try:
         with PILImage.open(io.BytesIO(data)) as im:
-            arr = np.asarray(im.convert("RGB"))
+            upright = ImageOps.exif_transpose(im) or im
+            if upright.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):  # 16-bit gray (32-bit "I": as 16-bit)
+                wide = np.asarray(upright).astype(np.int64)
+                arr = np.clip(wide >> 8, 0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(upright.convert("RGB"))
     except Exception as exc:
         raise ModelInputError(f"Image {what}{_where(index)} could not be decoded: {exc}") from exc
     return Image(_from_array(arr, index), "rgb")

@@ -117,18 +117,20 @@ class NegotiationReport:
     def print(self, console: Any = None) -> None:
         """Print the report as a rich table."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"Negotiation for {self.model_id}", title_justify="left")
+        table = Table(title=escape(f"Negotiation for {self.model_id}"), title_justify="left")
         for col in ("package", "backend", "quantization", "batch", "verdict"):
             table.add_column(col, overflow="fold")
-        for v in self.verdicts:
+        for v in self.verdicts:  # every value escaped: "[...]" in an id or a reason is text, not rich markup
             verdict = (
-                f"[green]{'selected' if v.rank == 1 else f'#{v.rank}'} on {v.device}[/]"
+                f"[green]{'selected' if v.rank == 1 else f'#{v.rank}'} on {escape(str(v.device))}[/]"
                 if v.accepted
-                else f"[red]rejected[/]: {v.reason}"
+                else f"[red]rejected[/]: {escape(str(v.reason))}"
             )
-            table.add_row(v.package_id, v.backend, v.quantization, v.batch, verdict)
+            cells = (v.package_id, v.backend, v.quantization, v.batch)
+            table.add_row(*(escape(str(c)) for c in cells), verdict)
         (console or Console()).print(table)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,9 +7,10 @@ im-core's own commands are listed here; other distributions add theirs through t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["main"]
@@ -23,7 +24,14 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Show which package would be loaded here, and why each other one was not.",
         "im_core._auto_cli:negotiate_command",
     ),
-    "predict": ("Run a model on images and print the results.", "im_core._auto_cli:predict_command"),
+    "predict": (
+        "Run a model on images, folders, globs or videos: print, --json, --save annotated images.",
+        "im_core._predict_cli:predict_command",
+    ),
+    "pipeline": (
+        "Run a pipeline (ocr, face-gaze, ...) on images, folders, globs or videos.",
+        "im_core._predict_cli:pipeline_command",
+    ),
     "cache": ("Inspect and maintain the model cache (list, verify, prune).", "im_core._cache._cli:configure"),
 }
 
@@ -40,6 +48,49 @@ def _describe_env(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespa
         return 0
 
     return run
+
+
+def versions() -> list[tuple[str, str]]:
+    """``(distribution, version)`` of im-core and every other installed ``im-*`` distribution, im-core first."""
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith("im-") and name not in found:
+            found[name] = dist.version
+    return sorted(found.items(), key=lambda kv: (kv[0] != "im-core", kv[0]))
+
+
+class _VersionAction(argparse.Action):
+    """``im --version``: the versions of the installed im wheels and of Python (computed only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        import platform
+
+        lines = [f"{name} {version}" for name, version in versions()] or ["im-core (version unknown: not installed)"]
+        lines.append(f"python {platform.python_version()}")
+        print("\n".join(lines))
+        parser.exit()
+
+
+@contextlib.contextmanager
+def log_handler(level: str) -> Iterator[None]:
+    """While a command runs, the ``im`` loggers' records at ``level`` (``IM_LOG_LEVEL``) and above go to stderr."""
+    import logging
+
+    logger = logging.getLogger("im")
+    logger.setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)  # the stream of this run (secrets scrubbed)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def add_command(name: str, help_text: str, target: str) -> None:
@@ -75,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from im_core.errors import ImError
 
     parser = argparse.ArgumentParser(prog="im", description="Load and run computer-vision models.")
+    parser.add_argument("--version", action=_VersionAction, help="show the versions of the installed im wheels")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Any] = {}
     for name, (help_text, target, distribution) in _commands().items():
@@ -91,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with scrubbing_streams():  # a key echoed by a provider (in metadata, in an error) is never printed
         try:
-            settings()  # reads ROBOFLOW_API_KEY: a known key from the start
-            return int(handlers[args.command](args) or 0)
+            level = settings().log_level  # reads ROBOFLOW_API_KEY too: a known key from the start
+            with log_handler(level):
+                return int(handlers[args.command](args) or 0)
         except ImError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -438,6 +438,7 @@ def _progress_bar(name: str, total: int | None, enabled: bool) -> Iterator[Calla
         yield lambda _n: None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     with Progress(
@@ -448,7 +449,7 @@ def _progress_bar(name: str, total: int | None, enabled: bool) -> Iterator[Calla
         console=Console(file=sys.stderr),
         transient=True,
     ) as bar:
-        task = bar.add_task(name, total=total)
+        task = bar.add_task(escape(name), total=total)  # a file name with "[...]" is text, not markup
         yield lambda n: bar.advance(task, n)
 
 
