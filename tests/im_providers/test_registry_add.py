@@ -139,3 +139,38 @@ def test_a_registry_root_alone_selects_its_provider(
     reload_settings()
     model = AutoModel.from_pretrained("mediapipe/face-detector")
     assert model.metadata.provider == "local" and len(model(str(asset("images/astronaut.png"))).xyxy) == 1
+
+
+def test_a_file_of_the_wrong_format_is_refused_at_add_time(
+    asset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A picture given as the network, or under an .onnx name, fails with loading's own error; nothing is written."""
+    fake = tmp_path / "fake.onnx"
+    fake.write_bytes(asset("images/page.png").read_bytes())
+    common = ["--model-id", "a/b", "--architecture", "yolov8", "--task", "object-detection"]
+    for file, expected in (
+        (asset("images/page.png"), "needs one network file for the onnx backend"),
+        (fake, "ONNX Runtime could not load weights.onnx"),
+    ):
+        assert im_main(["registry", "add", str(tmp_path / "r"), str(file), *common]) == 2
+        err = capsys.readouterr().err
+        assert "does not load; nothing was written" in err and expected in err
+        assert not (tmp_path / "r" / "a").exists()
+
+
+def test_a_package_that_cannot_run_here_is_published_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package for a backend this machine cannot run (here: every backend disabled) is not loaded to check it;
+    the command says so on stderr and publishes it."""
+    from im_core._config import reload_settings
+
+    monkeypatch.setenv("IM_DISABLED_BACKENDS", "onnx")
+    reload_settings()
+    weights = tmp_path / "weights.onnx"
+    weights.write_bytes(b"not checked")
+    args = ["registry", "add", str(tmp_path / "r"), str(weights), "--model-id", "a/b"]
+    assert im_main([*args, "--architecture", "yolov8", "--task", "object-detection"]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: Package 'onnx-fp32-b1' of 'a/b' was not loaded to check it: it cannot run on this machine" in err
+    assert "wrote" in out and (tmp_path / "r" / "a/b/onnx-fp32-b1/weights.onnx").is_file()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,10 +90,21 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
 
 
 def _run(args: argparse.Namespace) -> int:
-    from im_providers._builder import add_to_registry
 
     names = _class_names(args.class_names)
-    path = add_to_registry(
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        path = _add(args, names)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add(args: argparse.Namespace, names: list[str] | None) -> Path:
+    from im_providers._builder import add_to_registry
+
+    return add_to_registry(
         args.registry_dir,
         model_id=args.model_id,
         architecture=args.architecture,
@@ -108,5 +121,3 @@ def _run(args: argparse.Namespace) -> int:
         conventional_names=not args.keep_names,
         verify=args.verify,
     )
-    print(f"wrote {path}")
-    return 0
