@@ -432,7 +432,8 @@ def _verify(metadata: ModelMetadata, package_id: str, directory: Path) -> None:
         )
     except ImError as exc:
         what = f"Package {package_id!r} of {metadata.model_id!r}"
-        exc.message = f"{what} does not load; nothing was written: {exc.message}"
+        detail = exc.message.replace(str(directory), "the package")  # the staging folder is gone: not a place to look
+        exc.message = f"{what} does not load; nothing was written: {detail}"
         exc.args = (exc.message,)
         raise
 
