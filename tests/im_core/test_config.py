@@ -69,3 +69,16 @@ def test_download_limits_and_metadata_cap_settings() -> None:
     for env in ({"IM_DOWNLOAD_MIN_SPEED": "-1"}, {"IM_DOWNLOAD_SPEED_WINDOW": "nan"}, {"IM_METADATA_MAX_BYTES": "1"}):
         with pytest.raises(ConfigurationError, match=next(iter(env))):
             Settings.from_environ(env)
+
+
+def test_the_registry_root_chooses_the_default_provider() -> None:
+    from im_core._config import Settings, registry_provider
+
+    assert registry_provider("/srv/registry") == registry_provider("file:///srv/registry") == "local"
+    assert registry_provider("https://models.example.com/r") == registry_provider("HTTP://host/r") == "http"
+    assert registry_provider(None) is None and registry_provider(" ") is None
+    assert Settings.from_environ({"IM_REGISTRY": "/srv/registry"}).default_provider == "local"
+    assert Settings.from_environ({"IM_REGISTRY": "https://m.example.com"}).default_provider == "http"
+    assert Settings.from_environ({}).default_provider == "roboflow"
+    named = {"IM_REGISTRY": "/srv/registry", "IM_DEFAULT_PROVIDER": "mine"}
+    assert Settings.from_environ(named).default_provider == "mine"  # a provider named wins

@@ -32,7 +32,7 @@ from im_core.errors import (
     PluginError,
 )
 
-__all__ = ["AutoModel"]
+__all__ = ["AutoModel", "load_package"]
 
 logger = logging.getLogger("im")
 
@@ -315,7 +315,7 @@ def _request(
 
         source = _Source(validate_model_id(model_id), "remote")
     else:
-        source = _source(model_id, overrides, weights_provider)
+        source = _source(model_id, overrides, _provider_name(weights_provider, provider_options))
     return _Request(
         source=source,
         filters=filters,
@@ -346,7 +346,26 @@ def _looks_like_a_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~", ".\\", "..\\")) or is_model_file(value)
 
 
-def _source(text: str, local_overrides: dict[str, Any], weights_provider: str | None) -> _Source:
+#: the built-in providers a registry root (``provider_options={'root': ...}``) chooses between, by its kind
+_REGISTRY_PROVIDERS = ("roboflow", "local", "http")
+
+
+def _provider_name(weights_provider: str | None, provider_options: Mapping[str, Any] | None) -> str:
+    """The provider named, else the one that reads the registry root given in ``provider_options`` (a folder →
+    ``local``, an http(s) URL → ``http``; the CLI's ``--registry``), else the configured default
+    (``IM_DEFAULT_PROVIDER``, or the one that reads ``IM_REGISTRY``, else ``roboflow``). A default provider of
+    your own that takes a ``root`` keeps it."""
+    from im_core._config import registry_provider
+
+    if weights_provider:
+        return weights_provider
+    default = settings().default_provider
+    if provider_options is not None and default in _REGISTRY_PROVIDERS:  # a provider of your own keeps its root
+        return registry_provider(provider_options.get("root")) or default
+    return default
+
+
+def _source(text: str, local_overrides: dict[str, Any], weights_provider: str) -> _Source:
     """Decide once whether ``text`` is a local file, a local folder or a remote model id."""
     path = Path(text).expanduser()
     if _local_path_exists(path, text):
@@ -358,7 +377,7 @@ def _source(text: str, local_overrides: dict[str, Any], weights_provider: str | 
             "Check the path; a model id (e.g. 'coco/3') has no file suffix and does not start with '/', '.' or '~'."
         )
     if local_overrides:
-        provider = weights_provider or settings().default_provider
+        provider = weights_provider
         raise InvalidParameterError(
             f"{', '.join(f'{k}=' for k in sorted(local_overrides))} describe(s) a local model file or folder, "
             f"but {text!r} is not a local path: it is a model id resolved by the {provider!r} "
@@ -393,7 +412,7 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
     from im_core._cache import resolve_metadata
 
     metadata = resolve_metadata(
-        request.weights_provider or settings().default_provider,
+        _provider_name(request.weights_provider, request.provider_options),
         source.text,
         api_key=request.api_key,
         offline=request.offline,
@@ -635,3 +654,42 @@ def _session_options_for(backend: str, options: Mapping[str, Any]) -> dict[str, 
     if left_out:
         logger.debug("Session options %s are not the %s backend's; left out.", left_out, backend)
     return {k: v for k, v in options.items() if k not in left_out}
+
+
+def load_package(
+    metadata: ModelMetadata, directory: str | os.PathLike[str], *, package_id: str | None = None, device: Any = None
+) -> Model[Any]:
+    """Build the model of one package from a folder holding its files, as ``from_pretrained`` would after download.
+
+    For tools that publish packages (``im registry add``): loading the package before it is published reports, with
+    the errors loading would raise, what would otherwise fail only for its users (an architecture/task no family
+    implements: ``ModelImplementationNotFoundError``; class names that disagree with the network's output:
+    ``CorruptedModelPackageError``; a file the backend refuses: ``ModelLoadingError``). The package is negotiated for
+    this machine (``device`` as in ``from_pretrained``); it must be one that can run here.
+
+    Raises:
+        NoCompatiblePackageError: the package cannot run on this machine (its report says why).
+        ImError: what loading it raises.
+    """
+    filters = Filters.from_arguments(device=device, model_package_id=package_id)
+    report = run_negotiation(metadata, filters)
+    if not report.ranked:
+        raise NoCompatiblePackageError(
+            f"No package of {metadata.model_id!r} can run here.\n{report}", report=report.to_dict()
+        )
+    candidate = report.ranked[0]
+    package = metadata.package(candidate.package_id)
+    assert package is not None
+    family = registry().model_class(metadata.architecture, metadata.task, package.backend)
+    ctx = PackageContext(
+        model_id=metadata.model_id,
+        directory=Path(directory),
+        package=package,
+        metadata=metadata,
+        backend=package.backend,
+        device=candidate.target or Device("cpu"),
+    )
+    model = family.from_package(ctx)
+    if not isinstance(model, Model):
+        raise PluginError(f"{family.__name__}.from_package returned {type(model).__name__}, not a Model.")
+    return model

@@ -34,7 +34,8 @@ class Settings:
         disabled_backends: backends negotiation must never pick (``IM_DISABLED_BACKENDS``, comma-separated).
         default_device: the device of ``IM_DEFAULT_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``), or ``None`` for
             "best available"; a value that is not a device raises ``InvalidParameterError`` naming the variable.
-        default_provider: weights provider used when none is named (``IM_DEFAULT_PROVIDER``, default ``roboflow``).
+        default_provider: weights provider used when none is named (``IM_DEFAULT_PROVIDER``; else the one that reads
+            ``IM_REGISTRY`` when it is set, :func:`registry_provider`; else ``roboflow``).
         registry_url: root of the registry for the ``local``/``http`` providers (``IM_REGISTRY``).
         log_level: level of the ``im`` logger (``IM_LOG_LEVEL``, default ``WARNING``).
         onnx_execution_providers: preferred ONNX Runtime providers (``IM_ONNX_PROVIDERS``, comma-separated).
@@ -86,7 +87,7 @@ class Settings:
             offline=_bool(env, "IM_OFFLINE", False),
             disabled_backends=frozenset(_csv(env.get("IM_DISABLED_BACKENDS", ""), lower=True)),
             default_device=_device(env.get("IM_DEFAULT_DEVICE")),
-            default_provider=env.get("IM_DEFAULT_PROVIDER") or "roboflow",
+            default_provider=env.get("IM_DEFAULT_PROVIDER") or registry_provider(env.get("IM_REGISTRY")) or "roboflow",
             registry_url=env.get("IM_REGISTRY") or None,
             log_level=_log_level(env.get("IM_LOG_LEVEL", "WARNING")),
             onnx_execution_providers=tuple(_csv(env.get("IM_ONNX_PROVIDERS", ""))),
@@ -102,6 +103,16 @@ class Settings:
             roboflow_api_key=env.get("ROBOFLOW_API_KEY") or None,
             roboflow_api_host=(env.get("ROBOFLOW_API_HOST") or "https://api.roboflow.com").rstrip("/"),
         )
+
+
+def registry_provider(root: object) -> str | None:
+    """The provider that reads a registry root: ``http`` for an ``http(s)://`` URL, ``local`` for anything else (a
+    folder, a ``file://`` URL); ``None`` for no root. So ``IM_REGISTRY`` or ``provider_options={'root': ...}`` (the
+    CLI's ``--registry``) select their provider when none is named."""
+    if root is None or (isinstance(root, str) and not root.strip()):
+        return None
+    text = str(root).strip().lower()
+    return "http" if text.startswith(("http://", "https://")) else "local"
 
 
 def _device(raw: str | None) -> Device | None:

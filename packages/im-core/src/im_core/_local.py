@@ -28,7 +28,7 @@ from im_core.errors import CorruptedModelPackageError, ImError, InvalidParameter
 logger = logging.getLogger("im")
 _T = TypeVar("_T")
 
-__all__ = ["is_model_file", "local_metadata"]
+__all__ = ["inspect_model_file", "is_model_file", "local_metadata"]
 
 #: model_config.json key -> the ModelPackage field it fills (for error messages)
 _CONFIG_KEYS = {"quantization": "quantization", "backend": "backend_type", "features": "model_features"}
@@ -277,3 +277,47 @@ def _sniff(file: Path, backend: str) -> dict[str, Any]:
         if found:
             return dict(found)
     return {}
+
+
+def inspect_model_file(path: str | Path, backend: str | None = None, *, load: bool = False) -> dict[str, Any]:
+    """What bare loading learns from a model file, for tools that publish it (``im registry add``).
+
+    The same steps as ``AutoModel.from_pretrained("model.onnx")``: the backend's ``inspect`` (the metadata embedded
+    in the file) and every installed model family's sniffer (e.g. an Ultralytics export names its task, class names,
+    image size and stride).
+
+    Args:
+        path: the model file.
+        backend: the backend that runs it (a name or alias); default: each installed backend that loads the file's
+            suffix, until one recognises it.
+        load: also load the file on the CPU with that backend, to report its ``inputs`` and ``outputs``
+            (:class:`~im_core.sdk.TensorSpec`: names, shapes with dynamic axes as strings or ``None``, dtypes).
+
+    Returns:
+        ``{"backend", "architecture", "task", "class_names", "input_size", "features", "inputs", "outputs"}``, only
+        the keys that are known (``{}`` when no installed backend loads the file).
+
+    Raises:
+        ImError: only from ``load=True`` (the backend refused the file, e.g. ``ModelLoadingError``).
+    """
+    file = Path(path)
+    reg = registry()
+    if backend is not None:
+        candidates = [reg.canonical_backend(backend)]
+    else:
+        candidates = [name for name, _ in reg.file_suffixes().get(file.suffix.lower(), [])]
+    if not candidates:
+        return {}
+    found: dict[str, Any] = {"backend": candidates[0]}
+    for name in candidates:
+        sniffed = _sniff(file, name)
+        if sniffed:
+            found = {"backend": name, **sniffed}
+            break
+    if load:
+        from im_core._device import Device
+
+        session = reg.backend(found["backend"]).load(file, device=Device("cpu"))
+        found["inputs"] = list(session.inputs)
+        found["outputs"] = list(session.outputs)
+    return found

@@ -30,6 +30,10 @@ Providers and files
     parsed by :func:`load_json`), :func:`load_json` (parse a metadata document bounded in size and depth, every
     failure a :class:`~im_core.errors.MalformedMetadataError`), :func:`redact_url` and :func:`scrub` (keep
     credentials out of messages), :func:`atomic_write` (write-then-rename), :func:`hash_file` (sha256, md5, size).
+Publishing packages
+    :func:`inspect_model_file` (what bare loading learns from a model file: embedded metadata read by the backend
+    and the families' sniffers), :func:`load_package` (build one package's model from a folder, as loading would:
+    a registry builder checks a package before publishing it).
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ _EXPORTS: dict[str, str] = {
     "WeightsProvider": "im_core._protocols",
     "atomic_write": "im_core._cache._store",
     "hash_file": "im_core._cache._download",
+    "inspect_model_file": "im_core._local",
+    "load_package": "im_core._auto",
     "load_json": "im_core._json",
     "redact_url": "im_core._cache._paths",
     "request_json": "im_core._cache._http",
@@ -112,6 +118,7 @@ __all__ = sorted([*_EXPORTS, "SDK_VERSION"])
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, extra=["SDK_VERSION"])
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from im_core._auto import load_package
     from im_core._backend_base import BackendBase
     from im_core._cache._download import hash_file
     from im_core._cache._http import request_json, request_with_retries
@@ -122,6 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._images import Image, is_batch, to_images
     from im_core._json import load_json
     from im_core._lazy import lazy_exports
+    from im_core._local import inspect_model_file
     from im_core._metadata import (
         BackendRequirements,
         BatchSpec,

@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from im_core.errors import InvalidParameterError, MalformedMetadataError
-from im_core.sdk import ModelDependency, load_json, validate_model_id
+from im_core.errors import (
+    ImError,
+    InvalidParameterError,
+    MalformedMetadataError,
+    ModelImplementationNotFoundError,
+    NoCompatiblePackageError,
+    UnsafePathError,
+)
+from im_core.sdk import ModelDependency, ModelMetadata, check_names, load_json, registry, validate_model_id
 from im_providers._registry import METADATA_FILE
 from im_providers._wire import GENERIC_PACKAGE_TYPE, check_field, json_type, parse_model_metadata
 
@@ -117,13 +124,13 @@ def add_to_registry(
     registry_dir: str | Path,
     *,
     model_id: str,
-    architecture: str,
-    task: str,
+    architecture: str | None = None,
+    task: str | None = None,
     files: Sequence[str | Path],
     backend: str = "onnx",
     package_id: str | None = None,
     quantization: str = "fp32",
-    batch: int | tuple[int, int | None] = 1,
+    batch: int | tuple[int, int | None] | None = 1,
     class_names: Sequence[str] | None = None,
     input_size: tuple[int, int] | None = None,
     dependencies: Sequence[Any] = (),
@@ -132,34 +139,87 @@ def add_to_registry(
     trusted: bool = True,
     features: Mapping[str, Any] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
+    conventional_names: bool = False,
+    verify: bool = False,
 ) -> Path:
     """Add (or replace) one package of ``model_id`` in the registry folder; return the ``metadata.json`` path.
 
+    The package behaves as the same network file loaded bare (``AutoModel.from_pretrained("model.onnx")``): what
+    the file says about itself (the metadata embedded in it, read by the backend's ``inspect`` and the model
+    families' sniffers, :func:`im_core.sdk.inspect_model_file` — e.g. an Ultralytics export's task, class names,
+    image size and stride) fills every argument left out (``None``), and is recorded in the metadata (``classNames``,
+    ``inputSize``, ``modelFeatures``).
+
+    Checked before anything is written, with the errors loading would raise: the model id (no whitespace; see
+    :func:`im_core.sdk.validate_model_id`), the task (one an installed family implements, with a suggestion for a near
+    miss: ``InvalidParameterError``), the architecture for that task and backend
+    (``ModelImplementationNotFoundError``), ``class_names`` against the names embedded in the file
+    (``InvalidParameterError``); with ``verify``, the package is also loaded as its users would load it
+    (:func:`im_core.sdk.load_package`), so class names that disagree with the network's output, or a file the
+    backend refuses, fail here (``CorruptedModelPackageError``, ``ModelLoadingError``...). A package that cannot run
+    on this machine (a TensorRT engine on a machine without a GPU) is not loaded; a warning says so.
+
     Args:
-        files: package files; each is stored under its base name.
+        architecture, task: default: what the network file says (an Ultralytics export); required otherwise.
+        files: package files; each is stored under its base name (but see ``conventional_names``).
         backend: ``onnx``, ``trt``, ``torch``/``torchscript`` (TorchScript) or ``state-dict`` (torch module), written
             as Roboflow's package types; or the name of any other installed backend, written as the generic
             ``im-model-package-v1`` type (its requirement block goes in ``manifest_extra={"requirements": {...}}``).
         package_id: default ``<backend>-<quantization>-b<batch>``; an existing package with that id is replaced.
-        batch: static batch size, or ``(min, max)`` for a dynamic batch (``max`` None = unbounded).
-        input_size: ``(height, width)`` in pixels, when the package is fixed to it.
+        batch: static batch size, or ``(min, max)`` for a dynamic batch (``max`` None = unbounded); ``None``: from
+            the network file's first input, as loading it reports (a dynamic batch axis gives ``(1, None)``).
+        class_names: default: the names embedded in the network file.
+        input_size: ``(height, width)`` in pixels, when the package is fixed to it; default: the file's.
         dependencies: ``(name, model_id[, package_id])`` tuples or :class:`ModelDependency`.
         opset: ONNX opset (ONNX packages).
+        features: ``modelFeatures``; default: the file's (e.g. ``{"ultralytics": {"stride": 32, ...}}``).
         manifest_extra: extra camelCase ``packageManifest`` fields, e.g. ``{"trtVersion": "10.3"}``.
+        conventional_names: store the network file (the one file the backend loads, by suffix) under the backend's
+            conventional name, the first of its manifest's ``weights_files`` (``weights.onnx``,
+            ``weights.torchscript``, ``engine.plan``), as a family looks for it first.
+        verify: load the package before publishing it.
+
+    ``im registry add`` sets ``batch=None``, ``conventional_names=True`` and ``verify=True`` unless told otherwise
+    (``--batch``, ``--keep-names``, ``--no-verify``): a file published from the command line behaves as it does
+    loaded bare.
     """
+    if not isinstance(model_id, str) or model_id != model_id.strip() or any(c.isspace() for c in model_id):
+        raise UnsafePathError(
+            f"Model id {model_id!r} contains whitespace; use letters, digits, '-', '_', '.' and '/' "
+            "(e.g. 'acme/detector-2')."
+        )
     validate_model_id(model_id)
     kind, backend = _manifest_type(backend)
+    sources = [Path(f) for f in files]
+    for src in sources:
+        if not src.is_file():
+            raise InvalidParameterError(f"{src} is not a file.")
+    network = _network_source(sources, backend)
+    sniffed = _inspect(network, backend, load=batch is None)
+    architecture = architecture or sniffed.get("architecture")
+    task = task or sniffed.get("task")
+    _require_family_names(architecture, task, network)
+    assert architecture is not None and task is not None
+    class_names = _checked_class_names(class_names, sniffed, network)
+    if input_size is None and sniffed.get("input_size"):
+        height, width = sniffed["input_size"]
+        input_size = (int(height), int(width))
+    if features is None and sniffed.get("features"):
+        features = dict(sniffed["features"])
+    if batch is None:
+        batch = _sniffed_batch(sniffed)
+    stored = {src: src.name for src in sources}
+    if network is not None and conventional_names:
+        conventional = registry().backends[backend].weights_files if backend in registry().backends else ()
+        if conventional and not any(src.name in conventional for src in sources):
+            stored[network] = conventional[0]
     batch_fields, batch_label = _batch_fields(batch)
     package_id = package_id or f"{backend.lower()}-{quantization}-{batch_label}"
     if not _PACKAGE_ID.match(package_id):
         raise InvalidParameterError(f"package_id={package_id!r}: use letters, digits, '.', '_' or '-'.")
-    sources = [Path(f) for f in files]
-    names = [p.name for p in sources]
+    names = list(stored.values())
     if not sources or len(set(names)) != len(names):
         raise InvalidParameterError(f"files={names}: give at least one file, with distinct base names.")
-    for src in sources:
-        if not src.is_file():
-            raise InvalidParameterError(f"{src} is not a file.")
 
     entry_dir = Path(registry_dir) / model_id
     meta_path = entry_dir / METADATA_FILE
@@ -177,12 +237,13 @@ def add_to_registry(
         try:
             package_files = []
             for src in sources:  # copy, then hash the copy: the digests describe exactly the bytes published
-                shutil.copyfile(src, staging / src.name)
-                sha, md5, size = _digests(staging / src.name)
+                name = stored[src]
+                shutil.copyfile(src, staging / name)
+                sha, md5, size = _digests(staging / name)
                 package_files.append(
                     {
-                        "fileHandle": src.name,
-                        "downloadUrl": f"{quote(package_id)}/{quote(src.name)}",
+                        "fileHandle": name,
+                        "downloadUrl": f"{quote(package_id)}/{quote(name)}",
                         "md5Hash": md5,
                         "sha256Hash": sha,
                         "size": size,
@@ -232,6 +293,9 @@ def add_to_registry(
                 raise MalformedMetadataError(f"{meta_path} (after adding {package_id!r}): {exc.message}") from None
             if parsed.package(package_id) is None:
                 raise InvalidParameterError(f"the package {package_id!r} would not be readable; check its arguments.")
+            _check_family(architecture, task, backend)
+            if verify:
+                _verify(parsed, package_id, staging)
             meta_tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
             if pkg_dir.exists():
@@ -254,6 +318,124 @@ def add_to_registry(
                     with contextlib.suppress(OSError):
                         d.rmdir()
     return meta_path
+
+
+def _network_source(sources: list[Path], backend: str) -> Path | None:
+    """The one file of ``sources`` that ``backend`` loads (by its declared suffixes), or ``None`` (none, several)."""
+    manifest = registry().backends.get(backend)
+    if manifest is None:
+        return None
+    conventional = [s for s in sources if s.name in manifest.weights_files]
+    if conventional:
+        return conventional[0]
+    suffixes = tuple(x.lower() for x in manifest.file_suffixes)
+    matches = [s for s in sources if suffixes and s.name.lower().endswith(suffixes)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _inspect(network: Path | None, backend: str, *, load: bool) -> dict[str, Any]:
+    """:func:`im_core.sdk.inspect_model_file` of the network file; ``{}`` when there is none or it is unreadable
+    (a package whose file the backend refuses is reported by ``verify``, with loading's error)."""
+    from im_core.sdk import inspect_model_file
+
+    if network is None:
+        return {}
+    if load:
+        try:
+            return inspect_model_file(network, backend, load=True)
+        except Exception:  # not loadable here (or not a model): what the file says without loading it
+            pass
+    return inspect_model_file(network, backend)
+
+
+def _sniffed_batch(sniffed: Mapping[str, Any]) -> int | tuple[int, int | None]:
+    """A dynamic batch ``(1, None)`` when the network's first input has a dynamic batch axis, its size when fixed,
+    else 1."""
+    inputs = sniffed.get("inputs") or ()
+    shape = tuple(getattr(inputs[0], "shape", ()) or ()) if inputs else ()
+    if not shape:
+        return 1
+    first = shape[0]
+    if isinstance(first, int) and not isinstance(first, bool) and first >= 1:
+        return first
+    return (1, None)
+
+
+def _require_family_names(architecture: str | None, task: str | None, network: Path | None) -> None:
+    """Both are known (given, or sniffed from the network file)."""
+    missing = [n for n, v in (("architecture", architecture), ("task", task)) if not v]
+    if missing:
+        what = network.name if network is not None else "the files"
+        raise InvalidParameterError(
+            f"Cannot tell the {' and '.join(missing)} of the model: {what} carries no metadata an installed model "
+            f"family recognises. Pass {' and '.join(f'--{m}' for m in missing)} (add_to_registry: "
+            f"{', '.join(f'{m}=' for m in missing)}), e.g. --architecture yolov8 --task object-detection."
+        )
+    for name, value in (("architecture", architecture), ("task", task)):
+        if not isinstance(value, str):
+            raise InvalidParameterError(f"{name}= must be a string, got {type(value).__name__} {value!r}.")
+
+
+def _check_family(architecture: str, task: str, backend: str) -> None:
+    """The task and architecture name a family installed here that loads ``backend`` packages (loading's errors)."""
+    reg = registry()
+    tasks = {entry.task for entry in reg.models}
+    if tasks:
+        check_names([task], tasks, "task= names a task that no installed model family implements:")
+    try:
+        reg.find_model(architecture, task, backend)
+    except ModelImplementationNotFoundError as exc:
+        import difflib
+
+        known = sorted({a for e in reg.models if e.task == task for a in e.architectures})
+        close = difflib.get_close_matches(architecture.lower(), known, n=3, cutoff=0.6)
+        if close:
+            exc.message = f"{exc.message} Did you mean {' or '.join(repr(c) for c in close)}?"
+            exc.args = (exc.message,)
+        raise
+
+
+def _checked_class_names(
+    given: Sequence[str] | None, sniffed: Mapping[str, Any], network: Path | None
+) -> Sequence[str] | None:
+    """``given`` (checked against the names embedded in the network file), else those names, else ``None``."""
+    embedded = list(sniffed.get("class_names") or ())
+    if given is None:
+        return embedded or None
+    if isinstance(given, str) or not all(isinstance(n, str) for n in given):
+        raise InvalidParameterError(f"class_names={given!r} must be a list of strings, in class-id order.")
+    given = list(given)
+    if embedded and len(given) != len(embedded) and network is not None:
+        raise InvalidParameterError(
+            f"class_names= lists {len(given)} class names but {network.name} declares {len(embedded)} classes "
+            f"({', '.join(embedded[:5])}{', ...' if len(embedded) > 5 else ''}). Fix: pass exactly "
+            f"{len(embedded)} names, in class-id order, or leave them out to use the file's."
+        )
+    return given
+
+
+def _verify(metadata: ModelMetadata, package_id: str, directory: Path) -> None:
+    """Load the staged package as its users would (:func:`im_core.sdk.load_package`); loading's error if it fails.
+    A package that cannot run on this machine is skipped with a warning."""
+    import warnings
+
+    from im_core.sdk import load_package
+
+    try:
+        load_package(metadata, directory, package_id=package_id)
+    except NoCompatiblePackageError as exc:
+        warnings.warn(
+            f"Package {package_id!r} of {metadata.model_id!r} was not loaded to check it: it cannot run on this "
+            f"machine ({exc.message.splitlines()[-1].strip() or 'see im negotiate'}).",
+            UserWarning,
+            stacklevel=3,
+        )
+    except ImError as exc:
+        what = f"Package {package_id!r} of {metadata.model_id!r}"
+        detail = exc.message.replace(str(directory), "the package")  # the staging folder is gone: not a place to look
+        exc.message = f"{what} does not load; nothing was written: {detail}"
+        exc.args = (exc.message,)
+        raise
 
 
 #: the lock file in a registry's root folder (left in place: removing a lock file others may hold is unsafe)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,41 @@ def _batch(text: str) -> int | tuple[int, int | None]:
         lo, _, hi = text.partition(":")
         return (int(lo or 1), int(hi) if hi else None)
     return int(text)
+
+
+def _class_names(text: str | None) -> list[str] | None:
+    """``--class-names``: ``a,b,c`` or ``@file`` (one name per line).
+
+    Raises:
+        InvalidParameterError: the ``@file`` cannot be read (missing, a folder, not UTF-8) or names no class.
+    """
+    from im_core.errors import InvalidParameterError
+
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise InvalidParameterError(
+                f"--class-names {text}: no such file {str(path)!r} (looked in {path.absolute().parent}). "
+                "Give a file with one class name per line, or the names themselves: --class-names a,b,c."
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"{type(exc).__name__}: {exc}"
+            raise InvalidParameterError(
+                f"--class-names {text}: cannot read {str(path)!r} ({reason}). "
+                "Give a UTF-8 text file with one class name per line."
+            ) from None
+        names = [n.strip() for n in lines if n.strip()]
+        where = f"the file {str(path)!r}"
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        where = "the argument"
+    if not names:
+        raise InvalidParameterError(f"--class-names {text}: {where} names no class.")
+    return names
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -28,30 +65,46 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     add.add_argument("registry_dir", type=Path, help="registry folder (created if missing)")
     add.add_argument("files", nargs="+", type=Path, help="the package's files")
     add.add_argument("--model-id", required=True, help="e.g. mediapipe/face-detector")
-    add.add_argument("--architecture", required=True, help="e.g. yolov8")
-    add.add_argument("--task", required=True, help="e.g. object-detection")
+    add.add_argument("--architecture", default=None, help="e.g. yolov8 (default: what the network file says)")
+    add.add_argument("--task", default=None, help="e.g. object-detection (default: what the network file says)")
     add.add_argument("--backend", default="onnx", help="onnx, trt, torchscript or state-dict (default onnx)")
     add.add_argument("--package-id", default=None)
     add.add_argument("--quantization", default="fp32")
-    add.add_argument("--batch", type=_batch, default=1, help="static N, or MIN:MAX (MAX empty = unbounded)")
-    add.add_argument("--class-names", default=None, help="comma-separated, or @file with one name per line")
-    add.add_argument("--input-size", type=_size, default=None, help="HxW in pixels, e.g. 640x640")
+    add.add_argument(
+        "--batch",
+        type=_batch,
+        default=None,
+        help="static N, or MIN:MAX (MAX empty = unbounded); default: the network's (dynamic axis: 1:)",
+    )
+    add.add_argument(
+        "--class-names", default=None, help="comma-separated, or @file with one name per line (default: the file's)"
+    )
+    add.add_argument("--input-size", type=_size, default=None, help="HxW in pixels, e.g. 640x640 (default: the file's)")
+    add.add_argument("--keep-names", action="store_true", help="store the network file under its own name")
+    add.add_argument(
+        "--no-verify", dest="verify", action="store_false", help="do not load the package before publishing it"
+    )
     add.add_argument("--opset", type=int, default=None)
     add.add_argument("--variant", default=None)
     return _run
 
 
 def _run(args: argparse.Namespace) -> int:
+
+    names = _class_names(args.class_names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        path = _add(args, names)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add(args: argparse.Namespace, names: list[str] | None) -> Path:
     from im_providers._builder import add_to_registry
 
-    names = None
-    if args.class_names:
-        if args.class_names.startswith("@"):
-            lines = Path(args.class_names[1:]).read_text(encoding="utf-8").splitlines()
-            names = [n.strip() for n in lines if n.strip()]
-        else:
-            names = [n.strip() for n in args.class_names.split(",") if n.strip()]
-    path = add_to_registry(
+    return add_to_registry(
         args.registry_dir,
         model_id=args.model_id,
         architecture=args.architecture,
@@ -65,6 +118,6 @@ def _run(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         opset=args.opset,
         variant=args.variant,
+        conventional_names=not args.keep_names,
+        verify=args.verify,
     )
-    print(f"wrote {path}")
-    return 0
