@@ -185,6 +185,10 @@ class CTCTextRecognizer(TextRecognitionModel):
 
     # -- Model stages ---------------------------------------------------------------------------------------------
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        # ``polygons`` is given per image, so the images stay one batch; the crops are batched in ``forward``
+        return None
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         polygons = params.get("polygons")
         if polygons is None:
