@@ -24,12 +24,27 @@ LOAD_OPTIONS = frozenset(
         "io_binding",  # keep outputs on the GPU (default: on for CUDA/TensorRT EPs)
         "trt_fp16",  # TensorRT EP builds fp16 engines (default True; TensorRT 10 only)
         "log_severity_level",  # ORT log level 0..4 (default 3 = errors)
-        # Idle intra-op threads spin after each run (ORT's default, fastest for one model). With several models
-        # alternating on a small CPU, spinning threads steal cores: measured on 2 cores, two YOLOv8n-320 sessions
-        # took 21 ms per run with spinning vs 13.9 ms without (one session alone: 12.0 vs 13.6 ms).
+        # Idle intra-op threads spin after each run (ORT's default, fastest for one model alone on an idle CPU).
+        # On a small CPU spinning threads steal the cores that pre- and post-processing (OpenCV's threads), other
+        # models and other processes need: measured on 2 cores, two YOLOv8n-320 sessions took 21 ms per run with
+        # spinning vs 13.9 ms without (one session alone: 12.0 vs 13.6 ms), and model([8 images]) went from
+        # 1.02-1.08x the raw ORT floor to 0.62-0.89x (issue 13). So the default is off where this process may use
+        # at most SMALL_CPU_COUNT CPUs, ORT's own (on) elsewhere; allow_spinning=True/False overrides it.
         "allow_spinning",
     }
 )
+
+#: at most this many usable CPUs: ORT's intra-op threads do not spin by default (see ``allow_spinning``)
+SMALL_CPU_COUNT = 4
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class OnnxBackend(BackendBase):
@@ -183,6 +198,8 @@ def _session_options(ort: Any, options: dict[str, Any]) -> Any:
                 raise InvalidParameterError(f"{key}={value!r} must be an int >= 0 (0 = ORT's default).")
             setattr(so, key, value)
     spinning = options.get("allow_spinning")
+    if spinning is None and usable_cpus() <= SMALL_CPU_COUNT:
+        spinning = False  # a small CPU: spinning workers would take the cores pre/post-processing needs
     if spinning is not None:
         if not isinstance(spinning, bool):
             raise InvalidParameterError(f"allow_spinning={spinning!r} must be True or False.")
