@@ -24,12 +24,15 @@ LOAD_OPTIONS = frozenset(
         "io_binding",  # keep outputs on the GPU (default: on for CUDA/TensorRT EPs)
         "trt_fp16",  # TensorRT EP builds fp16 engines (default True; TensorRT 10 only)
         "log_severity_level",  # ORT log level 0..4 (default 3 = errors)
-        # Idle intra-op threads spin after each run (ORT's default, fastest for one model alone on an idle CPU).
-        # On a small CPU spinning threads steal the cores that pre- and post-processing (OpenCV's threads), other
-        # models and other processes need: measured on 2 cores, two YOLOv8n-320 sessions took 21 ms per run with
-        # spinning vs 13.9 ms without (one session alone: 12.0 vs 13.6 ms), and model([8 images]) went from
-        # 1.02-1.08x the raw ORT floor to 0.62-0.89x (issue 13). So the default is off where this process may use
-        # at most SMALL_CPU_COUNT CPUs, ORT's own (on) elsewhere; allow_spinning=True/False overrides it.
+        # Idle intra-op threads spin for a while (ORT's default: fastest for one small model alone on an idle CPU).
+        # On a small CPU spinning threads take the cores that pre- and post-processing (OpenCV's threads), other
+        # models and other processes need. Measured on 2 cores: two YOLOv8n-320 sessions alternating took 21 ms per
+        # run with spinning vs 13.9 ms without (one alone: 12.0 vs 13.6 ms); on a loaded machine (issue 13)
+        # model([8 images]) ran at 1.03-1.15x the raw ORT floor with spinning and 0.61-0.94x without, while one
+        # image at a time went from 1.06-1.19x to 1.19-1.53x. Stopping the spinning only after each run
+        # (session.force_spinning_stop) did not help (1.08-1.29x at batch 8). So the default is off where this
+        # process may use at most SMALL_CPU_COUNT CPUs, ORT's own (on) elsewhere; allow_spinning=True/False
+        # overrides it.
         "allow_spinning",
     }
 )
