@@ -168,3 +168,31 @@ def test_path_items_and_a_generator_are_accepted(nudenet, photos, tmp_path):
     out = nudenet.infer_batch(p for p in paths)
     for got, image in zip(out, photos[:3], strict=True):
         _assert_same(got, nudenet(image))
+
+
+def test_a_batch_that_fails_is_rerun_image_by_image_so_the_error_lands_on_its_image(nudenet, photos):
+    from im_core.errors import ModelRuntimeError
+
+    blank = np.zeros_like(photos[0])  # same size as photos[0]: the three share one canvas and one batch
+    items = [photos[0], blank, photos[0][:, ::-1].copy()]
+    forward = nudenet.forward
+    runs: list[int] = []
+
+    def failing_on_a_blank_image(prepared):  # a fault injected into the run, as a backend error would be
+        runs.append(len(prepared.tensor))
+        flat = prepared.tensor.reshape(len(prepared.tensor), -1)
+        if np.any(flat.max(axis=1) == flat.min(axis=1)):
+            raise ModelRuntimeError("the backend failed on this batch")
+        return forward(prepared)
+
+    nudenet.forward = failing_on_a_blank_image
+    try:
+        out = nudenet.infer_batch(items, errors="return")
+        with pytest.raises(ModelRuntimeError):
+            nudenet.infer_batch(items)
+    finally:
+        del nudenet.forward
+    assert runs[:4] == [3, 1, 1, 1]  # the batch, then each image alone
+    assert isinstance(out[1], ModelRuntimeError)
+    _assert_same(out[0], nudenet(items[0]))
+    _assert_same(out[2], nudenet(items[2]))
