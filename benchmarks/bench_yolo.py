@@ -28,6 +28,14 @@ mapping boxes back). "forward - raw" is then the wrapper cost plus the cache eff
 OpenCV's threads (resize, the float conversion) get no second core. With ``--no-spin`` (``allow_spinning=False``,
 the same session for both sides) they sleep instead; the run itself may then be slower.
 
+``--batch 8``: batch mode at **default settings** (issue 13): the model is ``AutoModel.from_pretrained(file)`` with
+no options (im's own thread choices) and ``model([8 images])`` (8 different 1280×720 photographs: astronaut,
+chelsea, camera and mirrored/flipped versions) is timed against the raw floor, a separate
+``onnxruntime.InferenceSession`` with ORT's default options running the 8×3×H×W tensor im prepared (what a user
+gets from ORT alone). Alternating order per round; reported per image. ``--cv2-threads K`` sets
+``cv2.setNumThreads(K)`` first and ``--session-options '{"allow_spinning": false}'`` passes options to
+``from_pretrained``, to compare thread settings.
+
 ``--classes 80``: the nudenet graph has an 18-class head, so an 80-class YOLOv8n head's post-processing is measured on
 a synthetic (1, 84, N) output of the same anchor count (background scores < 0.1, 60 objects at 0.3–0.95, boxes
 clustered so NMS has work) and added to the projection "e2e with an 80-class head".
@@ -95,6 +103,65 @@ def synthetic_head(classes: int, anchors: int, height: int, width: int, seed: in
     return out
 
 
+def batch_images(n: int) -> list[np.ndarray]:
+    """``n`` different 1280×720 BGR photographs (the pinned ones, then mirrored and flipped versions)."""
+    import cv2
+
+    folder = IMAGE.parent
+    photos = [cv2.imread(str(folder / f"{name}.png"), cv2.IMREAD_COLOR) for name in ("astronaut", "chelsea", "camera")]
+    variants = [p for p in photos] + [p[:, ::-1] for p in photos] + [p[::-1] for p in photos]
+    return [cv2.resize(np.ascontiguousarray(variants[k % len(variants)]), (1280, 720)) for k in range(n)]
+
+
+def main_batch(args: argparse.Namespace) -> None:
+    """``--batch N``: ``model([N images])`` at default settings vs ORT's own default session on the same tensor."""
+    import json
+
+    import cv2
+    import onnxruntime as ort
+
+    from im_core import AutoModel, to_images
+
+    if args.cv2_threads is not None:
+        cv2.setNumThreads(args.cv2_threads)
+    options = json.loads(args.session_options) if args.session_options else None
+    model = AutoModel.from_pretrained(MODEL, session_options=options)
+    images = batch_images(args.batch)
+    tensor = model.pre_process(to_images(images)).tensor
+    floor = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])  # ORT's defaults
+    name = floor.get_inputs()[0].name
+
+    def raw() -> Any:
+        return floor.run(None, {name: tensor})
+
+    for _ in range(3):
+        model(images)
+        raw()
+    e2e_t: list[float] = []
+    raw_t: list[float] = []
+    clock = time.perf_counter
+    for r in range(args.rounds):
+        for _ in range(args.calls):
+            first, second = (lambda: model(images), raw) if r % 2 == 0 else (raw, lambda: model(images))
+            t0 = clock()
+            first()
+            t1 = clock()
+            second()
+            t2 = clock()
+            e, w = (t1 - t0, t2 - t1) if r % 2 == 0 else (t2 - t1, t1 - t0)
+            e2e_t.append(e)
+            raw_t.append(w)
+    n, ms = args.batch, 1e3
+    m_e2e, m_raw = statistics.median(e2e_t) * ms / n, statistics.median(raw_t) * ms / n
+    print(
+        f"batch {n}: tensor {tuple(tensor.shape)}, cv2 threads {cv2.getNumThreads()}, session_options {options}, "
+        f"{args.rounds} rounds x {args.calls} pairs, {os.cpu_count()} CPUs"
+    )
+    print(f"raw ORT default session   median {m_raw:8.3f} ms/img  ({1e3 / m_raw:.1f} img/s)")
+    print(f"model([{n} images])        median {m_e2e:8.3f} ms/img  ({1e3 / m_e2e:.1f} img/s)")
+    print(f"ratio e2e / raw floor {m_e2e / m_raw:.3f} (<= 1.0 wanted)")
+
+
 def main() -> None:
     import cv2
 
@@ -117,7 +184,13 @@ def main() -> None:
         action="store_true",
         help="letterbox into the full size x size square like a static export (the peers' 640x640 case)",
     )
+    ap.add_argument("--batch", type=int, default=0, help="batch mode at default settings (see the module doc)")
+    ap.add_argument("--cv2-threads", type=int, default=None, help="batch mode: cv2.setNumThreads(K) first")
+    ap.add_argument("--session-options", default=None, help="batch mode: JSON session_options for from_pretrained")
     args = ap.parse_args()
+    if args.batch:
+        main_batch(args)
+        return
     model = load(args.size, args.threads, spin=not args.no_spin, square=args.square)
     image = cv2.resize(cv2.imread(str(IMAGE)), (1280, 720))
     prepared = model.pre_process(to_images(image))

@@ -301,3 +301,20 @@ def test_plugin_and_package_imports_do_not_import_onnxruntime() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, "0"), (2, "0"), (4, "0"), (8, ""), (64, "")])
+def test_spinning_is_off_by_default_on_a_small_cpu(
+    reference_onnx: Callable, monkeypatch: pytest.MonkeyPatch, cpus: int, expected: str
+) -> None:
+    import im_backend_onnx._backend as backend
+
+    monkeypatch.setattr(backend, "usable_cpus", lambda: cpus)
+    so = OnnxBackend().load(reference_onnx(), device="cpu")._session.get_session_options()
+    if expected:
+        assert so.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    else:  # left to ORT's default (on)
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            so.get_session_config_entry("session.intra_op.allow_spinning")
+    forced = OnnxBackend().load(reference_onnx(), device="cpu", allow_spinning=True)._session.get_session_options()
+    assert forced.get_session_config_entry("session.intra_op.allow_spinning") == "1"

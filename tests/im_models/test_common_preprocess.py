@@ -292,3 +292,17 @@ def test_crop_boxes_widen_by_the_margin_clip_and_keep_at_least_one_pixel():
     assert crops[2].shape == (1, 1, 3)  # outside the image: its corner pixel
     assert crop_boxes(image, np.zeros((0, 4))) == []
     np.testing.assert_array_equal(crop_boxes(image, boxes[:1])[0], image[20:60, 50:150])
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "stretch", "fit-longer-edge", "center-crop"])
+@pytest.mark.parametrize("rect", [False, True])
+def test_canvas_size_is_the_canvas_an_image_gets_alone(mode, rect):
+    from im_models.common import canvas_size
+
+    net = NetworkInput(height=320, width=320, dynamic=True, stride=32, resize_mode=mode)
+    for h, w in [(720, 1280), (480, 640), (333, 200), (320, 320), (50, 400)]:
+        image = _img(h, w)
+        for crop in (None, StaticCrop(10, 5, 90, 60)):
+            for size in (None, (256, 416)):
+                tensor, _ = prepare_batch([image], net, rect=rect, static_crop=crop, size=size)
+                assert canvas_size(image, net, rect=rect, static_crop=crop, size=size) == tensor.shape[2:]

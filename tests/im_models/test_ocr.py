@@ -125,6 +125,30 @@ def test_recognizer_batches_crops_of_very_different_widths(rec_v6):
 
 
 @pytest.mark.weights
+def test_recognizer_batch_gives_each_crop_its_single_result_bitwise(rec_v6):
+    # batches never change answers: each crop gets the canvas width it gets alone, so text and confidence are
+    # bitwise those of a call with that crop only, whatever the other crops are
+    words = ["OCR", "Hello World 2024", "ONNX Runtime OCR test", "a", "42", "Hi", "x1", "Batch"]
+    crops = [tight(render((w,), size=s)) for w, s in zip(words, (28, 22, 30, 26, 28, 24, 32, 20))]
+    texts, confidence = rec_v6.recognize_crops(crops)
+    for k, crop in enumerate(crops):
+        alone_text, alone_conf = rec_v6.recognize_crops([crop])
+        assert texts[k] == alone_text[0]
+        np.testing.assert_array_equal(confidence[k : k + 1], alone_conf)
+
+
+@pytest.mark.weights
+def test_db_detector_mixed_size_batch_equals_single_calls_bitwise(det_v6):
+    images = [render(LINES, size=24), render(LINES[:1], size=40, angle=-2), render(LINES[1:], size=30)]
+    batch = det_v6(images)
+    for image, result in zip(images, batch, strict=True):
+        single = det_v6(image)
+        np.testing.assert_array_equal(single.xyxy, result.xyxy)
+        np.testing.assert_array_equal(single.confidence, result.confidence)
+        np.testing.assert_array_equal(single.data["polygon"], result.data["polygon"])
+
+
+@pytest.mark.weights
 @pytest.mark.parametrize(
     "crop",
     [

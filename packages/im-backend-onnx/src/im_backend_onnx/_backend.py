@@ -24,12 +24,30 @@ LOAD_OPTIONS = frozenset(
         "io_binding",  # keep outputs on the GPU (default: on for CUDA/TensorRT EPs)
         "trt_fp16",  # TensorRT EP builds fp16 engines (default True; TensorRT 10 only)
         "log_severity_level",  # ORT log level 0..4 (default 3 = errors)
-        # Idle intra-op threads spin after each run (ORT's default, fastest for one model). With several models
-        # alternating on a small CPU, spinning threads steal cores: measured on 2 cores, two YOLOv8n-320 sessions
-        # took 21 ms per run with spinning vs 13.9 ms without (one session alone: 12.0 vs 13.6 ms).
+        # Idle intra-op threads spin for a while (ORT's default: fastest for one small model alone on an idle CPU).
+        # On a small CPU spinning threads take the cores that pre- and post-processing (OpenCV's threads), other
+        # models and other processes need. Measured on 2 cores: two YOLOv8n-320 sessions alternating took 21 ms per
+        # run with spinning vs 13.9 ms without (one alone: 12.0 vs 13.6 ms); on a loaded machine (issue 13)
+        # model([8 images]) ran at 1.03-1.15x the raw ORT floor with spinning and 0.61-0.94x without, while one
+        # image at a time went from 1.06-1.19x to 1.19-1.53x. Stopping the spinning only after each run
+        # (session.force_spinning_stop) did not help (1.08-1.29x at batch 8). So the default is off where this
+        # process may use at most SMALL_CPU_COUNT CPUs, ORT's own (on) elsewhere; allow_spinning=True/False
+        # overrides it.
         "allow_spinning",
     }
 )
+
+#: at most this many usable CPUs: ORT's intra-op threads do not spin by default (see ``allow_spinning``)
+SMALL_CPU_COUNT = 4
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class OnnxBackend(BackendBase):
@@ -183,6 +201,8 @@ def _session_options(ort: Any, options: dict[str, Any]) -> Any:
                 raise InvalidParameterError(f"{key}={value!r} must be an int >= 0 (0 = ORT's default).")
             setattr(so, key, value)
     spinning = options.get("allow_spinning")
+    if spinning is None and usable_cpus() <= SMALL_CPU_COUNT:
+        spinning = False  # a small CPU: spinning workers would take the cores pre/post-processing needs
     if spinning is not None:
         if not isinstance(spinning, bool):
             raise InvalidParameterError(f"allow_spinning={spinning!r} must be True or False.")

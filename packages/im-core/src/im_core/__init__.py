@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # loading
     "AutoModel": "im_core._auto",
+    "ModelSpec": "im_core._spec",
     "Device": "im_core._device",
     "NegotiationReport": "im_core._negotiation",
     "describe_compute_environment": "im_core._describe",
@@ -125,6 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
     from im_core._session import BaseSession
+    from im_core._spec import ModelSpec
     from im_core._tasks import (
         ClassificationModel,
         EmbeddingModel,

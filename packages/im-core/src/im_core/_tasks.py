@@ -18,9 +18,9 @@ names once, before pre-processing, and each stage receives only its own paramete
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, overload
 
 from im_core._images import ColorFormat, Image, is_batch, to_images
 from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import torch
 
     from im_core._context import PackageContext
+    from im_core._protocols import BatchLimits
+    from im_core.errors import ImError
 
 __all__ = [
     "ClassificationModel",
@@ -59,6 +61,13 @@ SingleImage = Union["np.ndarray[Any, Any]", str, "os.PathLike[str]", bytes, "PIL
 
 #: where a call parameter is read (``Model.CALL_PARAMS`` values)
 _STAGES = ("pre", "post")
+
+#: what ``Model.infer_batch`` does with an item that fails
+ErrorMode = Literal["raise", "return"]
+
+#: images per ``pre_process`` → ``forward`` → ``post_process`` round in ``infer_batch`` when the session sets no
+#: upper bound (a bound keeps the batch tensor of a long list of items from taking gigabytes)
+DEFAULT_CHUNK = 16
 
 
 def check_names(
@@ -201,11 +210,165 @@ class Model(ABC, Generic[R]):
         return results if batch else results[0]
 
     def run_images(self, images: Sequence[Image], **params: Any) -> list[R]:
-        """The three stages on already-normalised images; ``params`` are checked and split by :meth:`split_params`."""
+        """The three stages on already-normalised images; ``params`` are checked and split by :meth:`split_params`.
+
+        Batches never change answers: the images are grouped by :meth:`canvas_key` (the network canvas each image
+        gets alone), each group runs on its own, and the results come back in input order, so every image gets
+        the result it gets alone.
+        """
         pre, post = self.split_params(params)
-        prepared = self.pre_process(list(images), **pre)
+        images = list(images)
+        groups = self._groups(images, pre)
+        if len(groups) == 1:
+            return self._run_group(images, pre, post)
+        results: list[Any] = [None] * len(images)
+        for index in groups:
+            for i, result in zip(index, self._run_group([images[i] for i in index], pre, post), strict=True):
+                results[i] = result
+        return results
+
+    def canvas_key(self, image: Image, **pre_params: Any) -> Hashable:
+        """What decides the network input of ``image`` besides its own pixels: images with equal keys may share a
+        batch without changing each other's results.
+
+        The default, the image's ``(height, width)``, is always safe (same-sized images get the same canvas) but
+        batches nothing across sizes. A family overrides it with the canvas the image gets alone: a constant for
+        a fixed input size (every image shares one batch), the padded size for rectangular inference. A family
+        that batches items of its own inside ``forward`` (or takes per-image call parameters) returns a constant
+        and keeps its own batches independent of their composition.
+
+        Args:
+            image: one normalised image.
+            **pre_params: the call's ``"pre"`` parameters (``image_size``...).
+        """
+        return (image.height, image.width)
+
+    @property
+    def batch_limits(self) -> BatchLimits | None:
+        """The batch sizes the model's network takes in one run (its session's), or ``None`` when unknown.
+
+        The default reads ``self.session``, ``self._session`` or ``self.package.session`` where the family keeps
+        one; a family with another layout overrides it. :meth:`infer_batch` splits long lists of items to this size.
+        """
+        from im_core._protocols import BatchLimits
+
+        for owner, name in ((self, "session"), (self, "_session"), (getattr(self, "package", None), "session")):
+            limits = getattr(getattr(owner, name, None), "batch_limits", None)
+            if isinstance(limits, BatchLimits):
+                return limits
+        return None
+
+    def _groups(self, images: Sequence[Image], pre: Mapping[str, Any]) -> list[list[int]]:
+        """Indices of ``images`` grouped by :meth:`canvas_key`, groups in order of first appearance."""
+        if len(images) <= 1:
+            return [list(range(len(images)))]
+        groups: dict[Hashable, list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(self.canvas_key(image, **pre), []).append(i)
+        return list(groups.values())
+
+    def _run_group(self, images: list[Image], pre: Mapping[str, Any], post: Mapping[str, Any]) -> list[R]:
+        prepared = self.pre_process(images, **pre)
         raw = self.forward(prepared)
         return self.post_process(raw, prepared, **post)
+
+    @overload
+    def infer_batch(
+        self,
+        items: Iterable[Any],
+        *,
+        errors: Literal["raise"] = ...,
+        color_format: ColorFormat = ...,
+        **params: Any,
+    ) -> list[R]: ...
+
+    @overload
+    def infer_batch(
+        self,
+        items: Iterable[Any],
+        *,
+        errors: Literal["return"],
+        color_format: ColorFormat = ...,
+        **params: Any,
+    ) -> list[R | ImError]: ...
+
+    def infer_batch(
+        self,
+        items: Iterable[Any],
+        *,
+        errors: ErrorMode = "raise",
+        color_format: ColorFormat = "bgr",
+        **params: Any,
+    ) -> list[R] | list[R | ImError]:
+        """Run the model on many items, each getting the result it gets alone; one result per item, in order.
+
+        Each item (any accepted image form: array, PIL image, path, bytes, tensor) is decoded on its own, so a bad
+        item's error is its own. Decoded images are grouped by network canvas (:meth:`canvas_key`), each group is
+        split to the network's batch limit (:attr:`batch_limits`; :data:`DEFAULT_CHUNK` images when it sets none)
+        and run, and the results are put back in input order.
+
+        Args:
+            items: the images (a list, tuple or any iterable; each item is one image).
+            errors: ``"raise"`` (default): the first failing item's :class:`~im_core.errors.ImError` is raised.
+                ``"return"``: a failing item's error takes its slot of the returned list and every other item
+                is still answered (a batch that fails is retried item by item, so the error lands on the item
+                that caused it).
+            color_format: channel order of numpy inputs.
+            **params: the call parameters (:attr:`CALL_PARAMS`); a wrong name raises whatever ``errors`` says,
+                since it concerns every item.
+
+        Raises:
+            InvalidParameterError: ``errors`` is neither ``"raise"`` nor ``"return"``, or a parameter name is unknown.
+            ImError: with ``errors="raise"``, the first item that fails.
+        """
+        from im_core._images import _one
+        from im_core.errors import ImError, InvalidParameterError
+
+        if errors not in ("raise", "return"):
+            raise InvalidParameterError(f"errors must be 'raise' or 'return', got {errors!r}.")
+        if color_format not in ("bgr", "rgb"):
+            raise InvalidParameterError(f"color_format must be 'bgr' or 'rgb', got {color_format!r}.")
+        pre, post = self.split_params(params)
+        items = list(items)
+        slots: list[Any] = [None] * len(items)
+        images: list[Image] = []
+        owners: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                image = item if isinstance(item, Image) else _one(item, color_format, i)
+            except ImError as exc:
+                if errors == "raise":
+                    raise
+                slots[i] = exc
+                continue
+            images.append(image)
+            owners.append(i)
+        limits = self.batch_limits
+        chunk = limits.max if limits is not None and limits.max else DEFAULT_CHUNK
+        for group in self._groups(images, pre) if images else []:
+            for start in range(0, len(group), chunk):
+                part = group[start : start + chunk]
+                for k, result in zip(part, self._run_part([images[k] for k in part], pre, post, errors), strict=True):
+                    slots[owners[k]] = result
+        return slots
+
+    def _run_part(
+        self, images: list[Image], pre: Mapping[str, Any], post: Mapping[str, Any], errors: ErrorMode
+    ) -> list[Any]:
+        """Run one group chunk; with ``errors="return"`` a failed chunk is rerun image by image."""
+        from im_core.errors import ImError
+
+        try:
+            return list(self._run_group(images, pre, post))
+        except ImError as exc:
+            if errors == "raise":
+                raise
+            if len(images) == 1:
+                return [exc]
+        out: list[Any] = []
+        for image in images:
+            out += self._run_part([image], pre, post, errors)
+        return out
 
     def split_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Check call parameters against :attr:`CALL_PARAMS` and split them into ``(pre, post)`` stage parameters.

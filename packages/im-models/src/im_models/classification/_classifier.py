@@ -73,6 +73,9 @@ class ImageClassifier(ClassificationModel):
         names = ctx.class_names(session, count=count)  # checked against count
         return cls(session, ctx.info(class_names=names), config)
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
         cfg = self.config
         if cfg.inference_config is not None:

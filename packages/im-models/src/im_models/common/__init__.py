@@ -6,6 +6,7 @@ Configuration
 Pre-processing
     :func:`prepare_batch` (images → NCHW batch + one :class:`ImageTransform` each; letterbox / stretch /
     center-crop / static crop / rectangular inference / mixed sizes), :func:`target_size`,
+    :func:`canvas_size` (the canvas one image gets alone: a family's ``Model.canvas_key``),
     :func:`input_spatial_dynamic`.
 Post-processing
     :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_positions`, :func:`xywh_to_xyxy`,
@@ -18,8 +19,9 @@ Arrays and activations
     :func:`best_class`, :func:`filter_candidates`, :func:`top_pairs`, :func:`suppress`.
 Packages
     :func:`load_detector_package` / :class:`DetectorPackage` (Roboflow layout or bare Ultralytics export → session,
-    pre-processing config, class names), :func:`pre_process_images`, :func:`run_session`, :class:`Prepared`,
-    :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`, :func:`recommended_parameters`.
+    pre-processing config, class names), :func:`pre_process_images`, :func:`canvas_key_of`, :func:`run_session`,
+    :class:`Prepared`, :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`,
+    :func:`recommended_parameters`.
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
 Crops
@@ -44,6 +46,7 @@ from im_models.common._crops import crop_boxes, crop_quads, order_quads
 from im_models.common._detector_package import (
     DetectorPackage,
     Prepared,
+    canvas_key_of,
     class_count_error,
     load_detector_package,
     pre_process_images,
@@ -64,7 +67,13 @@ from im_models.common._postprocess import (
     suppress,
     xywh_to_xyxy,
 )
-from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch, target_size
+from im_models.common._preprocess import (
+    ImageTransform,
+    canvas_size,
+    input_spatial_dynamic,
+    prepare_batch,
+    target_size,
+)
 
 __all__ = [
     "DETECTION_PARAMS",
@@ -82,6 +91,8 @@ __all__ = [
     "best_class",
     "box_iou",
     "box_pixel_bounds",
+    "canvas_key_of",
+    "canvas_size",
     "class_count_error",
     "class_filter_mask",
     "class_thresholds",

@@ -26,11 +26,12 @@ from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
-from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
+from im_models.common._preprocess import ImageTransform, canvas_size, input_spatial_dynamic, prepare_batch
 
 __all__ = [
     "DetectorPackage",
     "Prepared",
+    "canvas_key_of",
     "class_count_error",
     "load_detector_package",
     "pre_process_images",
@@ -139,6 +140,30 @@ def run_session(package: DetectorPackage, prepared: Prepared) -> list[Any]:
 def pre_process_images(package: DetectorPackage, images: list[Image], params: dict[str, Any]) -> Prepared:
     """Build the batch tensor (shared ``pre_process`` of the YOLO and DETR families); ``params`` may hold
     ``image_size`` (the caller's ``Model.CALL_PARAMS`` checked the names)."""
+    tensor, transforms = prepare_batch(
+        images,
+        package.config.network_input,
+        rect=package.rect,
+        static_crop=package.config.static_crop,
+        size=_image_size(package, params),
+    )
+    return Prepared(tensor, transforms)
+
+
+def canvas_key_of(package: DetectorPackage, image: Image, params: dict[str, Any]) -> tuple[int, int]:
+    """The canvas :func:`pre_process_images` gives ``image`` alone (a family's ``Model.canvas_key``): images with
+    the same one may share a batch without changing each other's results."""
+    return canvas_size(
+        image,
+        package.config.network_input,
+        rect=package.rect,
+        static_crop=package.config.static_crop,
+        size=_image_size(package, params),
+    )
+
+
+def _image_size(package: DetectorPackage, params: dict[str, Any]) -> tuple[int, int] | None:
+    """The caller's ``image_size`` as ``(height, width)``, checked against the package, or ``None``."""
     size = params.get("image_size")
     if size is not None:
         try:
@@ -150,10 +175,7 @@ def pre_process_images(package: DetectorPackage, images: list[Image], params: di
                 f"image_size={size} is not possible: this package's input is fixed at "
                 f"{package.config.network_input.size} (only graphs with dynamic height/width accept other sizes)."
             )
-    tensor, transforms = prepare_batch(
-        images, package.config.network_input, rect=package.rect, static_crop=package.config.static_crop, size=size
-    )
-    return Prepared(tensor, transforms)
+    return size
 
 
 def class_count_error(what: str, expected: int, got_shape: tuple[int, ...], names: int) -> CorruptedModelPackageError:

@@ -7,8 +7,9 @@ is written straight into the batch (no padded copy of the image is made; measure
 1280×720 → 384×640).
 
 Rectangular inference: for a graph with dynamic height/width, each image is fitted into the training size and
-padded only up to the next multiple of ``stride`` (1280×720 at 640 → 384×640), and a batch of mixed sizes shares
-the smallest canvas that holds every image.
+padded only up to the next multiple of ``stride`` (1280×720 at 640 → 384×640). A batch of mixed sizes would share
+the smallest canvas that holds every image, which changes each image's padding and so its results: ``Model.run_images``
+therefore groups images by :func:`canvas_size` (the canvas each gets alone) and only same-canvas images share a batch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from im_core import Image
 from im_core.errors import InvalidParameterError
 from im_models.common._config import NetworkInput, StaticCrop
 
-__all__ = ["ImageTransform", "input_spatial_dynamic", "prepare_batch", "target_size"]
+__all__ = ["ImageTransform", "canvas_size", "input_spatial_dynamic", "prepare_batch", "target_size"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,26 @@ def target_size(
     bh = max(f[0] for f in fitted)
     bw = max(f[1] for f in fitted)
     return min(math.ceil(bh / s) * s, math.ceil(th / s) * s), min(math.ceil(bw / s) * s, math.ceil(tw / s) * s)
+
+
+def canvas_size(
+    image: Image,
+    net: NetworkInput,
+    *,
+    rect: bool = False,
+    static_crop: StaticCrop | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[int, int]:
+    """The ``(height, width)`` of the batch tensor :func:`prepare_batch` gives ``image`` alone (same arguments).
+
+    A family's ``canvas_key`` (:meth:`im_core.Model.canvas_key`): images with the same canvas may share a batch
+    without changing each other's results; for a fixed input size (``rect=False``) every image has the same one.
+    """
+    h, w = image.height, image.width
+    if static_crop is not None:
+        x0, y0, x1, y1 = static_crop.pixels(h, w)
+        h, w = y1 - y0, x1 - x0
+    return target_size([(h, w)], net, rect=rect, size=size)
 
 
 def _pixel_affine(net: NetworkInput) -> tuple[np.ndarray, np.ndarray] | None:

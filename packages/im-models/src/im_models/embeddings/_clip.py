@@ -104,6 +104,9 @@ class CLIPModel(EmbeddingModel):
 
     # -- image tower (the Model stages) ---------------------------------------------------------------------------
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
         size = self._net.height
         crops = []

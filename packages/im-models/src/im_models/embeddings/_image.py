@@ -78,6 +78,9 @@ class ImageEmbedder(EmbeddingModel):
         pool_features(np.zeros((1, 1), np.float32), pooling)  # validates the name early
         return cls(session, ctx.info(), config, pooling, normalize)
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
         cfg = self.config
         if cfg.inference_config is not None:

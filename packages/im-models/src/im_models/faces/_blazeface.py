@@ -158,6 +158,9 @@ class BlazeFaceDetector(ObjectDetectionModel):
             recommended=recommended_parameters(ctx),
         )
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         tensor, transforms = prepare_batch(images, self._net)
         if self._nhwc:

@@ -27,6 +27,7 @@ from im_models.common import (
     DETECTION_PARAMS,
     ImageTransform,
     NetworkInput,
+    canvas_size,
     input_spatial_dynamic,
     prepare_batch,
     recommended_parameters,
@@ -128,15 +129,21 @@ class CenterFaceDetector(ObjectDetectionModel):
             recommended=recommended_parameters(ctx),
         )
 
+    def _size(self, params: dict[str, Any]) -> tuple[int, int] | None:
+        if self._static is not None:
+            return None
+        side = int(params.get("image_size", self._image_size))
+        if side < _MULTIPLE:
+            raise InvalidParameterError(f"image_size must be at least {_MULTIPLE}, got {side}.")
+        return side, side
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
-        size = None
-        if self._static is None:
-            side = int(params.get("image_size", self._image_size))
-            if side < _MULTIPLE:
-                raise InvalidParameterError(f"image_size must be at least {_MULTIPLE}, got {side}.")
-            size = (side, side)
+        size = self._size(params)
         tensor, transforms = prepare_batch(images, self._net, rect=self._static is None, size=size)
         return _Prepared(tensor, transforms)
+
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        return canvas_size(image, self._net, rect=self._static is None, size=self._size(params))
 
     def forward(self, prepared: _Prepared) -> dict[str, np.ndarray]:
         names = [self._outputs[r] for r in _ROLES]

@@ -131,6 +131,9 @@ class L2CSGaze(GazeModel):
         yaw, pitch = _heads(session, ctx.options)
         return cls(session, ctx.info(input_size=size), yaw=yaw, pitch=pitch, input_size=size)
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         """Each image (a face crop) stretched to the input, RGB, ImageNet-normalised: (N, 3, S, S) float32."""
         return _Prepared(prepare_batch(images, self._net)[0])

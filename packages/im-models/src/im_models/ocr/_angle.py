@@ -64,6 +64,9 @@ class TextAngleClassifier(ClassificationModel):
         names = ctx.class_names(session, count=count) or ("0", "180")
         return cls(session, ctx.info(class_names=names, flip_threshold=float(config["flip_threshold"])), config)
 
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         return _Prepared(line_batch([im.to("bgr") for im in images], self._height, self._width))
 

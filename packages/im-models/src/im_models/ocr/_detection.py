@@ -107,6 +107,10 @@ class DBTextDetector(TextDetectionModel):
         w = max(round(width * ratio / 32.0) * 32, 32)
         return h, w
 
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        # a batch is padded to its largest resized image: only images resized alike share one
+        return self._fixed or self._resized_size(image.height, image.width)
+
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         import cv2
 

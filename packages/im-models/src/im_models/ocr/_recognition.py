@@ -169,21 +169,37 @@ class CTCTextRecognizer(TextRecognitionModel):
             return texts, confidence
         shapes = np.array([c.shape[:2] for c in crops], np.float64)
         ratios = shapes[:, 1] / np.maximum(shapes[:, 0], 1.0)
-        order = np.argsort(ratios, kind="stable")
-        for start in range(0, n, self._batch):
-            chunk = order[start : start + self._batch]
-            width = self._fixed_width or min(
-                batch_width(ratios[chunk], self._height, self._base_width), self._max_width
+        # Batches never change answers: each crop gets the canvas width it gets alone (the base width, or wider
+        # for a long line, up to the maximum), and only crops of the same width share a batch. Padding a crop to
+        # the widest line of its chunk (PaddleOCR's way) would make its text depend on the other crops.
+        if self._fixed_width:
+            widths = np.full(n, self._fixed_width, np.int64)
+        else:
+            widths = np.array(
+                [
+                    min(batch_width(ratios[i : i + 1], self._height, self._base_width), self._max_width)
+                    for i in range(n)
+                ],
+                np.int64,
             )
-            tensor = line_batch([crops[i] for i in chunk], self._height, width)
-            scores = self.session.run({self._input: tensor}, [self._output])[self._output]
-            chunk_texts, chunk_conf = greedy_decode(to_numpy(scores), self.alphabet)
-            for i, text in zip(chunk.tolist(), chunk_texts):
-                texts[i] = text.strip()
-            confidence[chunk] = chunk_conf
+        order = np.lexsort((ratios, widths))  # by width, then aspect ratio: groups are contiguous
+        for width in np.unique(widths).tolist():
+            group = order[widths[order] == width]
+            for start in range(0, len(group), self._batch):
+                chunk = group[start : start + self._batch]
+                tensor = line_batch([crops[i] for i in chunk], self._height, int(width))
+                scores = self.session.run({self._input: tensor}, [self._output])[self._output]
+                chunk_texts, chunk_conf = greedy_decode(to_numpy(scores), self.alphabet)
+                for i, text in zip(chunk.tolist(), chunk_texts):
+                    texts[i] = text.strip()
+                confidence[chunk] = chunk_conf
         return texts, confidence
 
     # -- Model stages ---------------------------------------------------------------------------------------------
+
+    def canvas_key(self, image: Image, **params: Any) -> None:
+        # ``polygons`` is given per image, so the images stay one batch; the crops are batched in ``forward``
+        return None
 
     def pre_process(self, images: list[Image], **params: Any) -> _Prepared:
         polygons = params.get("polygons")

@@ -11,6 +11,7 @@ from im_core.sdk import LoadedModelInfo
 from im_models.common import (
     DetectorPackage,
     Prepared,
+    canvas_key_of,
     class_count_error,
     load_detector_package,
     pre_process_images,
@@ -65,6 +66,9 @@ class YOLOClassification(ClassificationModel):
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params)
+
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        return canvas_key_of(self.package, image, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)

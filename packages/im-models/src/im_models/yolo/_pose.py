@@ -13,6 +13,7 @@ from im_models.common import (
     DETECTION_PARAMS,
     DetectorPackage,
     Prepared,
+    canvas_key_of,
     load_detector_package,
     pre_process_images,
     resolve_class_names,
@@ -73,6 +74,9 @@ class YOLOPose(KeypointDetectionModel):
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
         return pre_process_images(self.package, images, params)
+
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        return canvas_key_of(self.package, image, params)
 
     def forward(self, prepared: Prepared) -> list[Any]:
         return run_session(self.package, prepared)
