@@ -233,6 +233,7 @@ def _torchscript(m: Mapping[str, Any]) -> dict[str, Any]:
         format="torchscript",
         torch_version=m.get("torchVersion"),
         device_types=_names(m, "supportedDeviceTypes"),
+        torchvision_version=_text(m, "torchVisionVersion"),
     )
 
 

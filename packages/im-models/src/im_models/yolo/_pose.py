@@ -20,7 +20,7 @@ from im_models.common import (
     run_session,
     static_dim,
 )
-from im_models.yolo._decode import decode_anchor_free, decode_fused
+from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
 
 __all__ = ["YOLOPose"]
 
@@ -82,6 +82,8 @@ class YOLOPose(KeypointDetectionModel):
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
+        if self.fused:
+            warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         width = (out.shape[2] - 6) if self.fused else (out.shape[1] - 4 - len(names))
         k, d = self.kpt_shape if self.kpt_shape else (width // 3, 3)
         if k * d != width or d not in (2, 3):
