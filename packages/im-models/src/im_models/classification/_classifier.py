@@ -17,6 +17,7 @@ from im_core import (
 )
 from im_models.classification._config import ClassifierConfig, load_classifier_config
 from im_models.common import as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
+from im_models.common._adjust import adjust_images
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 
@@ -77,6 +78,7 @@ class ImageClassifier(ClassificationModel):
         cfg = self.config
         if cfg.inference_config is not None:
             ic = cfg.inference_config
+            images = adjust_images(images, ic)  # grayscale / contrast steps the config declares
             tensor, _ = prepare_batch(images, ic.network_input, static_crop=ic.static_crop)
             return tensor
         net = cfg.network

@@ -13,10 +13,13 @@ from typing import Any, Literal
 from im_core.errors import CorruptedModelPackageError
 
 __all__ = [
+    "CONTRAST_TYPES",
+    "POST_PROCESSING_TYPES",
     "RESIZE_MODES",
     "InferenceConfig",
     "NetworkInput",
     "StaticCrop",
+    "class_names_remapping",
     "parse_inference_config",
     "ultralytics_config",
 ]
@@ -25,6 +28,10 @@ ResizeMode = Literal["stretch", "letterbox", "letterbox-reflect-edges", "center-
 #: Resize modes the pre-processing understands (``fit-longer-edge`` is a letterbox without centring: padding is
 #: placed right/bottom).
 RESIZE_MODES: tuple[str, ...] = ("stretch", "letterbox", "letterbox-reflect-edges", "center-crop", "fit-longer-edge")
+#: ``image_pre_processing.contrast.type`` values of the Roboflow layout
+CONTRAST_TYPES: tuple[str, ...] = ("Adaptive Equalization", "Contrast Stretching", "Histogram Equalization")
+#: ``post_processing.type`` values of the Roboflow layout (anything else is refused, as the reference refuses it)
+POST_PROCESSING_TYPES: tuple[str, ...] = ("nms", "softmax", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,12 @@ class InferenceConfig:
         static_crop: optional crop before resizing.
         static_batch_size: the graph's fixed batch size, when it has one.
         max_dynamic_batch_size: the largest batch for dynamic-batch graphs, when declared.
-        post_processing: ``type`` (``nms``, ``softmax``, ``sigmoid``…), ``fused`` and ``nms_parameters`` as given.
+        post_processing: ``type`` (``nms``, ``softmax``, ``sigmoid``), ``fused`` and ``nms_parameters`` as given.
         raw: the parsed JSON (for family-specific keys).
+        contrast: ``image_pre_processing.contrast`` when enabled: one of :data:`CONTRAST_TYPES`.
+        grayscale: ``image_pre_processing.grayscale`` is enabled (images become gray, still three channels).
+        removed_class_names: class names ``class_names_operations`` removes (``class_name_removal``): their
+            detections are dropped and the remaining class ids renumbered (:func:`class_names_remapping`).
     """
 
     network_input: NetworkInput
@@ -101,6 +112,9 @@ class InferenceConfig:
     max_dynamic_batch_size: int | None = None
     post_processing: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    contrast: str | None = None
+    grayscale: bool = False
+    removed_class_names: tuple[str, ...] = ()
 
     @property
     def fused_nms(self) -> bool:
@@ -113,6 +127,12 @@ def _bad(source: str, key: str, value: Any, want: str) -> CorruptedModelPackageE
 
 
 def _int(source: str, key: str, value: Any, *, minimum: int = 1) -> int:
+    """An integer; a numeric string (``"412"``) is read as the reference's parser (pydantic, lax mode) reads it."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise _bad(source, key, value, f"an integer >= {minimum}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
         raise _bad(source, key, value, f"an integer >= {minimum}")
     return int(value)
@@ -196,6 +216,13 @@ def parse_inference_config(data: Mapping[str, Any], *, source: str = "inference_
     post = data.get("post_processing") or {}
     if not isinstance(post, Mapping):
         raise _bad(source, "post_processing", post, "an object")
+    if post and post.get("type") not in POST_PROCESSING_TYPES:
+        raise _bad(source, "post_processing.type", post.get("type"), f"one of {', '.join(POST_PROCESSING_TYPES)}")
+    if "fused" in post and not isinstance(post["fused"], bool):
+        raise _bad(source, "post_processing.fused", post["fused"], "true or false")
+    pre = data.get("image_pre_processing")
+    if pre is not None and not isinstance(pre, Mapping):
+        raise _bad(source, "image_pre_processing", pre, "an object")
     return InferenceConfig(
         network_input=network,
         static_crop=_static_crop(data.get("image_pre_processing"), source),
@@ -207,7 +234,66 @@ def parse_inference_config(data: Mapping[str, Any], *, source: str = "inference_
         else _int(source, "forward_pass.max_dynamic_batch_size", max_batch),
         post_processing=dict(post),
         raw=dict(data),
+        contrast=_contrast(pre, source),
+        grayscale=_enabled(pre, "grayscale", source),
+        removed_class_names=_class_names_operations(data.get("class_names_operations"), source),
     )
+
+
+def _enabled(pre: Mapping[str, Any] | None, key: str, source: str) -> bool:
+    """Whether ``image_pre_processing[key]`` is present and enabled (``enabled`` must be a boolean)."""
+    step = (pre or {}).get(key)
+    if step is None:
+        return False
+    if not isinstance(step, Mapping) or not isinstance(step.get("enabled", True), bool):
+        raise _bad(source, f"image_pre_processing.{key}", step, "an object with a boolean 'enabled'")
+    return bool(step.get("enabled", True))
+
+
+def _contrast(pre: Mapping[str, Any] | None, source: str) -> str | None:
+    if not _enabled(pre, "contrast", source):
+        return None
+    assert pre is not None
+    kind = pre["contrast"].get("type")
+    if kind not in CONTRAST_TYPES:
+        raise _bad(source, "image_pre_processing.contrast.type", kind, f"one of {', '.join(CONTRAST_TYPES)}")
+    return str(kind)
+
+
+def _class_names_operations(ops: Any, source: str) -> tuple[str, ...]:
+    """The class names removed by ``class_names_operations`` (a list of ``{"type": "class_name_removal",
+    "class_name": ...}``, the only operation the layout defines)."""
+    if ops is None:
+        return ()
+    want = "a list of {'type': 'class_name_removal', 'class_name': <name>} objects"
+    if not isinstance(ops, Sequence) or isinstance(ops, str):
+        raise _bad(source, "class_names_operations", ops, want)
+    removed = []
+    for i, op in enumerate(ops):
+        if (
+            not isinstance(op, Mapping)
+            or op.get("type") != "class_name_removal"
+            or not isinstance(op.get("class_name"), str)
+        ):
+            raise _bad(source, f"class_names_operations[{i}]", op, want)
+        removed.append(op["class_name"])
+    return tuple(removed)
+
+
+def class_names_remapping(names: Sequence[str], removed: Sequence[str]) -> tuple[list[str], Any]:
+    """The class names left after ``class_names_operations`` and, per original class id, its new id (``-1`` for a
+    removed class) as an int64 numpy array."""
+    import numpy as np
+
+    gone = set(removed)
+    kept = [n for n in names if n not in gone]
+    mapping = np.full(len(names), -1, np.int64)
+    next_id = 0
+    for i, name in enumerate(names):
+        if name not in gone:
+            mapping[i] = next_id
+            next_id += 1
+    return kept, mapping
 
 
 def _static_crop(pre: Any, source: str) -> StaticCrop | None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
+from im_models.common._adjust import adjust_images
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
 from im_models.common._preprocess import ImageTransform, input_spatial_dynamic, prepare_batch
@@ -150,6 +151,7 @@ def pre_process_images(package: DetectorPackage, images: list[Image], params: di
                 f"image_size={size} is not possible: this package's input is fixed at "
                 f"{package.config.network_input.size} (only graphs with dynamic height/width accept other sizes)."
             )
+    images = adjust_images(images, package.config)  # grayscale / contrast steps the config declares
     tensor, transforms = prepare_batch(
         images, package.config.network_input, rect=package.rect, static_crop=package.config.static_crop, size=size
     )
