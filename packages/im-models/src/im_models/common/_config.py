@@ -21,6 +21,7 @@ __all__ = [
     "StaticCrop",
     "class_names_remapping",
     "parse_inference_config",
+    "parse_keypoints_metadata",
     "ultralytics_config",
 ]
 
@@ -325,3 +326,56 @@ def ultralytics_config(
     h, w = input_size if input_size is not None else (fallback, fallback)
     net = NetworkInput(height=int(h), width=int(w), dynamic=dynamic, stride=int(stride))
     return InferenceConfig(network_input=net, post_processing={"type": "nms", "fused": False})
+
+
+def parse_keypoints_metadata(
+    data: Any, *, source: str = "keypoints_metadata.json"
+) -> tuple[list[list[str]], list[list[tuple[int, int]]]]:
+    """Roboflow's ``keypoints_metadata.json``, per object class: ``(keypoint names, skeleton edges)``, each a list
+    indexed by ``object_class_id``.
+
+    The file is a list with one entry per object class: ``object_class_id`` (0 .. entries - 1, every class
+    described), ``keypoints`` (``{"<index>": name}``, ordered by the integer index) and ``edges``
+    (``[{"from": i, "to": j}]``, both ends existing keypoints).
+
+    Raises:
+        CorruptedModelPackageError: anything else, naming what is wrong (the files the reference refuses).
+    """
+
+    def bad(why: str) -> CorruptedModelPackageError:
+        return CorruptedModelPackageError(f"{source} is malformed: {why}. Fix or remove the file.")
+
+    if not isinstance(data, list) or not data:
+        raise bad(f"expected a non-empty list with one entry per object class, got {type(data).__name__}")
+    names: list[list[str] | None] = [None] * len(data)
+    skeletons: list[list[tuple[int, int]] | None] = [None] * len(data)
+    for n, entry in enumerate(data):
+        if not isinstance(entry, Mapping) or "object_class_id" not in entry:
+            raise bad(f"entry {n} has no 'object_class_id'")
+        cid = entry["object_class_id"]
+        if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < len(data):
+            raise bad(f"entry {n}: object_class_id {cid!r} is not a class id in 0..{len(data) - 1}")
+        kps = entry.get("keypoints")
+        if not isinstance(kps, Mapping):
+            raise bad(f"class {cid} has no 'keypoints' object")
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in kps.items())
+        except (TypeError, ValueError):
+            raise bad(f"class {cid}: keypoint ids must be integers, got {sorted(map(str, kps))[:5]}") from None
+        names[cid] = [name for _, name in ordered]
+        edges = entry.get("edges")
+        if not isinstance(edges, list):
+            raise bad(f"class {cid} has no 'edges' list")
+        skeleton = []
+        for edge in edges:
+            if not isinstance(edge, Mapping) or "from" not in edge or "to" not in edge:
+                raise bad(f'class {cid}: each edge needs integer "from" and "to", got {edge!r}')
+            a, b = edge["from"], edge["to"]
+            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(ordered) for x in (a, b)):
+                raise bad(f"class {cid}: edge {a!r}->{b!r} names a keypoint outside 0..{len(ordered) - 1}")
+            skeleton.append((a, b))
+        skeletons[cid] = skeleton
+    missing = [i for i, v in enumerate(names) if v is None]
+    if missing:
+        raise bad(f"object classes {missing} are not described (each class id appears once)")
+    return [v for v in names if v is not None], [v for v in skeletons if v is not None]
