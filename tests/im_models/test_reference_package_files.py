@@ -198,3 +198,34 @@ def test_malformed_keypoints_metadata_is_refused(meta: Any, why: str) -> None:
     """Mirrors the reference's test_parse_key_points_metadata_* refusals (named per case)."""
     with pytest.raises(CorruptedModelPackageError, match=why):
         parse_keypoints_metadata(meta)
+
+
+def test_rfdetr_class_names_operations_drop_and_renumber(tmp_path) -> None:
+    """Follows the reference's RF-DETR use of class_names_operations (rfdetr_*_onnx.py with
+    prepare_class_remapping): a removed class's detections disappear and the others are renumbered."""
+    import json
+
+    from im_core.testing import local_context
+    from im_models.detr._detection import DETRDetection
+    from testlib.onnx_graphs import constant_onnx
+
+    boxes = np.zeros((1, 3, 4), np.float32)
+    boxes[0, :] = (0.5, 0.5, 0.2, 0.4)
+    logits = np.full((1, 3, 3), -10.0, np.float32)
+    logits[0, 0, 0] = 3.0  # "background": removed
+    logits[0, 1, 2] = 2.0  # "dog": id 2 → 1
+    logits[0, 2, 1] = 1.0  # "cat": id 1 → 0
+    folder = tmp_path / "rfdetr"
+    folder.mkdir()
+    constant_onnx(folder / "weights.onnx", {"dets": boxes, "labels": logits}, input_shape=(1, 3, 64, 64))
+    (folder / "class_names.txt").write_text("background\ncat\ndog\n")
+    config = {
+        "network_input": {"training_input_size": {"height": 64, "width": 64}, "resize_mode": "stretch"},
+        "post_processing": {"type": "sigmoid", "fused": False},
+        "class_names_operations": [{"type": "class_name_removal", "class_name": "background"}],
+    }
+    (folder / "inference_config.json").write_text(json.dumps(config))
+    model = DETRDetection.from_package(local_context(folder, architecture="rfdetr", task="object-detection"))
+    assert list(model.class_names) == ["cat", "dog"]
+    d = model(np.full((64, 64, 3), 128, np.uint8))
+    assert d.class_id.tolist() == [1, 0] and d.names == ["dog", "cat"]
