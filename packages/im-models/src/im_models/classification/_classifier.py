@@ -16,8 +16,7 @@ from im_core import (
     Session,
 )
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
-from im_models.common._adjust import adjust_images
+from im_models.common import adjust_images, as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 

@@ -22,6 +22,10 @@ Packages
     :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`, :func:`recommended_parameters`.
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
+Package files
+    :func:`parse_keypoints_metadata` (keypoint names and skeleton per object class),
+    :func:`class_names_remapping` (``class_names_operations``), :func:`adjust_images` (the grayscale and contrast
+    steps of ``image_pre_processing``).
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
@@ -30,6 +34,7 @@ Masks
 """
 
 from im_models.common._activations import as_probabilities, sigmoid, softmax
+from im_models.common._adjust import adjust_images
 from im_models.common._arrays import array_ops, is_torch_tensor, to_numpy
 from im_models.common._candidates import best_class, filter_candidates, top_k_positions, top_pairs
 from im_models.common._config import (
@@ -37,7 +42,9 @@ from im_models.common._config import (
     InferenceConfig,
     NetworkInput,
     StaticCrop,
+    class_names_remapping,
     parse_inference_config,
+    parse_keypoints_metadata,
     ultralytics_config,
 )
 from im_models.common._crops import crop_boxes, crop_quads, order_quads
@@ -77,6 +84,7 @@ __all__ = [
     "Prepared",
     "RESIZE_MODES",
     "StaticCrop",
+    "adjust_images",
     "array_ops",
     "as_probabilities",
     "best_class",
@@ -84,6 +92,7 @@ __all__ = [
     "box_pixel_bounds",
     "class_count_error",
     "class_filter_mask",
+    "class_names_remapping",
     "class_thresholds",
     "crop_boxes",
     "crop_quads",
@@ -95,6 +104,7 @@ __all__ = [
     "nms",
     "order_quads",
     "parse_inference_config",
+    "parse_keypoints_metadata",
     "pre_process_images",
     "prepare_batch",
     "recommended_parameters",

@@ -19,6 +19,7 @@ from im_models.common import (
     NetworkInput,
     Prepared,
     array_ops,
+    class_names_remapping,
     load_detector_package,
     pre_process_images,
     resolve_detection_params,
@@ -27,7 +28,6 @@ from im_models.common import (
     top_pairs,
     xywh_to_xyxy,
 )
-from im_models.common._config import class_names_remapping
 
 __all__ = ["DETRDetection", "decode_detr", "split_detr_outputs"]
 

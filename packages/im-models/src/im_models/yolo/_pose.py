@@ -14,13 +14,13 @@ from im_models.common import (
     DetectorPackage,
     Prepared,
     load_detector_package,
+    parse_keypoints_metadata,
     pre_process_images,
     resolve_class_names,
     resolve_detection_params,
     run_session,
     static_dim,
 )
-from im_models.common._config import parse_keypoints_metadata
 from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
 
 __all__ = ["YOLOPose"]
