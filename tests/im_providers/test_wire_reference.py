@@ -108,3 +108,38 @@ def test_skipped_reason_is_shown_in_the_negotiation_report() -> None:
     }
     report = negotiate_packages(parse_model_metadata(doc))
     assert "declares no trtVersion" in str(report)
+
+
+def test_automodel_negotiate_takes_nms_fusion_preferences(tmp_path) -> None:
+    """The reference's ``nms_fusion_preferences`` through ``AutoModel.negotiate`` (the same arguments as
+    ``from_pretrained``), from a registry document: by default the package whose NMS im runs comes first."""
+    import json
+
+    from im_core import AutoModel
+
+    fused = {"max_detections": 300, "confidence_threshold": 0.25, "iou_threshold": 0.7, "class_agnostic": False}
+    files = [{"fileHandle": "weights.onnx", "downloadUrl": "https://example.com/w.onnx"}]
+    entry = {
+        "modelId": "odd/model",
+        "modelArchitecture": "yolov8",
+        "taskType": "object-detection",
+        "modelPackages": [
+            {
+                "packageId": "a-fused",
+                "modelFeatures": {"nms_fused": fused},
+                "packageFiles": files,
+                "packageManifest": ONNX,
+            },
+            {"packageId": "b-plain", "packageFiles": files, "packageManifest": ONNX},
+        ],
+    }
+    folder = tmp_path / "registry" / "odd" / "model"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps(entry))
+    kw = {"weights_provider": "local", "provider_options": {"root": tmp_path / "registry"}, "device": "cpu"}
+    assert [v.package_id for v in AutoModel.negotiate("odd/model", **kw).ranked] == ["b-plain", "a-fused"]
+    refused = AutoModel.negotiate("odd/model", nms_fusion_preferences=False, **kw)
+    assert [v.package_id for v in refused.ranked] == ["b-plain"]
+    assert "nms_fusion_preferences=False" in str(refused)
+    preferred = AutoModel.negotiate("odd/model", nms_fusion_preferences={"iou_threshold": 0.7}, **kw)
+    assert [v.package_id for v in preferred.ranked] == ["a-fused", "b-plain"]
