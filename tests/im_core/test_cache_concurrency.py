@@ -164,12 +164,17 @@ def test_sigkill_mid_download_then_new_load(tmp_path: Path) -> None:
         t0 = time.monotonic()
         folder = ModelCache().materialize(md, md.packages[0])
         assert time.monotonic() - t0 < 10  # the dead holder's lock was released by the OS: no stale wait
+        resumed_at = [r.headers.get("range") for r in srv.requests if r.path == path][1]
+        start = int(resumed_at.removeprefix("bytes=").removesuffix("-"))  # only the missing bytes were asked for
+        # the server records a response's bytes when its handler ends; the killed client's handler may end after
+        # the resumed one (it notices the broken pipe at its next write), so wait for the resumed one's record
+        deadline = time.monotonic() + 10
+        while (2 << 20) - start not in srv.bytes_sent(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert start >= 100_000 and (2 << 20) - start in srv.bytes_sent(path)
     assert (folder / "weights.onnx").read_bytes() == files["weights.onnx"]
     assert not list(tmp.glob("*.part"))  # ...which the next holder continued (and moved to blobs/)
     assert srv.count(path) == 2
-    resumed_at = [r.headers.get("range") for r in srv.requests if r.path == path][1]
-    start = int(resumed_at.removeprefix("bytes=").removesuffix("-"))  # only the missing bytes were asked for
-    assert start >= 100_000 and srv.bytes_sent(path)[1] == (2 << 20) - start
 
 
 def test_waiter_times_out_only_without_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

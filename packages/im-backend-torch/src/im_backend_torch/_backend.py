@@ -68,6 +68,7 @@ class TorchBackend(BackendBase):
         if mps is not None and mps.is_available():
             devices.append("mps")
         details = {
+            "torchvision": _torchvision_version(),
             "cuda_build": torch.version.cuda,
             "num_threads": torch.get_num_threads(),
             "formats": ["torchscript", "exported-program", "state-dict"],
@@ -90,6 +91,17 @@ class TorchBackend(BackendBase):
             return Verdict.reject(f"package runs on {'/'.join(req.device_types)} only; device {device} requested")
         if req.torch_version and installed < _version_tuple(req.torch_version):
             return Verdict.reject(f"needs torch >= {req.torch_version}; torch {probe.version} is installed")
+        if req.torchvision_version:
+            vision = probe.details.get("torchvision")
+            if not vision:
+                return Verdict.reject(
+                    f"the graph calls torchvision ops and needs torchvision >= {req.torchvision_version}; torchvision "
+                    "is not installed (pip install torchvision, matching your torch)"
+                )
+            if _version_tuple(vision) < _version_tuple(req.torchvision_version):
+                return Verdict.reject(
+                    f"needs torchvision >= {req.torchvision_version}; torchvision {vision} is installed"
+                )
         if req.format == "exported-program" and installed < _MIN_EXPORT:
             return Verdict.reject(f"torch.export (.pt2) programs need torch >= 2.3; torch {probe.version} is installed")
         if not device.is_cpu:
@@ -135,6 +147,8 @@ class TorchBackend(BackendBase):
                 "corrupt, or of another format. Fix: re-export or re-download it."
             )
         program_specs: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], BatchLimits | None] | None = None
+        if package is not None and TorchRequirements.of(package).torchvision_version:
+            _import_torchvision(path.name)  # registers torchvision::nms & co. before the graph refers to them
         try:
             if fmt == "torchscript":
                 fn = torch.jit.load(str(path), map_location=tdev)
@@ -184,6 +198,29 @@ class TorchBackend(BackendBase):
     def inspect(self, path: Path) -> dict[str, str]:
         """TorchScript / ``.pt2`` extra files (read from the zip; torch is not imported). ``{}`` when there are none."""
         return extra_files(Path(path))
+
+
+def _torchvision_version() -> str | None:
+    """The installed torchvision's version, from its distribution metadata (torchvision is not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torchvision")
+    except PackageNotFoundError:
+        return None
+
+
+def _import_torchvision(name: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module("torchvision")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{name} calls torchvision ops (its package declares torchvision), and torchvision cannot be imported "
+            f"({exc}). Fix: pip install torchvision (the build matching your torch).",
+            distribution="torchvision",
+        ) from exc
 
 
 def _spec(value: Any) -> TensorSpec:

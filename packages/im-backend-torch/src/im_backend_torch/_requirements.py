@@ -18,8 +18,11 @@ class TorchRequirements(BackendRequirements):
             the file it loads.
         torch_version: the minimum torch version.
         device_types: the device kinds it runs on (empty: any).
+        torchvision_version: the minimum torchvision version, for graphs that call its ops (``torchvision::nms``);
+            torchvision is then imported before the graph is loaded, so its ops are registered.
     """
 
     format: Literal["torchscript", "exported-program", "state-dict"] | None = None
     torch_version: str | None = None
     device_types: tuple[str, ...] = ()
+    torchvision_version: str | None = None

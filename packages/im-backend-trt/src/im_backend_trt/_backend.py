@@ -7,12 +7,14 @@ run against fakes on a CPU-only machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from im_backend_trt._cuda import CudaRuntime
-from im_backend_trt._requirements import TrtRequirements
+from im_backend_trt._requirements import TrtRequirements, normalize_gpu_name
 from im_backend_trt._session import TrtSession
 from im_backend_trt._trt import capturing_logger, gpu_count, import_cudart, import_trt
 from im_core import BackendBase, BackendProbe, Device, ModelPackage, Verdict
@@ -28,7 +30,7 @@ __all__ = ["LOAD_OPTIONS", "TrtBackend"]
 #: options ``load`` understands (anything else raises ``InvalidParameterError``)
 LOAD_OPTIONS = frozenset(
     {
-        "engine_host_code_allowed",  # let version-compatible plans run their embedded lean runtime (trusted plans only)
+        "engine_host_code_allowed",  # let version-compatible plans run their embedded lean runtime (default: trusted)
         "cuda_graph",  # replay a captured CUDA graph per input shape (cuda-python memory only)
         "memory",  # "auto" (torch when installed, else cuda-python) | "torch" | "cuda-python"
     }
@@ -52,6 +54,8 @@ class TrtBackend(BackendBase):
         flavour: ``full``, ``lean`` or ``dispatch`` for an injected module.
         cudart: CUDA runtime bindings (``cuda.bindings.runtime`` or a fake) instead of importing them.
         gpus: ``() -> [GpuInfo]`` instead of ``im_core.sdk.detect_gpus`` (names, compute capabilities).
+        host: the machine facts the probe reports (``driver_version``, ``cuda_version``, ``os_version``, ``jetson``,
+            ``l4t_version``) instead of reading them from this machine.
     """
 
     name = "trt"
@@ -65,10 +69,12 @@ class TrtBackend(BackendBase):
         flavour: str = "full",
         cudart: Any = None,
         gpus: Callable[[], Sequence[Any]] | None = None,
+        host: Mapping[str, Any] | None = None,
     ) -> None:
         self._trt = (trt_module, flavour) if trt_module is not None else None
         self._cudart = cudart
         self._gpus = gpus
+        self._host_facts = None if host is None else dict(host)
         super().__init__()
 
     def _import_trt(self) -> tuple[Any, str]:
@@ -84,9 +90,25 @@ class TrtBackend(BackendBase):
 
         return list(detect_gpus()[0])
 
+    def _host(self) -> dict[str, Any]:
+        """Driver, CUDA, OS, Jetson product and L4T release of this machine (ranking and Jetson checks)."""
+        if self._host_facts is not None:
+            return dict(self._host_facts)
+        from im_core.sdk import detect_gpus
+
+        _, driver, cuda = detect_gpus()
+        return {
+            "driver_version": driver,
+            "cuda_version": cuda,
+            "os_version": _os_version(),
+            "jetson": _jetson_product(),
+            "l4t_version": _l4t_version(),
+        }
+
     # -- probe -----------------------------------------------------------------------------------------------------
     def _do_probe(self) -> BackendProbe:
-        """TensorRT version and flavour, GPU names and compute capabilities; unavailable (with why) without a GPU."""
+        """TensorRT version and flavour, GPU names and compute capabilities, driver/CUDA/OS/Jetson facts;
+        unavailable (with why) without a GPU."""
         try:
             trt, flavour = self._import_trt()
             cudart = self._import_cudart()
@@ -101,15 +123,30 @@ class TrtBackend(BackendBase):
             "builder": hasattr(trt, "Builder"),
             "cuda_devices": count,
             "gpus": [{"index": g.index, "name": g.name, "compute_capability": g.compute_capability} for g in gpus],
+            **self._host(),
         }
         if count == 0:
             return BackendProbe("trt", False, version, (), details, reason=f"no usable NVIDIA GPU: {why}")
         return BackendProbe("trt", True, version, tuple(f"cuda:{i}" for i in range(count)), details)
 
     # -- check -----------------------------------------------------------------------------------------------------
-    def check(self, package: ModelPackage, probe: BackendProbe, device: Device | str) -> Verdict:
+    def check(
+        self,
+        package: ModelPackage,
+        probe: BackendProbe,
+        device: Device | str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Verdict:
         """Judge the package's requirements (:class:`TrtRequirements`) against the installed TensorRT and the GPU;
-        reasons in words."""
+        reasons in words.
+
+        ``options`` are the session options of the load (``engine_host_code_allowed``: default whether the package
+        is trusted, as the loader decides), so negotiation never picks a plan that ``load`` would then refuse.
+        Accepted plans carry ranking hints (larger is better), after the reference's tie-breakers: an exact TensorRT
+        build before a version-compatible one, a GPU-specific build before a same-compute-capability one, built for
+        this very GPU, the closest CUDA and TensorRT versions, the widest batch profile, the lean runtime embedded,
+        then the Jetson product, OS, L4T release and driver of the build machine matching this one.
+        """
         if not probe.available:
             return Verdict.reject(f"TensorRT is not usable: {probe.reason}")
         try:
@@ -126,7 +163,23 @@ class TrtBackend(BackendBase):
         if not package.requirements:
             return Verdict.accept(0.0)  # nothing declared: loading will tell (a mismatched plan fails to deserialise)
         req = TrtRequirements.of(package)
-        installed, flavour = _release(probe.version), probe.details.get("flavour", "full")
+        details = probe.details
+        installed, flavour = _release(probe.version), details.get("flavour", "full")
+        if req.machine_type == "jetson":
+            why = _jetson_reason(req, details.get("l4t_version"))
+            if why:
+                return Verdict.reject(why)
+        cc, name = gpu.get("compute_capability"), gpu.get("name")
+        if req.compute_capability and cc and _release(req.compute_capability) != _release(cc):
+            return Verdict.reject(
+                f"engine built for compute capability {req.compute_capability}; this GPU ({name}) is {cc}"
+            )
+        wanted, here = normalize_gpu_name(req.device_name), normalize_gpu_name(name)
+        exact = bool(wanted and here and wanted == here)
+        if wanted and here and not exact and not req.same_cc_compatible:
+            return Verdict.reject(
+                f"engine built for {req.device_name} without same-compute-capability compatibility; this GPU is {name}"
+            )
         if req.trt_version:
             built = _release(req.trt_version)
             if req.forward_compatible:
@@ -134,6 +187,12 @@ class TrtBackend(BackendBase):
                     return Verdict.reject(
                         f"engine built with TensorRT {req.trt_version}; installed {probe.version} is older "
                         "(version-compatible engines run only on the same or a newer TensorRT)"
+                    )
+                if req.lean_runtime_excluded and installed[:3] != built[:3]:
+                    return Verdict.reject(
+                        f"version-compatible engine built with TensorRT {req.trt_version} without its lean runtime "
+                        f"needs TensorRT {'.'.join(map(str, built[:3]))}'s own runtime; the installed {probe.version} "
+                        f"({flavour}) cannot run it (pick a package that embeds the lean runtime)"
                     )
             elif installed[:3] != built[:3]:
                 return Verdict.reject(
@@ -150,17 +209,28 @@ class TrtBackend(BackendBase):
                 "engine excludes the lean runtime; tensorrt_dispatch can only run plans that embed it "
                 "(install tensorrt-lean-cu13)"
             )
-        cc, name = gpu.get("compute_capability"), gpu.get("name")
-        if req.compute_capability and cc and req.compute_capability != cc:
+        if req.forward_compatible and not req.lean_runtime_excluded and not _host_code(options, package):
             return Verdict.reject(
-                f"engine built for compute capability {req.compute_capability}; this GPU ({name}) is {cc}"
+                "version-compatible engine embeds a lean runtime that runs host code when deserialised, and "
+                "engine_host_code_allowed is off"
+                + ("" if package.trusted else " (the default for packages from untrusted sources)")
+                + "; pass session_options={'engine_host_code_allowed': True} if you trust this plan"
             )
-        exact = bool(req.device_name and name and req.device_name == name)
-        if req.device_name and name and not exact and not req.same_cc_compatible:
-            return Verdict.reject(
-                f"engine built for {req.device_name} without same-compute-capability compatibility; this GPU is {name}"
-            )
-        return Verdict.accept(2.0 if exact else 1.0)
+        batch = package.batch
+        width = (batch.max - batch.min) if batch.dynamic and batch.max is not None else 0
+        return Verdict.accept(
+            float(not req.forward_compatible),
+            float(not req.same_cc_compatible),
+            float(exact),
+            -_distance(req.cuda_version, details.get("cuda_version")),
+            -_distance(req.trt_version, probe.version),
+            float(width),
+            float(not req.lean_runtime_excluded),
+            _same(normalize_gpu_name(req.jetson_device_name), normalize_gpu_name(details.get("jetson"))),
+            _same(_lower(req.os_version), _lower(details.get("os_version"))),
+            _same(req.l4t_version, details.get("l4t_version")),
+            _same(req.driver_version, details.get("driver_version")),
+        )
 
     # -- load ------------------------------------------------------------------------------------------------------
     def load(
@@ -200,7 +270,7 @@ class TrtBackend(BackendBase):
         logger = capturing_logger(trt)
         logger.messages.clear()
         runtime = trt.Runtime(logger)
-        runtime.engine_host_code_allowed = bool(options.get("engine_host_code_allowed", False))
+        runtime.engine_host_code_allowed = _host_code(options, package)
         engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if engine is None:
             log = " | ".join(logger.messages) or "TensorRT logged nothing"
@@ -239,3 +309,87 @@ class TrtBackend(BackendBase):
                 return {}
             return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
         return {}
+
+
+def _host_code(options: Mapping[str, Any] | None, package: ModelPackage | None) -> bool:
+    """Whether a plan may run host code (its embedded lean runtime): the option when given, else whether the
+    package is trusted (the reference allows it by default and only trusted packages load by default); a plan
+    loaded without a package (a bare file) only when asked."""
+    value = (options or {}).get("engine_host_code_allowed")
+    if value is None:
+        return bool(package is not None and package.trusted)
+    return bool(value)
+
+
+def _distance(built: str | None, here: str | None) -> float:
+    """How far two versions are apart (0 = same release; major differences weigh most); unknown = far."""
+    if not built or not here:
+        return 1e9 if built is None and here else 0.0
+    a, b = _release(built), _release(here)
+    a, b = (*a, 0, 0, 0)[:3], (*b, 0, 0, 0)[:3]
+    return float(sum(abs(x - y) * w for x, y, w in zip(a, b, (1e6, 1e3, 1.0), strict=True)))
+
+
+def _same(a: Any, b: Any) -> float:
+    return float(a is not None and b is not None and a == b)
+
+
+def _lower(text: str | None) -> str | None:
+    return None if text is None else str(text).strip().lower()
+
+
+def _jetson_reason(req: TrtRequirements, l4t: str | None) -> str | None:
+    """A Jetson build needs its TensorRT version declared and the same L4T major.minor release as this machine."""
+    if not req.trt_version:
+        return "Jetson engine's package declares no TensorRT version; im cannot tell whether it runs here"
+    if not req.l4t_version:
+        return "Jetson engine's package declares no L4T version; im cannot tell whether it runs here"
+    if not l4t:
+        return (
+            f"engine built for Jetson L4T {req.l4t_version}, but this machine's L4T release is unknown (not a Jetson, "
+            "or /etc/nv_tegra_release unreadable: set L4T_VERSION)"
+        )
+    if _release(req.l4t_version)[:2] != _release(l4t)[:2]:
+        return f"engine built for Jetson L4T {req.l4t_version}; this machine runs L4T {l4t} (major.minor must match)"
+    return None
+
+
+def _os_version() -> str | None:
+    """``<distribution>-<version>`` lower-cased from ``/etc/os-release`` (the form build machines declare)."""
+    try:
+        with open("/etc/os-release", encoding="utf-8") as fh:
+            data = dict(line.strip().split("=", 1) for line in fh if "=" in line)
+        return f"{data['NAME'].strip(chr(34))}-{data['VERSION_ID'].strip(chr(34))}".lower()
+    except (OSError, KeyError, ValueError):
+        import platform
+
+        return platform.platform().lower() or None
+
+
+def _jetson_product() -> str | None:
+    """The Jetson product (``JETSON_MODULE``, else the device tree's model), normalised; ``None`` off Jetson."""
+    model = os.environ.get("JETSON_MODULE")
+    if not model:
+        try:
+            with open("/proc/device-tree/model", encoding="utf-8", errors="replace") as fh:
+                model = fh.read().strip("\x00 \n")
+        except OSError:
+            return None
+        if "jetson" not in model.lower():
+            return None
+    return normalize_gpu_name(model)
+
+
+def _l4t_version() -> str | None:
+    """The L4T release (``L4T_VERSION``, else ``/etc/nv_tegra_release``: ``# R36 (release), REVISION: 4.3`` →
+    ``36.4.3``); ``None`` off Jetson."""
+    declared = os.environ.get("L4T_VERSION")
+    if declared:
+        return declared.strip()
+    try:
+        with open("/etc/nv_tegra_release", encoding="utf-8", errors="replace") as fh:
+            head = fh.readline()
+    except OSError:
+        return None
+    match = re.search(r"R(\d+).*REVISION:\s*([\d.]+)", head)
+    return f"{match.group(1)}.{match.group(2)}" if match else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import inspect
@@ -115,6 +116,7 @@ class AutoModel:
         offline: bool | None = None,
         provider_options: dict[str, Any] | None = None,
         session_options: dict[str, Any] | None = None,
+        nms_fusion_preferences: bool | dict[str, Any] | None = None,
         **model_kwargs: Any,
     ) -> Model[Any]:
         """Load a model by id (through a weights provider) or from a local folder or model file.
@@ -141,6 +143,12 @@ class AutoModel:
                 ``allow_spinning``...; torch: ``num_threads``, ``dtype``...). The chosen backend gets those it
                 declares and any no installed backend declares (it refuses an unknown one by name); options another
                 installed backend declares are left out (``onnx_execution_providers`` when a torch package wins).
+                Negotiation sees them too: TensorRT's ``engine_host_code_allowed`` (default: whether the package is
+                trusted; the reference's ``trt_engine_host_code_allowed``) rejects version-compatible plans it forbids.
+            nms_fusion_preferences: packages with NMS inside the graph (``nms_fused``): ``None`` (default) ranks the
+                packages whose NMS im runs first, ``False`` rejects fused ones, ``True`` accepts those baked with
+                300 detections / confidence 0.25 / IoU 0.7 / per class, a dict (values or ``(min, max)`` ranges)
+                accepts those within and prefers the closest.
             **model_kwargs: passed to the model family; ``architecture``, ``task`` and ``class_names`` (a list of
                 strings) override what a local folder or bare file says.
 
@@ -169,6 +177,7 @@ class AutoModel:
             offline=offline,
             provider_options=provider_options,
             session_options=session_options,
+            nms_fusion_preferences=nms_fusion_preferences,
             **model_kwargs,
         )
         _check_task(request.source.local_overrides.get("task"))
@@ -257,6 +266,7 @@ def _request(
     offline: bool | None = None,
     provider_options: dict[str, Any] | None = None,
     session_options: dict[str, Any] | None = None,
+    nms_fusion_preferences: bool | dict[str, Any] | None = None,
     **model_kwargs: Any,
 ) -> _Request:
     """``from_pretrained``'s arguments checked and typed, so a wrong one is a clear error before any work starts.
@@ -301,6 +311,7 @@ def _request(
         quantization=quantization,
         model_package_id=model_package_id,
         allow_untrusted_packages=allow_untrusted_packages,
+        nms_fusion_preferences=nms_fusion_preferences,
     )
     options = dict(session_options or {})
     if providers is not None:
@@ -309,6 +320,7 @@ def _request(
                 "onnx_execution_providers is given twice, as an argument and in session_options; pass it once."
             )
         options["onnx_execution_providers"] = list(providers)
+    filters = dataclasses.replace(filters, backend_options=dict(options))
     overrides = {k: model_kwargs.pop(k) for k in _LOCAL_OVERRIDES if k in model_kwargs}
     if from_metadata:
         from im_core._cache import validate_model_id

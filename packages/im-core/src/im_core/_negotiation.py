@@ -12,8 +12,9 @@ backend's own hints; ties broken by package id in sorted order. No backend is na
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -26,7 +27,9 @@ from im_core._protocols import BackendProbe
 from im_core.errors import ImError, InvalidParameterError
 
 __all__ = [
+    "DEFAULT_NMS_FUSION",
     "Filters",
+    "NMS_FUSED",
     "NegotiationReport",
     "PackageVerdict",
     "device_candidates",
@@ -41,8 +44,26 @@ _QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 _QUANT_PRIORITY = {
     "cuda": {"fp16": 4, "fp32": 3, "int8": 2, "bf16": 2, "unknown": 1},
     "cpu": {"fp32": 4, "int8": 3, "bf16": 2, "unknown": 1},
+    "mps": {"fp16": 4, "fp32": 3, "unknown": 1},
 }
-_DEFAULT_QUANT = {"cuda": {"fp32", "fp16", "bf16", "int8", "unknown"}, "cpu": {"fp32", "bf16", "int8", "unknown"}}
+#: quantizations allowed when none was asked for; fp16 runs on Apple GPUs as on NVIDIA ones (as the reference
+#: allows it on every non-CPU device)
+_DEFAULT_QUANT = {
+    "cuda": {"fp32", "fp16", "bf16", "int8", "unknown"},
+    "cpu": {"fp32", "bf16", "int8", "unknown"},
+    "mps": {"fp32", "fp16", "unknown"},
+}
+
+#: the model feature of packages whose graph already ran NMS, and the thresholds baked into it
+NMS_FUSED = "nms_fused"
+_NMS_KEYS = ("max_detections", "confidence_threshold", "iou_threshold", "class_agnostic")
+#: ``nms_fusion_preferences=True`` means these baked values, exactly (as the reference's defaults)
+DEFAULT_NMS_FUSION: dict[str, Any] = {
+    "max_detections": 300,
+    "confidence_threshold": 0.25,
+    "iou_threshold": 0.7,
+    "class_agnostic": False,
+}
 
 
 _VERDICT_FIELDS = ("package_id", "backend", "quantization", "batch", "device", "reason", "rank")
@@ -165,6 +186,13 @@ class Filters:
         quantizations: the allowed quantizations, ``None`` = the defaults for the device.
         model_package_id: only this package.
         allow_untrusted_packages: also consider packages from untrusted sources.
+        nms_fusion: packages whose graph runs NMS (model feature ``nms_fused``): ``None`` (default) accepts them
+            but ranks every package whose NMS im runs first (so ``iou_threshold`` works); ``False`` rejects them;
+            ``True`` accepts those baked with :data:`DEFAULT_NMS_FUSION`; a dict of the same keys, each a value or a
+            ``(min, max)`` range, accepts those within and ranks them by closeness (the reference's
+            ``nms_fusion_preferences``).
+        backend_options: the session options of the load; each backend's ``check`` sees them when it takes an
+            ``options`` argument (TensorRT: ``engine_host_code_allowed``).
     """
 
     backends: frozenset[str] | None = None
@@ -173,6 +201,8 @@ class Filters:
     quantizations: frozenset[str] | None = None
     model_package_id: str | None = None
     allow_untrusted_packages: bool = False
+    nms_fusion: bool | Mapping[str, Any] | None = None
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_arguments(
@@ -184,6 +214,7 @@ class Filters:
         quantization: str | Sequence[str] | None = None,
         model_package_id: str | None = None,
         allow_untrusted_packages: bool = False,
+        nms_fusion_preferences: bool | Mapping[str, Any] | None = None,
         plugins: PluginRegistry | None = None,
     ) -> Filters:
         """Validate ``from_pretrained``-style arguments; raises ``InvalidParameterError`` naming the bad one.
@@ -200,7 +231,83 @@ class Filters:
             quantizations=None if quants is None else frozenset(quants),
             model_package_id=model_package_id,
             allow_untrusted_packages=bool(allow_untrusted_packages),
+            nms_fusion=_nms_preferences(nms_fusion_preferences),
         )
+
+
+def _nms_preferences(value: Any) -> bool | dict[str, Any] | None:
+    """``nms_fusion_preferences`` checked: ``None``, a bool, or a dict of :data:`_NMS_KEYS` to a value or a
+    ``(min, max)`` pair (``class_agnostic``: a bool)."""
+    if value is None or isinstance(value, bool):
+        return value
+    example = "e.g. nms_fusion_preferences={'iou_threshold': (0.5, 0.7), 'max_detections': 300}"
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            f"nms_fusion_preferences must be None, True/False or a dict, got {type(value).__name__} {value!r}; "
+            f"{example}."
+        )
+    unknown = sorted(set(value) - set(_NMS_KEYS))
+    if unknown:
+        raise InvalidParameterError(f"nms_fusion_preferences has unknown key(s) {unknown}; known: {list(_NMS_KEYS)}.")
+    for key, item in value.items():
+        if key == "class_agnostic":
+            ok = isinstance(item, bool)
+        elif isinstance(item, (list, tuple)):
+            ok = len(item) == 2 and all(_is_number(v) for v in item)
+        else:
+            ok = _is_number(item)
+        if not ok:
+            want = "true or false" if key == "class_agnostic" else "a number or a (min, max) pair of numbers"
+            raise InvalidParameterError(f"nms_fusion_preferences[{key!r}] must be {want}, got {item!r}; {example}.")
+    return dict(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _nms_fusion_verdict(package: ModelPackage, wanted: bool | Mapping[str, Any] | None) -> tuple[str | None, float]:
+    """Whether a package's fused NMS passes ``wanted`` (see :attr:`Filters.nms_fusion`), and its closeness score
+    (0 for packages without fused NMS; the reference's score: 1 per exact scalar match, up to 1 per range by how
+    close to its middle)."""
+    if NMS_FUSED not in package.features:
+        return None, 0.0
+    if wanted is False:
+        return (
+            "NMS runs inside this package's graph, so iou_threshold and the other NMS parameters would have no effect, "
+            "and nms_fusion_preferences=False rejects such packages",
+            0.0,
+        )
+    if wanted is None:
+        return None, 0.0
+    prefs = DEFAULT_NMS_FUSION if wanted is True else wanted
+    baked = package.features.get(NMS_FUSED)
+    missing = [k for k in _NMS_KEYS if not isinstance(baked, Mapping) or k not in baked]
+    if missing:
+        return f"its model feature {NMS_FUSED!r} is malformed (missing {', '.join(missing)})", 0.0
+    assert isinstance(baked, Mapping)
+    score = 0.0
+    for key, want in prefs.items():
+        actual = baked[key]
+        if key == "class_agnostic":
+            if actual != want:
+                return f"its graph's NMS is {'class-agnostic' if actual else 'per class'}, not as preferred", 0.0
+            score += 1.0
+            continue
+        lo, hi = want if isinstance(want, (list, tuple)) else (want, want)
+        lo, hi = min(lo, hi), max(lo, hi)
+        if not _is_number(actual) or not lo <= actual <= hi:
+            shown = want if lo != hi else lo
+            return f"its graph's NMS has {key} {actual!r}, outside the preferred {shown!r}", 0.0
+        score += _closeness(lo, hi, actual)
+    return None, score
+
+
+def _closeness(lo: float, hi: float, value: float) -> float:
+    if lo == hi:
+        return float(abs(value - hi) < 1e-5)
+    scaled = min(max((value - lo) / (hi - lo + 1e-6), 0.0), 1.0)
+    return 1.0 - abs(0.5 - scaled)
 
 
 #: CPU before MPS: the ranking tables have no MPS row yet, and ONNX "on mps" is the CPU with CoreML; a package
@@ -283,6 +390,7 @@ def negotiate_packages(
     quantization: str | Sequence[str] | None = None,
     model_package_id: str | None = None,
     allow_untrusted_packages: bool = False,
+    nms_fusion_preferences: bool | Mapping[str, Any] | None = None,
     plugins: PluginRegistry | None = None,
 ) -> NegotiationReport:
     """Judge every package of ``metadata`` for this machine; see the module docstring for the rules.
@@ -296,6 +404,7 @@ def negotiate_packages(
         quantization=quantization,
         model_package_id=model_package_id,
         allow_untrusted_packages=allow_untrusted_packages,
+        nms_fusion_preferences=nms_fusion_preferences,
         plugins=plugins,
     )
     return run_negotiation(metadata, filters, plugins=plugins)
@@ -319,6 +428,7 @@ def run_negotiation(
             "quantization": sorted(quants) if quants else None,
             "model_package_id": model_package_id,
             "disabled_backends": sorted(disabled) or None,
+            "nms_fusion_preferences": filters.nms_fusion,
         },
     )
     if model_package_id is not None and metadata.package(model_package_id) is None:
@@ -353,7 +463,7 @@ def run_negotiation(
         verdict = PackageVerdict(package.package_id, package.backend, package.quantization, package.batch.describe())
         verdict.reason = static[package.package_id]
         if verdict.reason is None:
-            _judge_on_devices(verdict, package, metadata, devices, quants, reg, probes)
+            _judge_on_devices(verdict, package, metadata, devices, filters, reg, probes)
         (accepted if verdict.accepted else rejected).append(verdict)
     accepted.sort(key=lambda v: v.package_id)
     accepted.sort(key=lambda v: v.key, reverse=True)  # stable: ties keep package-id order
@@ -402,22 +512,31 @@ def _judge_on_devices(
     package: ModelPackage,
     metadata: ModelMetadata,
     devices: list[Device],
-    quants: frozenset[str] | None,
+    filters: Filters,
     reg: PluginRegistry,
     probes: dict[str, Any],
 ) -> None:
     reasons: list[str] = []
+    fusion_reason, fusion_score = _nms_fusion_verdict(package, filters.nms_fusion)
+    if fusion_reason is not None:
+        verdict.reason = fusion_reason
+        return
+    fused = NMS_FUSED in package.features
     for device in devices:
         kind = device.kind
-        reason, backend_rank = _judge(package, metadata, device, quants, reg, probes)
+        reason, backend_rank = _judge(package, metadata, device, filters, reg, probes)
         if reason is None:
             verdict.device, verdict.target = str(device), device
             verdict.key = (
                 device.is_cuda,
+                # by default the NMS im runs (iou_threshold works) before NMS baked into the graph
+                not fused if filters.nms_fusion is None else True,
                 reg.backend_priority(package.backend, kind),
                 _QUANT_PRIORITY.get(kind, {}).get(package.quantization, 0),
                 package.batch.dynamic,
+                0 if package.batch.dynamic else -package.batch.min,  # a smaller static batch pads less
                 *backend_rank,
+                fusion_score,
             )
             return
         reasons.append(reason if len(devices) == 1 else f"on {device}: {reason}")
@@ -428,10 +547,11 @@ def _judge(
     package: ModelPackage,
     metadata: ModelMetadata,
     device: Device,
-    quants: frozenset[str] | None,
+    filters: Filters,
     reg: PluginRegistry,
     probes: dict[str, Any],
 ) -> tuple[str | None, tuple[float, ...]]:
+    quants = filters.quantizations
     try:
         plugin = reg.backend(package.backend)
         if package.backend not in probes:
@@ -445,7 +565,7 @@ def _judge(
         return f"{package.backend} runtime unavailable: {probe.reason}", ()
     try:
         reg.requirements(package)  # the backend's own reader refuses a block it cannot read, in words
-        judged = plugin.check(package, probe, device)
+        judged = _check(plugin, package, probe, device, filters.backend_options)
     except InvalidParameterError:
         raise
     except ImError as exc:
@@ -468,6 +588,17 @@ def _judge(
     if unsupported:
         return f"the {metadata.architecture} family does not support package features {unsupported}", ()
     return None, judged.rank
+
+
+def _check(plugin: Any, package: ModelPackage, probe: BackendProbe, device: Device, options: Mapping[str, Any]) -> Any:
+    """``plugin.check``, with the load's session options where the plugin's ``check`` takes ``options``."""
+    try:
+        takes = "options" in inspect.signature(plugin.check).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        return plugin.check(package, probe, device, options=dict(options))
+    return plugin.check(package, probe, device)
 
 
 def _plugin_bug(backend: str, step: str, exc: Exception) -> str:

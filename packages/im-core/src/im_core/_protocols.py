@@ -161,7 +161,11 @@ class BackendPlugin(Protocol):
         ...
 
     def check(self, package: ModelPackage, probe: BackendProbe, device: Device) -> Verdict:
-        """Can this package run here on ``device``? Reasons are shown to users verbatim."""
+        """Can this package run here on ``device``? Reasons are shown to users verbatim.
+
+        A backend may also take an ``options`` keyword: negotiation then passes the load's session options, so
+        it can reject a package that ``load`` would refuse with them (TensorRT: ``engine_host_code_allowed``).
+        """
         ...
 
     def load(self, path: Path, *, device: Device, package: ModelPackage | None = None, **options: Any) -> Session:

@@ -122,13 +122,31 @@ def _flag(m: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def _positive(m: Mapping[str, Any], key: str) -> int | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Skip(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
 def _batch(m: Mapping[str, Any]) -> BatchSpec:
-    if _flag(m, "dynamicBatchSize", False):
-        lo = int(m.get("minBatchSize") or 1)
-        hi = m.get("maxBatchSize")
-        opt = m.get("optBatchSize")
-        return BatchSpec(dynamic=True, min=lo, max=int(hi) if hi else None, opt=int(opt) if opt else None)
+    """Exactly one of a dynamic batch (``minBatchSize`` <= ``optBatchSize`` <= ``maxBatchSize`` where given) or a
+    positive static batch size; a manifest declaring both, or bounds that contradict each other, is refused."""
     static = m.get("staticBatchSize")
+    if _flag(m, "dynamicBatchSize", False):
+        if static is not None:
+            raise _Skip(
+                f"its manifest declares a dynamic batch and a static batch size ({static!r}) at once; it must be one"
+            )
+        lo = _positive(m, "minBatchSize") or 1
+        hi, opt = _positive(m, "maxBatchSize"), _positive(m, "optBatchSize")
+        if hi is not None and lo > hi:
+            raise _Skip(f"its dynamic batch bounds contradict each other: minBatchSize {lo} > maxBatchSize {hi}")
+        if opt is not None and not (lo <= opt <= (hi if hi is not None else opt)):
+            raise _Skip(f"its optBatchSize {opt} lies outside the dynamic batch bounds {lo}..{hi}")
+        return BatchSpec(dynamic=True, min=lo, max=hi, opt=opt)
     if isinstance(static, int) and not isinstance(static, bool) and static > 0:
         return BatchSpec.static(static)
     raise _Skip("its manifest declares neither a dynamic batch nor a positive static batch size")
@@ -152,20 +170,60 @@ def _onnx(m: Mapping[str, Any]) -> dict[str, Any]:
     return _block("onnx", opset=m.get("opset"), incompatible_providers=_names(m, "incompatibleProviders"))
 
 
+_MACHINE_SPECS = {"gpu-server": "gpu-server-specs-v1", "jetson": "jetson-machine-specs-v1"}
+
+
+def _text(m: Mapping[str, Any], key: str) -> str | None:
+    value = m.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise _Skip(f"{key} must be a string, got {json_type(value)}")
+    return str(value)
+
+
 def _trt(m: Mapping[str, Any]) -> dict[str, Any]:
-    specs = m.get("machineSpecs") or {}
+    """A TensorRT manifest, complete as the reference requires: the TensorRT version and the GPU (name and
+    compute capability) it was built for, dynamic batch bounds, and machine specs that fit the machine type."""
+    trt_version, cc, gpu = _text(m, "trtVersion"), _text(m, "cudaDeviceCC"), _text(m, "cudaDeviceType")
+    if trt_version is None:
+        raise _Skip("its TensorRT manifest declares no trtVersion (a plan runs only on the TensorRT it was built for)")
+    if cc is None or gpu is None:
+        missing = " and ".join(k for k, v in (("cudaDeviceType", gpu), ("cudaDeviceCC", cc)) if v is None)
+        raise _Skip(
+            f"its TensorRT manifest declares no GPU ({missing} missing); a plan is tied to the GPU it was built for"
+        )
+    if _flag(m, "dynamicBatchSize", False) and (m.get("minBatchSize") is None or m.get("maxBatchSize") is None):
+        raise _Skip("its TensorRT manifest declares a dynamic batch without minBatchSize and maxBatchSize bounds")
+    machine = m.get("machineType")
+    if machine is not None and machine not in _MACHINE_SPECS:
+        raise _Skip(f"machineType must be 'gpu-server' or 'jetson', got {machine!r}")
+    specs = m.get("machineSpecs")
+    if specs is not None and not _is(specs, dict):
+        raise _Skip(f"machineSpecs must be an object, got {json_type(specs)}")
+    specs = specs or {}
+    kind = specs.get("type")
+    if machine is not None and kind is not None and kind != _MACHINE_SPECS[machine]:
+        raise _Skip(f"its machineSpecs are {kind!r}, which contradicts machineType {machine!r}")
+    if machine is None and kind is not None:
+        machine = {v: k for k, v in _MACHINE_SPECS.items()}.get(kind)
+    l4t = _text(specs, "l4tVersion")
+    if machine == "jetson" and l4t is None:
+        raise _Skip("its Jetson TensorRT manifest declares no machineSpecs.l4tVersion")
     return _block(
         "trt",
-        trt_version=m.get("trtVersion"),
-        compute_capability=m.get("cudaDeviceCC"),
-        device_name=m.get("cudaDeviceType") or specs.get("deviceName"),
+        trt_version=trt_version,
+        compute_capability=cc,
+        device_name=gpu,
         same_cc_compatible=_flag(m, "sameCCCompatible", False),
         forward_compatible=_flag(m, "trtForwardCompatible", False),
         lean_runtime_excluded=_flag(m, "trtLeanRuntimeExcluded", False),
-        cuda_version=m.get("cudaVersion"),
-        driver_version=specs.get("driverVersion"),
-        machine_type=m.get("machineType"),
-        l4t_version=specs.get("l4tVersion"),
+        cuda_version=_text(m, "cudaVersion"),
+        driver_version=_text(specs, "driverVersion"),
+        os_version=_text(specs, "osVersion"),
+        machine_type=machine,
+        l4t_version=l4t,
+        jetson_device_name=_text(specs, "deviceName") if machine == "jetson" else None,
     )
 
 
@@ -175,6 +233,7 @@ def _torchscript(m: Mapping[str, Any]) -> dict[str, Any]:
         format="torchscript",
         torch_version=m.get("torchVersion"),
         device_types=_names(m, "supportedDeviceTypes"),
+        torchvision_version=_text(m, "torchVisionVersion"),
     )
 
 

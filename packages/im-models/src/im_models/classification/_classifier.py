@@ -16,7 +16,7 @@ from im_core import (
     Session,
 )
 from im_models.classification._config import ClassifierConfig, load_classifier_config
-from im_models.common import as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
+from im_models.common import adjust_images, as_probabilities, prepare_batch, sigmoid, softmax, to_numpy
 
 __all__ = ["ImageClassifier", "MultiLabelImageClassifier", "center_window"]
 
@@ -80,6 +80,7 @@ class ImageClassifier(ClassificationModel):
         cfg = self.config
         if cfg.inference_config is not None:
             ic = cfg.inference_config
+            images = adjust_images(images, ic)  # grayscale / contrast steps the config declares
             tensor, _ = prepare_batch(images, ic.network_input, static_crop=ic.static_crop)
             return tensor
         net = cfg.network

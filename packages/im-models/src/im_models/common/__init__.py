@@ -24,6 +24,10 @@ Packages
     :func:`recommended_parameters`.
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
+Package files
+    :func:`parse_keypoints_metadata` (keypoint names and skeleton per object class),
+    :func:`class_names_remapping` (``class_names_operations``), :func:`adjust_images` (the grayscale and contrast
+    steps of ``image_pre_processing``).
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
@@ -32,6 +36,7 @@ Masks
 """
 
 from im_models.common._activations import as_probabilities, sigmoid, softmax
+from im_models.common._adjust import adjust_images
 from im_models.common._arrays import array_ops, is_torch_tensor, to_numpy
 from im_models.common._candidates import best_class, filter_candidates, top_k_positions, top_pairs
 from im_models.common._config import (
@@ -39,7 +44,9 @@ from im_models.common._config import (
     InferenceConfig,
     NetworkInput,
     StaticCrop,
+    class_names_remapping,
     parse_inference_config,
+    parse_keypoints_metadata,
     ultralytics_config,
 )
 from im_models.common._crops import crop_boxes, crop_quads, order_quads
@@ -86,6 +93,7 @@ __all__ = [
     "Prepared",
     "RESIZE_MODES",
     "StaticCrop",
+    "adjust_images",
     "array_ops",
     "as_probabilities",
     "best_class",
@@ -95,6 +103,7 @@ __all__ = [
     "canvas_size",
     "class_count_error",
     "class_filter_mask",
+    "class_names_remapping",
     "class_thresholds",
     "crop_boxes",
     "crop_quads",
@@ -106,6 +115,7 @@ __all__ = [
     "nms",
     "order_quads",
     "parse_inference_config",
+    "parse_keypoints_metadata",
     "pre_process_images",
     "prepare_batch",
     "recommended_parameters",

@@ -13,11 +13,15 @@ from typing import Any, Literal
 from im_core.errors import CorruptedModelPackageError
 
 __all__ = [
+    "CONTRAST_TYPES",
+    "POST_PROCESSING_TYPES",
     "RESIZE_MODES",
     "InferenceConfig",
     "NetworkInput",
     "StaticCrop",
+    "class_names_remapping",
     "parse_inference_config",
+    "parse_keypoints_metadata",
     "ultralytics_config",
 ]
 
@@ -25,6 +29,10 @@ ResizeMode = Literal["stretch", "letterbox", "letterbox-reflect-edges", "center-
 #: Resize modes the pre-processing understands (``fit-longer-edge`` is a letterbox without centring: padding is
 #: placed right/bottom).
 RESIZE_MODES: tuple[str, ...] = ("stretch", "letterbox", "letterbox-reflect-edges", "center-crop", "fit-longer-edge")
+#: ``image_pre_processing.contrast.type`` values of the Roboflow layout
+CONTRAST_TYPES: tuple[str, ...] = ("Adaptive Equalization", "Contrast Stretching", "Histogram Equalization")
+#: ``post_processing.type`` values of the Roboflow layout (anything else is refused, as the reference refuses it)
+POST_PROCESSING_TYPES: tuple[str, ...] = ("nms", "softmax", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,12 @@ class InferenceConfig:
         static_crop: optional crop before resizing.
         static_batch_size: the graph's fixed batch size, when it has one.
         max_dynamic_batch_size: the largest batch for dynamic-batch graphs, when declared.
-        post_processing: ``type`` (``nms``, ``softmax``, ``sigmoid``…), ``fused`` and ``nms_parameters`` as given.
+        post_processing: ``type`` (``nms``, ``softmax``, ``sigmoid``), ``fused`` and ``nms_parameters`` as given.
         raw: the parsed JSON (for family-specific keys).
+        contrast: ``image_pre_processing.contrast`` when enabled: one of :data:`CONTRAST_TYPES`.
+        grayscale: ``image_pre_processing.grayscale`` is enabled (images become gray, still three channels).
+        removed_class_names: class names ``class_names_operations`` removes (``class_name_removal``): their
+            detections are dropped and the remaining class ids renumbered (:func:`class_names_remapping`).
     """
 
     network_input: NetworkInput
@@ -101,6 +113,9 @@ class InferenceConfig:
     max_dynamic_batch_size: int | None = None
     post_processing: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    contrast: str | None = None
+    grayscale: bool = False
+    removed_class_names: tuple[str, ...] = ()
 
     @property
     def fused_nms(self) -> bool:
@@ -113,6 +128,12 @@ def _bad(source: str, key: str, value: Any, want: str) -> CorruptedModelPackageE
 
 
 def _int(source: str, key: str, value: Any, *, minimum: int = 1) -> int:
+    """An integer; a numeric string (``"412"``) is read as the reference's parser (pydantic, lax mode) reads it."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise _bad(source, key, value, f"an integer >= {minimum}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
         raise _bad(source, key, value, f"an integer >= {minimum}")
     return int(value)
@@ -196,6 +217,13 @@ def parse_inference_config(data: Mapping[str, Any], *, source: str = "inference_
     post = data.get("post_processing") or {}
     if not isinstance(post, Mapping):
         raise _bad(source, "post_processing", post, "an object")
+    if post and post.get("type") not in POST_PROCESSING_TYPES:
+        raise _bad(source, "post_processing.type", post.get("type"), f"one of {', '.join(POST_PROCESSING_TYPES)}")
+    if "fused" in post and not isinstance(post["fused"], bool):
+        raise _bad(source, "post_processing.fused", post["fused"], "true or false")
+    pre = data.get("image_pre_processing")
+    if pre is not None and not isinstance(pre, Mapping):
+        raise _bad(source, "image_pre_processing", pre, "an object")
     return InferenceConfig(
         network_input=network,
         static_crop=_static_crop(data.get("image_pre_processing"), source),
@@ -207,7 +235,66 @@ def parse_inference_config(data: Mapping[str, Any], *, source: str = "inference_
         else _int(source, "forward_pass.max_dynamic_batch_size", max_batch),
         post_processing=dict(post),
         raw=dict(data),
+        contrast=_contrast(pre, source),
+        grayscale=_enabled(pre, "grayscale", source),
+        removed_class_names=_class_names_operations(data.get("class_names_operations"), source),
     )
+
+
+def _enabled(pre: Mapping[str, Any] | None, key: str, source: str) -> bool:
+    """Whether ``image_pre_processing[key]`` is present and enabled (``enabled`` must be a boolean)."""
+    step = (pre or {}).get(key)
+    if step is None:
+        return False
+    if not isinstance(step, Mapping) or not isinstance(step.get("enabled", True), bool):
+        raise _bad(source, f"image_pre_processing.{key}", step, "an object with a boolean 'enabled'")
+    return bool(step.get("enabled", True))
+
+
+def _contrast(pre: Mapping[str, Any] | None, source: str) -> str | None:
+    if not _enabled(pre, "contrast", source):
+        return None
+    assert pre is not None
+    kind = pre["contrast"].get("type")
+    if kind not in CONTRAST_TYPES:
+        raise _bad(source, "image_pre_processing.contrast.type", kind, f"one of {', '.join(CONTRAST_TYPES)}")
+    return str(kind)
+
+
+def _class_names_operations(ops: Any, source: str) -> tuple[str, ...]:
+    """The class names removed by ``class_names_operations`` (a list of ``{"type": "class_name_removal",
+    "class_name": ...}``, the only operation the layout defines)."""
+    if ops is None:
+        return ()
+    want = "a list of {'type': 'class_name_removal', 'class_name': <name>} objects"
+    if not isinstance(ops, Sequence) or isinstance(ops, str):
+        raise _bad(source, "class_names_operations", ops, want)
+    removed = []
+    for i, op in enumerate(ops):
+        if (
+            not isinstance(op, Mapping)
+            or op.get("type") != "class_name_removal"
+            or not isinstance(op.get("class_name"), str)
+        ):
+            raise _bad(source, f"class_names_operations[{i}]", op, want)
+        removed.append(op["class_name"])
+    return tuple(removed)
+
+
+def class_names_remapping(names: Sequence[str], removed: Sequence[str]) -> tuple[list[str], Any]:
+    """The class names left after ``class_names_operations`` and, per original class id, its new id (``-1`` for a
+    removed class) as an int64 numpy array."""
+    import numpy as np
+
+    gone = set(removed)
+    kept = [n for n in names if n not in gone]
+    mapping = np.full(len(names), -1, np.int64)
+    next_id = 0
+    for i, name in enumerate(names):
+        if name not in gone:
+            mapping[i] = next_id
+            next_id += 1
+    return kept, mapping
 
 
 def _static_crop(pre: Any, source: str) -> StaticCrop | None:
@@ -239,3 +326,56 @@ def ultralytics_config(
     h, w = input_size if input_size is not None else (fallback, fallback)
     net = NetworkInput(height=int(h), width=int(w), dynamic=dynamic, stride=int(stride))
     return InferenceConfig(network_input=net, post_processing={"type": "nms", "fused": False})
+
+
+def parse_keypoints_metadata(
+    data: Any, *, source: str = "keypoints_metadata.json"
+) -> tuple[list[list[str]], list[list[tuple[int, int]]]]:
+    """Roboflow's ``keypoints_metadata.json``, per object class: ``(keypoint names, skeleton edges)``, each a list
+    indexed by ``object_class_id``.
+
+    The file is a list with one entry per object class: ``object_class_id`` (0 .. entries - 1, every class
+    described), ``keypoints`` (``{"<index>": name}``, ordered by the integer index) and ``edges``
+    (``[{"from": i, "to": j}]``, both ends existing keypoints).
+
+    Raises:
+        CorruptedModelPackageError: anything else, naming what is wrong (the files the reference refuses).
+    """
+
+    def bad(why: str) -> CorruptedModelPackageError:
+        return CorruptedModelPackageError(f"{source} is malformed: {why}. Fix or remove the file.")
+
+    if not isinstance(data, list) or not data:
+        raise bad(f"expected a non-empty list with one entry per object class, got {type(data).__name__}")
+    names: list[list[str] | None] = [None] * len(data)
+    skeletons: list[list[tuple[int, int]] | None] = [None] * len(data)
+    for n, entry in enumerate(data):
+        if not isinstance(entry, Mapping) or "object_class_id" not in entry:
+            raise bad(f"entry {n} has no 'object_class_id'")
+        cid = entry["object_class_id"]
+        if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < len(data):
+            raise bad(f"entry {n}: object_class_id {cid!r} is not a class id in 0..{len(data) - 1}")
+        kps = entry.get("keypoints")
+        if not isinstance(kps, Mapping):
+            raise bad(f"class {cid} has no 'keypoints' object")
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in kps.items())
+        except (TypeError, ValueError):
+            raise bad(f"class {cid}: keypoint ids must be integers, got {sorted(map(str, kps))[:5]}") from None
+        names[cid] = [name for _, name in ordered]
+        edges = entry.get("edges")
+        if not isinstance(edges, list):
+            raise bad(f"class {cid} has no 'edges' list")
+        skeleton = []
+        for edge in edges:
+            if not isinstance(edge, Mapping) or "from" not in edge or "to" not in edge:
+                raise bad(f'class {cid}: each edge needs integer "from" and "to", got {edge!r}')
+            a, b = edge["from"], edge["to"]
+            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(ordered) for x in (a, b)):
+                raise bad(f"class {cid}: edge {a!r}->{b!r} names a keypoint outside 0..{len(ordered) - 1}")
+            skeleton.append((a, b))
+        skeletons[cid] = skeleton
+    missing = [i for i, v in enumerate(names) if v is None]
+    if missing:
+        raise bad(f"object classes {missing} are not described (each class id appears once)")
+    return [v for v in names if v is not None], [v for v in skeletons if v is not None]

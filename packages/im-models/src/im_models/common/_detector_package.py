@@ -24,6 +24,7 @@ import numpy as np
 
 from im_core import Image, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, ModelRuntimeError
+from im_models.common._adjust import adjust_images
 from im_models.common._arrays import is_torch_tensor
 from im_models.common._config import InferenceConfig, parse_inference_config, ultralytics_config
 from im_models.common._preprocess import ImageTransform, canvas_size, input_spatial_dynamic, prepare_batch
@@ -140,6 +141,7 @@ def run_session(package: DetectorPackage, prepared: Prepared) -> list[Any]:
 def pre_process_images(package: DetectorPackage, images: list[Image], params: dict[str, Any]) -> Prepared:
     """Build the batch tensor (shared ``pre_process`` of the YOLO and DETR families); ``params`` may hold
     ``image_size`` (the caller's ``Model.CALL_PARAMS`` checked the names)."""
+    images = adjust_images(images, package.config)  # grayscale / contrast steps the config declares
     tensor, transforms = prepare_batch(
         images,
         package.config.network_input,

@@ -34,7 +34,15 @@ __all__ = [
 #: Call-time parameters every detector accepts, all read by ``post_process`` (a family declares them in its
 #: ``Model.CALL_PARAMS``: ``{"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}``).
 DETECTION_PARAMS = frozenset(
-    {"confidence", "iou_threshold", "max_detections", "class_agnostic", "class_filter", "pre_nms_top_k"}
+    {
+        "confidence",
+        "iou_threshold",
+        "max_detections",
+        "class_agnostic",
+        "class_agnostic_nms",  # the reference's name for class_agnostic
+        "class_filter",
+        "pre_nms_top_k",
+    }
 )
 
 
@@ -189,7 +197,10 @@ def resolve_detection_params(
 
     Args:
         params: keyword arguments of the call (``confidence``, ``iou_threshold``, ``max_detections``,
-            ``class_agnostic``, ``class_filter``, ``pre_nms_top_k``; others are ignored here).
+            ``class_agnostic`` (alias ``class_agnostic_nms``), ``class_filter``, ``pre_nms_top_k``; others are
+            ignored here). ``confidence`` may also be ``"best"`` (the package's recommended thresholds, per class
+            where it has them, else the family default: the same as leaving it out) or ``"default"`` (the family
+            default, ignoring the package's recommendations), the reference's two named modes.
         class_names / num_classes: the model's classes.
         recommended: an ``im_core.RecommendedParameters`` (or ``None``); fills what the caller leaves out.
         confidence / iou_threshold / max_detections / pre_nms_top_k: family defaults.
@@ -229,10 +240,18 @@ def _resolve_params(
     rec_iou = getattr(recommended, "iou_threshold", None)
     rec_max = getattr(recommended, "max_detections", None)
     per_class = getattr(recommended, "per_class_confidence", None) or {}
+    asked = params.get("confidence")
+    if asked == "default":  # the family default, whatever the package recommends
+        rec_conf, per_class, asked = None, {}, None
+    elif asked == "best":  # the package's recommendations: what im does when confidence is left out
+        asked = None
+    elif isinstance(asked, str):
+        raise InvalidParameterError(
+            f"confidence={asked!r}: give a number in [0, 1], a {{class: threshold}} dict, 'best' (the package's "
+            "recommended thresholds) or 'default' (the model family's default)."
+        )
     default_conf = rec_conf if rec_conf is not None else confidence
-    thresholds = class_thresholds(
-        params.get("confidence"), class_names, num_classes, default=default_conf, per_class_default=per_class
-    )
+    thresholds = class_thresholds(asked, class_names, num_classes, default=default_conf, per_class_default=per_class)
     iou = params.get("iou_threshold")
     iou = _threshold(iou, "iou_threshold") if iou is not None else (rec_iou if rec_iou is not None else iou_threshold)
     max_det = params.get("max_detections")
@@ -247,10 +266,21 @@ def _resolve_params(
         thresholds=thresholds,
         iou_threshold=float(iou),
         max_detections=int(max_det),
-        class_agnostic=bool(params.get("class_agnostic", False)),
+        class_agnostic=_class_agnostic(params),
         class_mask=class_filter_mask(params.get("class_filter"), class_names, num_classes),
         pre_nms_top_k=None if top_k is None else int(top_k),
     )
+
+
+def _class_agnostic(params: Mapping[str, Any]) -> bool:
+    """``class_agnostic``, or the reference's ``class_agnostic_nms``; both given differently is an error."""
+    value, alias = params.get("class_agnostic"), params.get("class_agnostic_nms")
+    if value is not None and alias is not None and bool(value) != bool(alias):
+        raise InvalidParameterError(
+            f"class_agnostic={value!r} and class_agnostic_nms={alias!r} contradict each other; they are the same "
+            "parameter (class_agnostic_nms is the reference's name), pass one."
+        )
+    return bool(value if value is not None else alias if alias is not None else False)
 
 
 def select_detections(

@@ -20,6 +20,7 @@ from im_models.common import (
     Prepared,
     array_ops,
     canvas_key_of,
+    class_names_remapping,
     load_detector_package,
     pre_process_images,
     resolve_detection_params,
@@ -99,9 +100,16 @@ class DETRDetection(ObjectDetectionModel):
 
     CALL_PARAMS = {"image_size": "pre", **dict.fromkeys(DETECTION_PARAMS, "post")}
 
-    def __init__(self, package: DetectorPackage, info: LoadedModelInfo) -> None:
+    def __init__(self, package: DetectorPackage, info: LoadedModelInfo, network_names: list[str] | None = None) -> None:
         self.package = package
         self.metadata = info
+        # class_names_operations: the network's classes, and each one's id among the names kept (-1 = removed)
+        self._network_names = network_names
+        self._remap = (
+            None
+            if network_names is None
+            else class_names_remapping(network_names, package.config.removed_class_names)[1]
+        )
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> DETRDetection:
@@ -134,6 +142,10 @@ class DETRDetection(ObjectDetectionModel):
                     f"The package lists {len(names)} class names but the network's logits have only {c} classes."
                 )
         package.config = replace(package.config, network_input=replace(package.config.network_input, dynamic=False))
+        removed = package.config.removed_class_names
+        if removed:
+            kept, _ = class_names_remapping(names, removed)
+            return cls(package, ctx.info(kept), network_names=names)
         return cls(package, ctx.info(names))
 
     def pre_process(self, images: list[Image], **params: Any) -> Prepared:
@@ -147,7 +159,7 @@ class DETRDetection(ObjectDetectionModel):
 
     def post_process(self, raw: list[Any], prepared: Prepared, **params: Any) -> list[Detections]:
         boxes, logits = split_detr_outputs(raw)
-        names = list(self.class_names)
+        names = list(self._network_names or self.class_names)
         if logits.shape[2] < len(names):
             raise CorruptedModelPackageError(
                 f"The package lists {len(names)} class names but the logits output has shape {tuple(logits.shape)}."
@@ -156,5 +168,9 @@ class DETRDetection(ObjectDetectionModel):
         results = []
         for i, t in enumerate(prepared.transforms):
             xyxy, scores, cls = decode_detr(boxes[i], logits[i], len(names), p, t)
-            results.append(Detections(xyxy, scores, cls, names))
+            if self._remap is not None:  # classes removed by class_names_operations: dropped, the rest renumbered
+                new = self._remap[cls]
+                keep = new >= 0
+                xyxy, scores, cls = xyxy[keep], scores[keep], new[keep]
+            results.append(Detections(xyxy, scores, cls, list(self.class_names)))
         return results

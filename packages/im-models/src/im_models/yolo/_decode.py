@@ -14,6 +14,7 @@ Layouts:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,29 @@ import numpy as np
 
 from im_models.common import DetectionParams, array_ops, best_class, filter_candidates, suppress, xywh_to_xyxy
 
-__all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5"]
+__all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5", "warn_fused_nms_params"]
+
+#: call parameters that only steer the NMS im runs; a graph with NMS inside ignores them
+_NMS_ONLY = ("iou_threshold", "class_agnostic", "class_agnostic_nms", "pre_nms_top_k")
+
+
+def warn_fused_nms_params(params: Mapping[str, Any], baked: Mapping[str, Any] | None = None) -> None:
+    """Warn when the caller passes an NMS parameter to a model whose graph already ran NMS (an NMS-fused export or
+    an end-to-end head): it has no effect, and silently ignoring it would give the caller results they did not ask
+    for. ``baked``: the thresholds the graph was exported with (model feature ``nms_fused``), quoted."""
+    given = [k for k in _NMS_ONLY if params.get(k) is not None]
+    if not given:
+        return
+    import warnings
+
+    fixed = f" (the graph was exported with {dict(baked)})" if baked else ""
+    warnings.warn(
+        f"{', '.join(given)} has no effect on this model: NMS runs inside its graph{fixed}. confidence, class_filter "
+        "and max_detections still apply. To choose the IoU threshold, load a package without fused NMS "
+        "(from_pretrained(..., nms_fusion_preferences=False)) or re-export the model without NMS.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 @dataclass(frozen=True)

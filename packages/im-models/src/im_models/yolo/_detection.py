@@ -20,7 +20,7 @@ from im_models.common import (
     run_session,
     static_dim,
 )
-from im_models.yolo._decode import Candidates, decode_anchor_free, decode_fused
+from im_models.yolo._decode import Candidates, decode_anchor_free, decode_fused, warn_fused_nms_params
 
 __all__ = ["YOLODetection", "to_detections"]
 
@@ -80,6 +80,8 @@ class YOLODetection(ObjectDetectionModel):
             raise CorruptedModelPackageError(
                 f"Expected a (B, 4 + C, N) or (B, N, 6) detection output, got {tuple(out.shape)}."
             )
+        if self.fused:
+            warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         results = []
         for i in range(len(prepared.transforms)):
             if self.fused:

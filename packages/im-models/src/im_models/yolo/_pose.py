@@ -15,13 +15,14 @@ from im_models.common import (
     Prepared,
     canvas_key_of,
     load_detector_package,
+    parse_keypoints_metadata,
     pre_process_images,
     resolve_class_names,
     resolve_detection_params,
     run_session,
     static_dim,
 )
-from im_models.yolo._decode import decode_anchor_free, decode_fused
+from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
 
 __all__ = ["YOLOPose"]
 
@@ -57,8 +58,8 @@ class YOLOPose(KeypointDetectionModel):
         if ctx.has("keypoints_metadata.json"):
             meta = ctx.read_json("keypoints_metadata.json")
             extra = _keypoints_metadata(meta)
-            if kpt is None and "keypoint_names" in extra:
-                kpt = [len(extra["keypoint_names"]), 3]
+            if kpt is None and "class_keypoints" in extra:  # the head predicts the most keypoints any class has
+                kpt = [max(len(c["keypoint_names"]) for c in extra["class_keypoints"]), 3]
         kpt_shape = (int(kpt[0]), int(kpt[1])) if kpt else None
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         ch = None if package.fused_nms else static_dim(shape, 1)
@@ -86,6 +87,8 @@ class YOLOPose(KeypointDetectionModel):
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
+        if self.fused:
+            warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         width = (out.shape[2] - 6) if self.fused else (out.shape[1] - 4 - len(names))
         k, d = self.kpt_shape if self.kpt_shape else (width // 3, 3)
         if k * d != width or d not in (2, 3):
@@ -123,27 +126,17 @@ class YOLOPose(KeypointDetectionModel):
 
 
 def _keypoints_metadata(meta: Any) -> dict[str, Any]:
-    """Keypoint names and skeleton from Roboflow's ``keypoints_metadata.json`` (first class entry).
+    """Keypoint names and skeleton per object class from Roboflow's ``keypoints_metadata.json``
+    (:func:`~im_models.common._config.parse_keypoints_metadata`): ``keypoint_names`` / ``skeleton`` of class 0 and
+    ``class_keypoints`` (one ``{"keypoint_names", "skeleton"}`` per class id).
 
     Raises:
-        CorruptedModelPackageError: keypoint ids or edge ends that are not integers.
+        CorruptedModelPackageError: a file the reference refuses too (missing classes, keypoints or edges, ids that
+            are not integers, edges naming keypoints that do not exist).
     """
-    entry = meta[0] if isinstance(meta, list) and meta else meta
-    if not isinstance(entry, dict):
-        return {}
-    out: dict[str, Any] = {}
-    kps = entry.get("keypoints")
-    edges = entry.get("edges")
-    try:
-        if isinstance(kps, dict):
-            out["keypoint_names"] = [str(kps[k]) for k in sorted(kps, key=lambda x: int(x))]
-        elif isinstance(kps, list):
-            out["keypoint_names"] = [str(v) for v in kps]
-        if isinstance(edges, list):
-            out["skeleton"] = [(int(e["from"]), int(e["to"])) for e in edges if isinstance(e, dict) and "from" in e]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptedModelPackageError(
-            f"keypoints_metadata.json is malformed ({type(exc).__name__}: {exc}): keypoint ids must be integers and "
-            'each edge needs integer "from" and "to". Fix or remove the file.'
-        ) from None
-    return out
+    names, skeletons = parse_keypoints_metadata(meta)
+    return {
+        "keypoint_names": names[0],
+        "skeleton": skeletons[0],
+        "class_keypoints": [{"keypoint_names": n, "skeleton": k} for n, k in zip(names, skeletons, strict=True)],
+    }

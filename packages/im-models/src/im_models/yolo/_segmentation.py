@@ -24,7 +24,7 @@ from im_models.common import (
     static_dim,
     to_numpy,
 )
-from im_models.yolo._decode import decode_anchor_free, decode_fused
+from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
 
 __all__ = ["YOLOSegmentation", "split_segmentation_outputs"]
 
@@ -93,6 +93,8 @@ class YOLOSegmentation(InstanceSegmentationModel):
         dets, protos = split_segmentation_outputs(raw)
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
+        if self.fused:
+            warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         fmt = params.get("mask_format", "dense")
         n_proto = protos.shape[1]
         results = []
