@@ -71,8 +71,8 @@ GROUP_DISTRIBUTIONS: dict[str, str] = {
     "im.models": MODELS_DISTRIBUTION,
     "im.pipelines": "im-pipelines",
 }
-#: The code-free server meta-package; its extras (``im[trt]``) are read from its installed metadata for hints.
-META_PACKAGE = "im"
+#: The code-free server meta-package; its extras (``im-vision[trt]``) are read from its installed metadata for hints.
+META_PACKAGE = "im-vision"
 
 
 def load_target(target: str, *, distribution: str | None = None, extra: str | None = None) -> Any:
@@ -102,7 +102,7 @@ def load_target(target: str, *, distribution: str | None = None, extra: str | No
 
 
 def _meta_package_extra(distribution: str) -> str | None:
-    """The extra of the installed meta-package that brings ``distribution`` (``im[trt]``), ``None`` when it is a
+    """The extra of the installed meta-package that brings ``distribution`` (``im-vision[trt]``), ``None`` when it is a
     default dependency, absent, or the meta-package is not installed (only used for error messages)."""
     wanted = _canonical_dist(distribution)
     try:
@@ -124,7 +124,7 @@ def _canonical_dist(name: str) -> str:
 
 def _install_hint(distribution: str | None, extra: str | None) -> str:
     if distribution and extra:
-        return f"Install it with: pip install '{distribution}' (or the meta-package extra: pip install 'im[{extra}]')."
+        return f"Install it with: pip install '{distribution}' (or the meta-package extra: pip install '{META_PACKAGE}[{extra}]')."
     if distribution:
         return f"Install it with: pip install '{distribution}'."
     return "Install the package that provides it."
