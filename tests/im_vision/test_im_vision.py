@@ -56,7 +56,7 @@ def test_without_im_pipelines_the_pipeline_name_says_what_to_install():
 
 
 def test_help_links_and_project_urls_come_from_one_constant():
-    assert DOCS_ERRORS_URL == f"{DOCS_URL}errors/"
+    assert f"{DOCS_URL}errors/" == DOCS_ERRORS_URL
     pyprojects = [REPO / "pyproject.toml", *sorted((REPO / "packages").glob("*/pyproject.toml"))]
     for path in pyprojects:
         urls = tomllib.loads(path.read_text())["project"]["urls"]
