@@ -25,6 +25,8 @@ def pages() -> dict[str, str]:
 def test_model_table_lists_every_installed_architecture_and_pipeline(pages):
     table = pages["models.md"]
     for entry in registry().models:
+        if not entry.target.startswith("im_models."):  # a family another test registered at run time
+            continue
         row = next((line for line in table.splitlines() if f"`{entry.target.split(':')[-1]}`" in line), None)
         assert row is not None, entry.target
         assert all(f"`{a}`" in table for a in entry.architectures)
@@ -36,6 +38,8 @@ def test_one_page_per_task_with_every_call_parameter(pages):
     from im_core.sdk import load_target
 
     for entry in registry().models:
+        if not entry.target.startswith("im_models."):  # a family another test registered at run time
+            continue
         page = pages[f"tasks/{entry.task}.md"]
         family = load_target(entry.target)
         for name in getattr(family, "CALL_PARAMS", None) or {}:
