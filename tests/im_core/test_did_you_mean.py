@@ -94,3 +94,14 @@ def test_a_missing_onnx_backend_says_install_im_backend_onnx(asset, tmp_path, la
     )
     assert out.stdout.startswith(MissingDependencyError.__name__), out.stdout + out.stderr
     assert "pip install 'im-backend-onnx'" in out.stdout and "metadata" not in out.stdout
+
+
+def test_a_misspelled_architecture_in_a_package_says_it_came_from_the_metadata(asset, tmp_path):
+    import json
+
+    (tmp_path / "weights.onnx").write_bytes(asset("yolo/nudenet_320n.onnx").read_bytes())
+    config = {"model_architecture": "yolov88", "task_type": "object-detection", "backend_type": "onnx"}
+    (tmp_path / "model_config.json").write_text(json.dumps(config))
+    report = AutoModel.negotiate(tmp_path)
+    reason = report.verdicts[0].reason
+    assert "'yolov88' (the model's metadata)" in reason and "did you mean 'yolov8'" in reason

@@ -475,7 +475,7 @@ def _judge(
         hint = "" if quants is not None else f" (pass quantization='{package.quantization}' to allow it)"
         return f"quantization {package.quantization} is not {why} ({sorted(allowed)}){hint}", ()
     try:
-        entry = reg.find_model(metadata.architecture, metadata.task, package.backend)
+        entry = reg.find_model(metadata.architecture, metadata.task, package.backend, origin="the model's metadata")
     except ImError as exc:
         return exc.message, ()
     unsupported = sorted(set(package.features) - set(entry.features) - {"ultralytics"})

@@ -395,7 +395,9 @@ class PluginRegistry:
         entry = self.find_model(architecture, task, backend)
         return load_target(entry.target, distribution=MODELS_DISTRIBUTION)
 
-    def find_model(self, architecture: str, task: str, backend: str | None = None) -> ModelEntry:
+    def find_model(self, architecture: str, task: str, backend: str | None = None, *, origin: str = "") -> ModelEntry:
+        """The family entry for ``(architecture, task)`` (and ``backend``); ``origin`` names where the architecture
+        came from in the error when none matches (``"the metadata of model 'x'"``)."""
         arch = architecture.lower()
         matches = [e for e in self.models if arch in e.architectures and e.task == task]
         if backend is not None:
@@ -410,7 +412,7 @@ class PluginRegistry:
                 )
             matches = with_backend
         if not matches:
-            raise self.unknown_architecture(architecture, task)
+            raise self.unknown_architecture(architecture, task, origin=origin)
         return matches[-1]  # the last registered wins, so user code can override a built-in
 
     def unknown_architecture(
