@@ -88,7 +88,7 @@ def test_missing_runtime_names_package_and_extra(monkeypatch: pytest.MonkeyPatch
     backend = TrtBackend(cudart=FakeCudart(devices=1))
     with pytest.raises(MissingDependencyError) as info:
         backend.load(write_fake_plan(tmp_path / "engine.plan"), device="cuda")
-    assert "pip install im-backend-trt" in info.value.message and "im[trt]" in info.value.message
+    assert "pip install im-backend-trt" in info.value.message and "im-vision[trt]" in info.value.message
     assert info.value.context == {"distribution": "im-backend-trt", "extra": "trt"}
     assert not backend.probe().available
 

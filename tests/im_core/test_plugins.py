@@ -56,7 +56,7 @@ def test_a_broken_plugin_does_not_break_import_in_a_fresh_interpreter(tmp_path):
 
 
 def test_missing_module_names_the_distribution_and_extra():
-    with pytest.raises(MissingDependencyError, match=r"pip install 'im-backend-trt'.*im\[trt\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'im-backend-trt'.*im-vision\[trt\]"):
         load_target("im_backend_not_here:X", distribution="im-backend-trt", extra="trt")
     with pytest.raises(PluginError, match="module:attribute"):
         load_target("no-colon")
@@ -184,7 +184,7 @@ def test_plugin_commands_come_from_the_im_cli_entry_point_group(capsys):
         ("provider", "http", r"pip install 'im-providers'"),
         ("backend", "onnx", r"pip install 'im-backend-onnx'"),
         ("backend", "torch", r"pip install 'im-backend-torch'"),
-        ("backend", "trt", r"pip install 'im-backend-trt'.*im\[trt\]"),
+        ("backend", "trt", r"pip install 'im-backend-trt'.*im-vision\[trt\]"),
         ("pipeline", "ocr", r"pip install 'im-pipelines'"),
     ],
 )

@@ -251,3 +251,32 @@ def test_extra_headers_and_query_params_reach_the_api_on_every_page(roboflow) ->
         RoboflowProvider(extra_headers={"authorization": "Bearer x"})
     with pytest.raises(InvalidParameterError, match="dict of strings"):
         RoboflowProvider(extra_query_params={"n": 1})  # type: ignore[dict-item]
+
+
+def test_a_401_without_any_key_says_no_key_was_sent_and_how_to_give_one(roboflow) -> None:
+    with pytest.raises(UnauthorizedError) as info:
+        RoboflowProvider().get_model_metadata("coco/3")
+    message = info.value.message
+    assert "no API key was sent" in message and "ROBOFLOW_API_KEY is not set" in message
+    assert "ROBOFLOW_API_KEY=" in message and "api_key=" in message and "weights_provider='local'" in message
+    assert "check the API key" not in message and info.value.context["status_code"] == 401
+
+
+@pytest.mark.parametrize(
+    ("where", "origin"),
+    [
+        ("env", "ROBOFLOW_API_KEY environment variable"),
+        ("call", "api_key= argument"),
+        ("option", "provider's api_key option"),
+    ],
+)
+def test_a_401_with_a_key_names_where_the_refused_key_came_from(roboflow, monkeypatch, where, origin) -> None:
+    wrong = "rf_wrong_key_9876543210"
+    if where == "env":
+        monkeypatch.setenv("ROBOFLOW_API_KEY", wrong)
+        reload_settings()
+    provider = RoboflowProvider(api_key=wrong if where == "option" else None)
+    with pytest.raises(UnauthorizedError) as info:
+        provider.get_model_metadata("coco/3", api_key=wrong if where == "call" else None)
+    assert f"the API key from the {origin} was refused" in info.value.message
+    assert wrong not in str(info.value) and "no API key was sent" not in info.value.message

@@ -151,6 +151,7 @@ class OnnxBackend(BackendBase):
             home=cfg.home,
             excluded=excluded,
             trt_fp16=bool(options.get("trt_fp16", True)),
+            known=ort.get_all_providers(),
         )
         if device.is_cuda and not any(_name(p) in GPU_PROVIDERS for p in providers):
             raise InvalidParameterError(

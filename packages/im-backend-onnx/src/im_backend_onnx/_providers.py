@@ -80,6 +80,7 @@ def select_providers(
     home: Path,
     excluded: Sequence[str] = (),
     trt_fp16: bool = True,
+    known: Sequence[str] = (),
 ) -> list[ProviderSpec]:
     """Providers (with options) to create a session with.
 
@@ -91,15 +92,32 @@ def select_providers(
         home: ``IM_HOME``; the TensorRT EP caches engines under ``home/"ort-trt-cache"``.
         excluded: providers the package declares incompatible.
         trt_fp16: let the TensorRT EP build fp16 engines (TensorRT 10 only; ignored by later versions).
+        known: every provider name this onnxruntime knows (``onnxruntime.get_all_providers()``, installed or not);
+            an ``IM_ONNX_PROVIDERS`` name outside it is a typo, refused with a suggestion.
 
     Raises:
         InvalidParameterError: a requested provider is not installed, or every candidate is excluded.
+        ConfigurationError: ``IM_ONNX_PROVIDERS`` names a provider no onnxruntime has (a misspelling); names of
+            providers this installation lacks are skipped, so one value serves CPU and GPU machines.
     """
     device = Device.parse(device)
     avail = list(available)
     explicit = requested is not None
     wanted: list[Any] = list(requested) if requested is not None else list(configured)
     out: list[ProviderSpec] = []
+    if known and not explicit and wanted:
+        typos = [w for w in wanted if w not in known]
+        if typos:
+            from im_core.errors import ConfigurationError
+            from im_core.sdk import check_names
+
+            try:
+                check_names(typos, known, "IM_ONNX_PROVIDERS names execution provider(s) no onnxruntime has:")
+            except InvalidParameterError as exc:
+                raise ConfigurationError(
+                    f"{exc.message} Fix the environment variable IM_ONNX_PROVIDERS (comma-separated names) or "
+                    "unset it to use the best ones available."
+                ) from None
     if wanted:
         missing = [_name(w) for w in wanted if _name(w) not in avail]
         if missing and explicit:

@@ -18,7 +18,7 @@ __all__ = ["TRT_MODULES", "capturing_logger", "check_cuda", "gpu_count", "import
 
 #: import order: the full TensorRT (builder + runtime), the lean runtime, the dispatch runtime
 TRT_MODULES = (("tensorrt", "full"), ("tensorrt_lean", "lean"), ("tensorrt_dispatch", "dispatch"))
-_HINT = "Install it with: pip install im-backend-trt (or pip install 'im[trt]'), which brings tensorrt-lean-cu13"
+_HINT = "Install it with: pip install im-backend-trt (or pip install 'im-vision[trt]'), which brings tensorrt-lean-cu13"
 
 
 def import_trt() -> tuple[Any, str]:

@@ -181,6 +181,7 @@ class AutoModel:
             **model_kwargs,
         )
         _check_task(request.source.local_overrides.get("task"))
+        _check_architecture(request.source.local_overrides)
         return _load(request)
 
     @classmethod
@@ -423,6 +424,10 @@ def _metadata_for(request: _Request) -> tuple[ModelMetadata, str | None]:
         return local_metadata(source.path, dict(source.local_overrides))
     from im_core._cache import resolve_metadata
 
+    if request.weights_provider:
+        registry().check_provider(request.weights_provider, "the weights_provider= argument")
+    else:
+        registry().check_provider(settings().default_provider, "the IM_DEFAULT_PROVIDER environment variable")
     metadata = resolve_metadata(
         _provider_name(request.weights_provider, request.provider_options),
         source.text,
@@ -553,6 +558,18 @@ def _check_task(task: Any) -> None:
     known = {entry.task for entry in registry().models}
     if isinstance(task, str) and known:  # another type is reported with the local metadata
         check_names([task], known, "task= names a task that no installed model family implements:")
+
+
+def _check_architecture(overrides: Mapping[str, Any]) -> None:
+    """An architecture given by name (``architecture=`` for a local file) must be one an installed model family
+    implements (for the task, when ``task=`` is given too); a near miss gets a suggestion."""
+    architecture, task = overrides.get("architecture"), overrides.get("task")
+    plugins = registry()
+    if not isinstance(architecture, str) or not plugins.models:  # another type is reported with the local metadata
+        return
+    task = task if isinstance(task, str) else None
+    if architecture.lower() not in plugins.architectures(task):
+        raise plugins.unknown_architecture(architecture, task, origin="the architecture= argument")
 
 
 def _build(

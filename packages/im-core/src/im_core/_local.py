@@ -127,6 +127,23 @@ def _folder_metadata(folder: Path, overrides: dict[str, Any]) -> ModelMetadata:
         present = _weights_present(folder)
         if not present:
             known = ", ".join(n for n, _ in reg.weights_files()) or "none: no backend is installed"
+            orphans = sorted(
+                (f.name, _OWN_BACKEND_SUFFIXES[f.suffix.lower()])
+                for f in folder.iterdir()
+                if f.is_file()
+                and f.suffix.lower() in _OWN_BACKEND_SUFFIXES
+                and f.suffix.lower() not in known_suffixes()
+            )
+            if orphans:
+                from im_core.errors import MissingDependencyError
+
+                name, own = orphans[0]
+                raise MissingDependencyError(
+                    f"{folder} holds {name}, and no installed backend loads {Path(name).suffix} files: the {own} "
+                    f"package is not installed (or failed to load; `im describe-env` lists the installed backends). "
+                    f"Install it: pip install '{own}'.",
+                    distribution=own,
+                )
             raise InvalidParameterError(
                 f"{folder} is not a model package: it has no model_config.json and no weights file "
                 f"({known}). Add a model_config.json with model_architecture, task_type and "
@@ -203,11 +220,39 @@ def _unknown_folder_message(
     )
 
 
+#: model-file suffixes of im's own backend distributions, used only to name what to install when no installed
+#: backend claims a file (negotiation and loading read the installed backends' manifests, never this table)
+_OWN_BACKEND_SUFFIXES = {
+    ".onnx": "im-backend-onnx",
+    ".torchscript": "im-backend-torch",
+    ".pt2": "im-backend-torch",
+    ".pt": "im-backend-torch",
+    ".pth": "im-backend-torch",
+    ".plan": "im-backend-trt",
+    ".engine": "im-backend-trt",
+}
+
+
+def known_suffixes() -> set[str]:
+    """The model-file suffixes some installed backend loads."""
+    return set(registry().file_suffixes())
+
+
 def _file_metadata(file: Path, overrides: dict[str, Any]) -> ModelMetadata:
     suffix = file.suffix.lower()
     known = registry().file_suffixes()
     claims = known.get(suffix)
     if not claims:
+        from im_core.errors import MissingDependencyError
+
+        own = _OWN_BACKEND_SUFFIXES.get(suffix)
+        if own is not None:  # a format one of im's own backends loads: that backend is what is missing
+            raise MissingDependencyError(
+                f"{file.name} is a {suffix} model, and no installed backend loads {suffix} files: the "
+                f"{own} package is not installed (or failed to load; `im describe-env` lists the installed "
+                f"backends). Install it: pip install '{own}'.",
+                distribution=own,
+            )
         raise InvalidParameterError(
             f"Cannot tell which backend runs {file.name}: the installed backends load "
             f"{', '.join(sorted(known)) or 'no model files (none is installed)'}. Pass a package folder instead, "

@@ -222,7 +222,20 @@ class Filters:
         Backend aliases are the ones the installed backends declare (``plugins``, default the process registry).
         """
         wanted = None if device is None else Device.parse(device, source="device= argument")
-        backends = _as_set(backend, "backend", (plugins or registry()).backend_aliases())
+        plugins = plugins or registry()
+        backends = _as_set(backend, "backend", plugins.backend_aliases())
+        if backends is not None and plugins.backends:
+            from im_core._tasks import check_names
+
+            aliases = plugins.backend_aliases()
+            check_names(
+                sorted(backends - set(plugins.backends)),
+                plugins.backends,
+                "backend= names no installed backend:",
+                f" Aliases: {', '.join(f'{a} = {n}' for a, n in sorted(aliases.items())) or 'none'}. im's own backends"
+                " are distributions named 'im-backend-<name>': pip install 'im-backend-<name>' installs one.",
+                also_known=aliases,
+            )
         quants = _as_set(quantization, "quantization", allowed=_QUANTIZATIONS)
         return cls(
             backends=None if backends is None else frozenset(backends),
@@ -443,7 +456,10 @@ def run_negotiation(
             )
             for p in sorted(metadata.packages, key=lambda p: p.package_id)
         ]
-        report.requested["note"] = f"package {model_package_id!r} does not exist; packages: {ids}"
+        from im_core._tasks import _did_you_mean
+
+        guess = _did_you_mean(model_package_id, sorted(p.package_id for p in metadata.packages))
+        report.requested["note"] = f"package {model_package_id!r} does not exist{guess}; packages: {ids}"
         return report
     probes: dict[str, Any] = {}
     accepted: list[PackageVerdict] = []
@@ -581,7 +597,7 @@ def _judge(
         hint = "" if quants is not None else f" (pass quantization='{package.quantization}' to allow it)"
         return f"quantization {package.quantization} is not {why} ({sorted(allowed)}){hint}", ()
     try:
-        entry = reg.find_model(metadata.architecture, metadata.task, package.backend)
+        entry = reg.find_model(metadata.architecture, metadata.task, package.backend, origin="the model's metadata")
     except ImError as exc:
         return exc.message, ()
     unsupported = sorted(set(package.features) - set(entry.features) - {"ultralytics"})

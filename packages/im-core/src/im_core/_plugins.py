@@ -71,8 +71,8 @@ GROUP_DISTRIBUTIONS: dict[str, str] = {
     "im.models": MODELS_DISTRIBUTION,
     "im.pipelines": "im-pipelines",
 }
-#: The code-free server meta-package; its extras (``im[trt]``) are read from its installed metadata for hints.
-META_PACKAGE = "im"
+#: The code-free server meta-package; its extras (``im-vision[trt]``) are read from its installed metadata for hints.
+META_PACKAGE = "im-vision"
 
 
 def load_target(target: str, *, distribution: str | None = None, extra: str | None = None) -> Any:
@@ -102,7 +102,7 @@ def load_target(target: str, *, distribution: str | None = None, extra: str | No
 
 
 def _meta_package_extra(distribution: str) -> str | None:
-    """The extra of the installed meta-package that brings ``distribution`` (``im[trt]``), ``None`` when it is a
+    """The extra of the installed meta-package that brings ``distribution`` (``im-vision[trt]``), ``None`` when it is a
     default dependency, absent, or the meta-package is not installed (only used for error messages)."""
     wanted = _canonical_dist(distribution)
     try:
@@ -124,7 +124,8 @@ def _canonical_dist(name: str) -> str:
 
 def _install_hint(distribution: str | None, extra: str | None) -> str:
     if distribution and extra:
-        return f"Install it with: pip install '{distribution}' (or the meta-package extra: pip install 'im[{extra}]')."
+        meta = f"pip install '{META_PACKAGE}[{extra}]'"
+        return f"Install it with: pip install '{distribution}' (or the meta-package extra: {meta})."
     if distribution:
         return f"Install it with: pip install '{distribution}'."
     return "Install the package that provides it."
@@ -360,14 +361,13 @@ class PluginRegistry:
         name = self.canonical_backend(name)
         manifest = self.backends.get(name)
         if manifest is None:
-            raise self._unknown("im.backends", name, sorted(self.backends), "backend")
+            raise self._unknown("im.backends", name, sorted(self.backends), "backend", also=self.backend_aliases())
         return self._instance("backend", name, manifest.target, manifest.distribution, manifest.extra)
 
     def provider(self, name: str, **options: Any) -> Any:
         """A weights provider instance called ``name``; options are passed to its constructor."""
-        manifest = self.providers.get(name)
-        if manifest is None:
-            raise self._unknown("im.weights_providers", name, sorted(self.providers), "weights provider")
+        self.check_provider(name)
+        manifest = self.providers[name]
         cls = load_target(manifest.target, distribution=manifest.distribution)
         _check_options(cls, options, f"weights provider {name!r}")
         return cls(**options)
@@ -379,12 +379,25 @@ class PluginRegistry:
             raise self._unknown("im.pipelines", name, sorted(self.pipelines), "pipeline")
         return entry
 
+    def check_provider(self, name: str, origin: str = "") -> None:
+        """Raise :class:`PluginError` when no weights provider called ``name`` is registered; ``origin`` says where
+        the name came from (``"the weights_provider= argument"``, ``"IM_DEFAULT_PROVIDER"``) and the message says
+        so, with a suggestion for a near miss."""
+        if name not in self.providers:
+            raise self._unknown("im.weights_providers", name, sorted(self.providers), "weights provider", origin=origin)
+
+    def architectures(self, task: str | None = None) -> list[str]:
+        """Every architecture an installed model family implements (for ``task`` only, when given), sorted."""
+        return sorted({a for e in self.models if task is None or e.task == task for a in e.architectures})
+
     def model_class(self, architecture: str, task: str, backend: str) -> type[Model[Any]]:
         """The family class for ``(architecture, task)`` that accepts ``backend`` packages."""
         entry = self.find_model(architecture, task, backend)
         return load_target(entry.target, distribution=MODELS_DISTRIBUTION)
 
-    def find_model(self, architecture: str, task: str, backend: str | None = None) -> ModelEntry:
+    def find_model(self, architecture: str, task: str, backend: str | None = None, *, origin: str = "") -> ModelEntry:
+        """The family entry for ``(architecture, task)`` (and ``backend``); ``origin`` names where the architecture
+        came from in the error when none matches (``"the metadata of model 'x'"``)."""
         arch = architecture.lower()
         matches = [e for e in self.models if arch in e.architectures and e.task == task]
         if backend is not None:
@@ -399,14 +412,36 @@ class PluginRegistry:
                 )
             matches = with_backend
         if not matches:
-            known = sorted({f"{a}/{e.task}" for e in self.models for a in e.architectures})
-            hint = f" No model families are installed. {_install_hint(MODELS_DISTRIBUTION, None)}"
-            hint = "" if self.models else hint
-            raise ModelImplementationNotFoundError(
-                f"No installed model family implements architecture {architecture!r} for task {task!r}.{hint}"
-                f" Known: {', '.join(known) or 'none'}."
-            )
+            raise self.unknown_architecture(architecture, task, origin=origin)
         return matches[-1]  # the last registered wins, so user code can override a built-in
+
+    def unknown_architecture(
+        self, architecture: str, task: str | None, origin: str = ""
+    ) -> ModelImplementationNotFoundError:
+        """The error for an ``(architecture, task)`` no installed family implements (``task=None``: for any task): a
+        near miss among the installed architectures is suggested (those of ``task`` first); ``origin`` says where
+        the name came from (``"the architecture= argument"``)."""
+        from im_core._tasks import _did_you_mean
+
+        arch = architecture.lower()
+        for_task = "" if task is None else f" for task {task!r}"
+        same_task = self.architectures(task)
+        suggestion = _did_you_mean(arch, same_task) or _did_you_mean(arch, self.architectures())
+        other_tasks = sorted({e.task for e in self.models if arch in e.architectures})
+        where = f" ({origin})" if origin else ""
+        if other_tasks:
+            why = f" The installed families implement {architecture!r} for {', '.join(other_tasks)} only."
+        else:
+            why = f" No installed family knows an architecture called {architecture!r}{suggestion}."
+        if not self.models:
+            why += f" No model families are installed. {_install_hint(MODELS_DISTRIBUTION, None)}"
+        known = sorted({f"{a}/{e.task}" for e in self.models for a in e.architectures})
+        return ModelImplementationNotFoundError(
+            f"No installed model family implements architecture {architecture!r}{where}{for_task}.{why}"
+            f" Fix: use one of the architectures{for_task} ({', '.join(same_task) or 'none'}), or install the "
+            f"package of a family that implements it."
+            + ("" if task is None else f" Known: {', '.join(known) or 'none'}.")
+        )
 
     # -- what backends declare ---------------------------------------------------------------------------------
     def canonical_backend(self, name: str) -> str:
@@ -473,7 +508,13 @@ class PluginRegistry:
                 self._instances[key] = factory() if callable(factory) and kind == "backend" else factory
             return self._instances[key]
 
-    def _unknown(self, group: str, name: str, known: list[str], what: str) -> PluginError:
+    def _unknown(
+        self, group: str, name: str, known: list[str], what: str, *, origin: str = "", also: Iterable[str] = ()
+    ) -> PluginError:
+        from im_core._tasks import _did_you_mean
+
+        guess = _did_you_mean(name, sorted({*known, *also}))
+        shown = f"{name!r}{guess}" + (f" (from {origin})" if origin else "")
         broken = [b for b in self.broken if b.group == group and b.name == name]
         if broken:
             b = broken[0]
@@ -488,7 +529,7 @@ class PluginRegistry:
             dist = pattern.format(name=name)
             extra = _meta_package_extra(dist)
             return PluginError(
-                f"Unknown {what} {name!r} (installed: {installed}). im's own {what}s are distributions named "
+                f"Unknown {what} {shown} (installed: {installed}). im's own {what}s are distributions named "
                 f"{pattern.format(name='<name>')!r}; if {name!r} is one of them, it is not installed. "
                 f"{_install_hint(dist, extra)} Otherwise install the distribution that provides it, or add one "
                 "with im_core.register().",
@@ -497,11 +538,11 @@ class PluginRegistry:
             )
         if pattern is not None and pattern not in self._distributions:
             return PluginError(
-                f"Unknown {what} {name!r} (installed: {installed}). im's own {what}s come with the distribution "
+                f"Unknown {what} {shown} (installed: {installed}). im's own {what}s come with the distribution "
                 f"{pattern!r}, which is not installed. {_install_hint(pattern, _meta_package_extra(pattern))}",
                 distribution=pattern,
             )
-        return PluginError(f"Unknown {what} {name!r}. Installed: {installed}.{generic}")
+        return PluginError(f"Unknown {what} {shown}. Installed: {installed}.{generic}")
 
 
 def _first_line(exc: Exception) -> str:

@@ -111,11 +111,13 @@ def _did_you_mean(name: str, pool: Sequence[str]) -> str:
     if not isinstance(name, str) or not name:
         return ""
     key = name.lower()
+    lowered = {p.lower(): p for p in pool}  # compared case-blind ('cpuexecutionprovder' ~ 'CPUExecutionProvider')
     close = [p for p in pool if len(key) >= 3 and p.lower().startswith(key)]
-    matches = difflib.get_close_matches(key, pool, n=3, cutoff=0.6)  # best first
+    matches = difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)  # best first
     if matches:
         best = difflib.SequenceMatcher(None, key, matches[0]).ratio()
-        close += [m for m in matches if difflib.SequenceMatcher(None, key, m).ratio() >= best - 0.15]
+        window = 0.05 if best >= 0.9 else 0.15  # a near-exact match stands alone (one typo in a long name)
+        close += [lowered[m] for m in matches if difflib.SequenceMatcher(None, key, m).ratio() >= best - window]
     close = list(dict.fromkeys(close))[:3]
     return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 

@@ -78,8 +78,11 @@ __all__ = [
     "all_error_classes",
 ]
 
+#: The documentation site (``mkdocs.yml``'s ``site_url`` and every ``pyproject.toml``'s ``Documentation`` URL; a
+#: test checks they agree). Every help link is derived from it.
+DOCS_URL = "https://im-vision.github.io/im/"
 #: Where ``docs/errors.md`` is published; anchors are the lower-cased class names.
-DOCS_ERRORS_URL = "https://github.com/im-vision/im/blob/main/docs/errors.md"
+DOCS_ERRORS_URL = f"{DOCS_URL}errors/"
 
 
 class ImError(Exception):

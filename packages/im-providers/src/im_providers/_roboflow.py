@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from im_core.errors import ImError, InvalidParameterError, MalformedMetadataError
+from im_core.errors import ImError, InvalidParameterError, MalformedMetadataError, UnauthorizedError
 from im_core.sdk import ModelMetadata, request_json, scrub, settings, validate_model_id
 from im_providers._wire import check_field, parse_model_metadata
 
@@ -96,7 +96,10 @@ class RoboflowProvider:
                 params["pageSize"] = self.page_size
             if cursor:
                 params["startAfter"] = cursor
-            page = self._page(url, params, headers, model_id, key)
+            try:
+                page = self._page(url, params, headers, model_id, key)
+            except UnauthorizedError as exc:
+                raise self._unauthorized(exc, model_id, key, api_key) from None
             first = first or page
             where = f"Roboflow metadata of model {model_id!r} (page {page_no})"
             packages.extend(check_field(page, "modelPackages", list, where=where) or ())
@@ -108,6 +111,37 @@ class RoboflowProvider:
         assert first is not None
         document = {**first, "modelPackages": packages}
         return parse_model_metadata(document, model_id=model_id, provider=self.name)
+
+    def _unauthorized(
+        self, exc: UnauthorizedError, model_id: str, key: str | None, call_key: str | None
+    ) -> UnauthorizedError:
+        """A 401 that says whether a key was sent at all and, if so, where it came from."""
+        status = f"Roboflow refused the request for model {model_id!r} (HTTP 401 from {self.api_host})"
+        if not key or key == "local":
+            why = (
+                "the key 'local' is a placeholder and is never sent"
+                if key
+                else "none was passed as api_key= and ROBOFLOW_API_KEY is not set"
+            )
+            message = (
+                f"{status}: no API key was sent ({why}), and this model needs one. Fix: set "
+                "ROBOFLOW_API_KEY=<your key> or pass api_key=... (keys: https://app.roboflow.com/settings/api). If "
+                "the model lives in your own registry, select it instead: weights_provider='local' (or 'http') "
+                "with IM_REGISTRY=<registry folder or URL>."
+            )
+        else:
+            origin = (
+                "the api_key= argument"
+                if call_key
+                else "the provider's api_key option"
+                if self._api_key
+                else "the ROBOFLOW_API_KEY environment variable"
+            )
+            message = (
+                f"{status}: the API key from {origin} was refused (invalid, revoked, or for another host). "
+                "Fix: check the key in your Roboflow workspace settings and set it again."
+            )
+        return UnauthorizedError(message, **exc.context)
 
     def _page(
         self, url: str, params: dict[str, Any], headers: dict[str, str], model_id: str, key: str | None

@@ -54,7 +54,7 @@ MAX_RETRY_AFTER_S = 30.0
 T = TypeVar("T")
 
 _STATUS_ERRORS: dict[int, tuple[type[ImError], str]] = {
-    401: (UnauthorizedError, "the credentials were refused; check the API key (ROBOFLOW_API_KEY or api_key=)"),
+    401: (UnauthorizedError, "the credentials were refused, or none were sent; check the key the provider needs"),
     402: (PaymentRequiredError, "the provider requires a paid plan for this"),
     403: (ForbiddenError, "the credentials may not access this; check the workspace and the key's scope"),
     404: (ModelNotFoundError, "not found; check the model id (and the registry root)"),
