@@ -206,12 +206,18 @@ def build_cases(work: Path, api: str) -> list[Case]:
         Case(
             "a URL as the image",
             lambda: model("https://example.com/cat.jpg"),
-            "C",
+            "A",
             "ModelInputError",
-            "reported as a missing file; issue 12 item 3",
+            "says URLs are not fetched and how to pass the bytes",
         ),
         Case("a (H, W, 5) array", lambda: model(np.zeros((8, 8, 5), np.uint8)), "A", "ModelInputError"),
-        Case("an RGB array given as BGR (the default)", rgb_as_bgr, "F", "silent", "silent; issue 12 item 3"),
+        Case(
+            "an RGB array given as BGR (the default)",
+            rgb_as_bgr,
+            "F",
+            "silent",
+            "undetectable from the pixels; documented (README 'Images', troubleshooting page)",
+        ),
         # call parameters
         Case("a misspelled call parameter (conf=)", lambda: model(image, conf=0.5), "A", "InvalidParameterError"),
         Case("a threshold of the wrong type", lambda: model(image, confidence="high"), "A", "InvalidParameterError"),
@@ -390,9 +396,9 @@ def build_cases(work: Path, api: str) -> list[Case]:
                 "--task",
                 "object-detection",
             ),
-            "C",
-            "ok",
-            "accepted at add time, fails at load; issue 12 item 5",
+            "A",
+            "error",
+            "refused at add time with did-you-mean (ModelImplementationNotFoundError)",
         ),
         Case(
             "im registry add: --class-names @missing.txt",
@@ -410,9 +416,9 @@ def build_cases(work: Path, api: str) -> list[Case]:
                 "--class-names",
                 f"@{missing_names}",
             ),
-            "F",
-            "RuntimeError",
-            "a traceback; issue 12 item 5",
+            "A",
+            "error",
+            "exit 2 with a one-line message, no traceback",
         ),
     ]
 
