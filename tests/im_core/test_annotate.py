@@ -1,17 +1,13 @@
-"""What ``im predict --save`` draws (:func:`im_core._annotate.annotate`) and what ``--json`` writes
-(:func:`im_core._predict_cli.result_to_jsonable`), for every result type, on a plain gray canvas where every drawn
-pixel shows."""
+"""What ``im predict --save`` draws (:func:`im_core._annotate.annotate`), for every result type, on a plain gray
+canvas where every drawn pixel shows. (``--json`` writes ``result.to_dict()``, tested with the result types.)"""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
 from im_core import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
 from im_core._annotate import COCO_SKELETON, annotate
-from im_core._predict_cli import result_to_jsonable
 
 pytest.importorskip("cv2")
 
@@ -82,28 +78,3 @@ def test_polygons_text_lines_gaze_classification_and_embeddings(canvas):
     cls = Classification([0.1, 0.7, 0.2], ["a", "b", "c"])
     assert _changed(annotate(canvas, cls), canvas)[:40, :80].any()
     np.testing.assert_array_equal(annotate(canvas, Embeddings(np.ones((1, 4)))), canvas)
-
-
-def test_json_for_every_result_type_is_plain_and_exact():
-    mask = np.zeros((1, 4, 5), bool)
-    mask[0, 1:3, 2:4] = True
-    kp = np.array([[[1.5, 2.25], [3.1, 4.2]]], np.float32)
-    det = Detections(
-        [[0.1, 1.2, 3.3, 3.9]], [0.7312], [2], ["a", "b", "c"], masks=mask, keypoints=kp, data={"text": ["hi"]}
-    )
-    (row,) = json.loads(json.dumps(result_to_jsonable(det)))["detections"]
-    assert (
-        np.float32(row["xyxy"]).tolist() == det.xyxy[0].tolist() and np.float32(row["confidence"]) == det.confidence[0]
-    )
-    assert row["class_name"] == "c" and row["text"] == "hi"
-    assert np.float32(row["keypoints"]).tolist() == [[1.5, 2.25, 1.0], [np.float32(3.1), np.float32(4.2), 1.0]]
-    decoded = RLEMask(tuple(row["mask"]["size"]), np.array(row["mask"]["counts"], np.uint32)).decode()
-    np.testing.assert_array_equal(decoded, mask[0])
-    cls = json.loads(json.dumps(result_to_jsonable(Classification([0.1, 0.9], ["x", "y"]))))
-    assert cls["class_name"] == "y" and cls["top"][0][0] == "y" and cls["predicted"] == ["y"]
-    text = result_to_jsonable(TextRecognition([TextLine("a", 0.5, np.zeros((4, 2))), TextLine("b", 0.25)]))
-    assert text["text"] == "a\nb" and text["lines"][0]["polygon"] == [[0.0, 0.0]] * 4
-    gaze = result_to_jsonable(Gaze([0.5], [-0.25], Detections([[1, 2, 3, 4]], [0.9], [0], ["face"])))
-    assert gaze["yaw"] == [0.5] and gaze["pitch"] == [-0.25] and gaze["faces"][0]["class_name"] == "face"
-    emb = result_to_jsonable(Embeddings(np.eye(2)))
-    assert emb["vectors"] == [[1.0, 0.0], [0.0, 1.0]] and json.dumps(emb)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from im_core import AutoModel
+from im_core import AutoModel, Detections, Gaze, TextRecognition
 
 pytestmark = pytest.mark.weights
 
@@ -53,16 +53,9 @@ def photos(asset, tmp_path_factory) -> Path:
 
 
 def _same_detections(record: dict, expected) -> None:
-    rows = record["result"]["detections"]
-    assert record["result"]["type"] == "detections" and len(rows) == len(expected)
-    for row, i in zip(rows, range(len(expected))):
-        np.testing.assert_array_equal(np.float32(row["xyxy"]), expected.xyxy[i])
-        assert np.float32(row["confidence"]) == expected.confidence[i]
-        assert row["class_id"] == int(expected.class_id[i]) and row["class_name"] == expected.names[i]
-        if expected.keypoints is not None:
-            kp = np.float32(row["keypoints"])
-            np.testing.assert_array_equal(kp[:, :2], expected.keypoints[i])
-            np.testing.assert_array_equal(kp[:, 2], expected.keypoint_confidence[i])
+    """The JSON line holds ``result.to_dict()``: it reads back into a result equal (exactly) to the in-process one."""
+    assert record["result"]["type"] == "detections" and record["result"]["n"] == len(expected)
+    assert Detections.from_dict(record["result"]) == expected
 
 
 def test_predict_folder_json_lines_equal_the_in_process_results_and_annotated_images(nudenet, photos, tmp_path):
@@ -93,7 +86,7 @@ def test_predict_folder_json_lines_equal_the_in_process_results_and_annotated_im
             assert ys.min() < y1  # the label sits above the box
         else:
             assert not changed.any()  # nothing found, nothing drawn
-    assert any(len(r["result"]["detections"]) for r in records)
+    assert any(r["result"]["n"] for r in records)
     # people-facing text is on stderr: the model, a speed line per image, the summary
     assert "<YOLODetection" in run.stderr and "Speed:" in run.stderr
     assert run.stderr.count("ms pre-process") == len(PHOTOS) + 1
@@ -139,7 +132,7 @@ def test_a_broken_file_in_a_folder_is_reported_in_its_own_line(nudenet, asset, t
     run = im("predict", str(nudenet), str(tmp_path), "--json")
     assert run.returncode == 1
     first, second = lines(run.stdout)
-    assert first["result"]["detections"] and "could not be decoded" in second["error"]
+    assert first["result"]["n"] and "could not be decoded" in second["error"]
     assert "error:" in run.stderr and "1 input(s) failed" in run.stderr
 
 
@@ -156,7 +149,7 @@ def test_video_frames_with_a_stride(nudenet, asset, tmp_path):
     records = lines(run.stdout)
     assert [r["frame"] for r in records] == [0, 3, 6]
     assert all(r["source"] == str(video) and (r["width"], r["height"]) == (320, 320) for r in records)
-    faces = [r["result"]["detections"][0]["xyxy"][0] for r in records]
+    faces = [r["result"]["xyxy"][0][0] for r in records]
     assert faces[0] < faces[1] < faces[2]  # the frames are the ones asked for
     assert sorted(p.name for p in out.iterdir()) == ["clip_000000.jpg", "clip_000003.jpg", "clip_000006.jpg"]
     assert cv2.imread(str(out / "clip_000003.jpg")).shape == (320, 320, 3)
@@ -216,7 +209,7 @@ def test_a_bare_file_with_architecture_task_and_class_names(asset, tmp_path):
         face, architecture="blazeface", task="object-detection", class_names=["visage"]
     )(photo)
     _same_detections(record, expected)
-    assert record["result"]["detections"][0]["class_name"] == "visage" and expected.keypoints.shape[1] == 6
+    assert record["result"]["class_name"][0] == "visage" and expected.keypoints.shape[1] == 6
     saved, pixels = cv2.imread(str(out / "astronaut.png")), cv2.imread(str(photo))
     for x, y in expected.keypoints[0].round().astype(int):  # a dot on every keypoint
         assert np.any(saved[y, x] != pixels[y, x])
@@ -238,7 +231,8 @@ def test_pipeline_ocr_reads_the_page_as_in_process(asset, tmp_path):
     assert run.returncode == 0, run.stderr
     (record,) = lines(run.stdout)
     expected = AutoModelPipeline.from_pretrained("ocr", models_parameters=[det, rec])(page)
-    assert record["result"]["type"] == "text" and record["result"]["text"] == expected.text
+    assert record["result"]["type"] == "text_recognition" and record["result"]["text"] == expected.text
+    assert TextRecognition.from_dict(record["result"]) == expected
     assert "Region-based segmentation" in expected.text
     for line, want in zip(record["result"]["lines"], expected.lines):
         np.testing.assert_array_equal(np.float32(line["polygon"]), want.polygon)
@@ -271,7 +265,8 @@ def test_pipeline_face_gaze_draws_an_arrow_per_face(asset, tmp_path):
     assert record["result"]["type"] == "gaze" and len(record["result"]["yaw"]) == len(expected) == 1
     assert np.float32(record["result"]["yaw"][0]) == expected.yaw[0]
     assert np.float32(record["result"]["pitch"][0]) == expected.pitch[0]
-    np.testing.assert_array_equal(np.float32(record["result"]["faces"][0]["xyxy"]), expected.faces.xyxy[0])
+    np.testing.assert_array_equal(np.float32(record["result"]["faces"]["xyxy"][0]), expected.faces.xyxy[0])
+    assert Gaze.from_dict(record["result"]) == expected
     saved, pixels = cv2.imread(str(out / "astronaut.png")), cv2.imread(str(photo))
     x1, y1, x2, y2 = expected.faces.xyxy[0].round().astype(int)
     changed = np.any(saved != pixels, axis=2)

@@ -27,7 +27,6 @@ __all__ = [
     "pipeline_command",
     "predict_command",
     "resolve_inputs",
-    "result_to_jsonable",
 ]
 
 IMAGE_SUFFIXES = frozenset(
@@ -164,92 +163,6 @@ def iter_items(sources: Sequence[Source], stride: int) -> Iterator[Item]:
 # -- JSON: one object per image ----------------------------------------------------------------------------------
 
 
-def result_to_jsonable(result: Any) -> Any:
-    """A result as plain JSON values (``im predict --json``).
-
-    Kept in this one function so that it can become ``result.to_dict()`` once the result types have it. Shapes:
-    detections ``{"type": "detections", "detections": [{"xyxy", "confidence", "class_id", "class_name",
-    "keypoints"?: [[x, y, score], ...], "mask"?: {"size": [h, w], "counts": [...]}, <data key>: value}]}`` (masks as
-    COCO uncompressed RLE, column-major); classification ``{"type", "class_id", "class_name", "confidence",
-    "top": [[name, score], ...], "predicted", "multi_label"}``; text ``{"type": "text", "text", "lines": [{"text",
-    "confidence", "polygon"}]}``; gaze ``{"type": "gaze", "yaw", "pitch", "faces"?}`` (radians); embeddings
-    ``{"type": "embeddings", "normalized", "vectors"}``. Numbers are the result's own float32 values, exactly.
-    """
-    from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextRecognition
-
-    if isinstance(result, Detections):
-        masks = result.masks
-        rows = []
-        names = result.names
-        for i in range(len(result)):
-            row: dict[str, Any] = {
-                "xyxy": _plain(result.xyxy[i]),
-                "confidence": _plain(result.confidence[i]),
-                "class_id": int(result.class_id[i]),
-                "class_name": names[i],
-            }
-            if result.keypoints is not None:
-                conf = result.keypoint_confidence
-                row["keypoints"] = [
-                    [*_plain(p), _plain(conf[i, j]) if conf is not None else 1.0]
-                    for j, p in enumerate(result.keypoints[i])
-                ]
-            if masks is not None:
-                rle = masks[i] if isinstance(masks, list) else RLEMask.encode(masks[i])
-                row["mask"] = {"size": list(rle.size), "counts": _plain(rle.counts)}
-            for key, values in result.data.items():
-                row.setdefault(key, _plain(values[i]))
-            rows.append(row)
-        return {"type": "detections", "detections": rows}
-    if isinstance(result, Classification):
-        return {
-            "type": "classification",
-            "class_id": result.class_id,
-            "class_name": result.class_name,
-            "confidence": result.top_confidence,
-            "top": [[name, score] for name, score in result.top_k(5)],
-            "predicted": result.predicted,
-            "multi_label": result.multi_label,
-        }
-    if isinstance(result, TextRecognition):
-        return {
-            "type": "text",
-            "text": result.text,
-            "lines": [
-                {"text": ln.text, "confidence": float(ln.confidence), "polygon": _plain(ln.polygon)}
-                for ln in result.lines
-            ],
-        }
-    if isinstance(result, Gaze):
-        out: dict[str, Any] = {"type": "gaze", "yaw": _plain(result.yaw), "pitch": _plain(result.pitch)}
-        if result.faces is not None:
-            out["faces"] = result_to_jsonable(result.faces)["detections"]
-        return out
-    if isinstance(result, Embeddings):
-        return {"type": "embeddings", "normalized": result.normalized, "vectors": _plain(result.vectors)}
-    return {"type": type(result).__name__, "repr": repr(result)}
-
-
-def _plain(value: Any) -> Any:
-    """numpy arrays and scalars as lists and Python numbers (float32 → the same value as a double)."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-# -- running -----------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class Runner:
     """What ``im predict`` and ``im pipeline`` share: read items, run, print, save, time."""
@@ -325,7 +238,7 @@ class Runner:
         note(f"{label}: {size} {_summary(result)}, {_speed_text(speed)}")
         if self.as_json:
             record = {**head, "width": image.width, "height": image.height, "speed_ms": speed}
-            record["result"] = result_to_jsonable(result)
+            record["result"] = result.to_dict()
             print(json.dumps(record), flush=True)
         else:
             from im_core._auto_cli import format_result
