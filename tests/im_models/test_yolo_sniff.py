@@ -36,3 +36,43 @@ def test_importing_the_families_does_not_import_cv2_or_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_torchscript_export_is_recognised_from_its_config_txt(tmp_path):
+    """An Ultralytics TorchScript export keeps its metadata as JSON in the archive's extra file ``config.txt``
+    (``torch.jit.save(..., _extra_files={"config.txt": json.dumps(metadata)})``): read through the torch backend's
+    ``inspect`` (no torch import, the zip is read), it gives the same facts as an ONNX export's metadata."""
+    import json
+
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from im_backend_torch import TorchBackend
+
+    metadata = {
+        "description": "Ultralytics YOLOv8n-pose model",
+        "author": "Ultralytics",
+        "version": "8.3.0",
+        "stride": 32,
+        "task": "pose",
+        "batch": 1,
+        "imgsz": [320, 256],
+        "names": {"0": "person"},
+        "kpt_shape": [17, 3],
+        "args": {"batch": 1, "half": False, "nms": True},
+    }
+    path = tmp_path / "yolov8n-pose.torchscript"
+    torch.jit.script(torch.nn.Identity()).save(str(path), _extra_files={"config.txt": json.dumps(metadata)})
+    found = sniff_ultralytics(TorchBackend().inspect(path), path)
+    assert found is not None
+    assert (found["task"], found["class_names"], found["input_size"]) == ("keypoint-detection", ["person"], (320, 256))
+    ultra = found["features"]["ultralytics"]
+    assert ultra["kpt_shape"] == [17, 3] and ultra["stride"] == 32 and ultra["nms"] is True
+    assert "nms_fused" in found["features"]  # NMS in the graph, said only by the export's args
+
+
+def test_nms_in_the_export_args_of_an_onnx_export():
+    meta = {"author": "Ultralytics", "task": "detect", "names": "{0: 'a'}", "args": "{'nms': True, 'batch': 1}"}
+    found = sniff_ultralytics(meta)
+    assert found is not None and found["features"]["ultralytics"]["nms"] is True and "nms_fused" in found["features"]
+    assert sniff_ultralytics({"config.txt": "not json"}) is None

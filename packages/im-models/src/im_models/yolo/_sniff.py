@@ -1,13 +1,17 @@
-"""Recognise a bare Ultralytics export from the metadata embedded in the file (ONNX ``metadata_props``).
+"""Recognise a bare Ultralytics export from the metadata embedded in the file (ONNX ``metadata_props``, or the
+``config.txt`` extra file of a TorchScript export, which holds the same facts as one JSON object).
 
 Ultralytics writes string values: ``task`` (detect / segment / pose / classify / obb), ``names`` (a Python dict
 literal ``{0: 'person', ...}``), ``imgsz`` (``[640, 640]``), ``stride``, ``kpt_shape`` (``[17, 3]``), and for newer
-exports ``end2end`` / ``nms`` flags. Values are parsed with :func:`ast.literal_eval`, never ``eval``.
+exports ``end2end`` / ``nms`` flags; the export's arguments are in ``args`` (a dict whose ``nms`` says whether NMS is
+inside the graph, for exports that have no top-level ``nms``). Values are parsed with :func:`ast.literal_eval` (or
+JSON), never ``eval``.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ def sniff_ultralytics(file_metadata: dict[str, str], path: Path | None = None) -
     """
     if not isinstance(file_metadata, dict):
         return None
+    file_metadata = _with_torchscript_config(file_metadata)
     author = str(file_metadata.get("author", ""))
     task = _TASKS.get(str(file_metadata.get("task", "")).strip())
     if task is None or ("Ultralytics" not in author and "names" not in file_metadata):
@@ -72,6 +77,10 @@ def sniff_ultralytics(file_metadata: dict[str, str], path: Path | None = None) -
     kpt = _literal(file_metadata.get("kpt_shape"))
     end2end = _flag(file_metadata.get("end2end"))
     fused = _flag(file_metadata.get("nms"))
+    if fused is None:  # older exports: only the export arguments say whether NMS was put in the graph
+        args = _literal(file_metadata.get("args"))
+        if isinstance(args, dict) and isinstance(args.get("nms"), bool):
+            fused = args["nms"]
     ultra: dict[str, Any] = {"stride": int(stride) if isinstance(stride, (int, float)) and stride > 0 else 32}
     if isinstance(kpt, (list, tuple)) and len(kpt) == 2:
         ultra["kpt_shape"] = [int(kpt[0]), int(kpt[1])]
@@ -86,3 +95,19 @@ def sniff_ultralytics(file_metadata: dict[str, str], path: Path | None = None) -
         features["nms_fused"] = {}
     out["features"] = features
     return out
+
+
+def _with_torchscript_config(file_metadata: dict[str, str]) -> dict[str, str]:
+    """An Ultralytics TorchScript export keeps its metadata as JSON in the extra file ``config.txt``: spread it into
+    the string-valued form ONNX metadata has (Python literals, read back with :func:`ast.literal_eval`)."""
+    config = file_metadata.get("config.txt")
+    if "task" in file_metadata or not isinstance(config, str) or len(config) > 1_000_000:
+        return file_metadata
+    try:
+        parsed = json.loads(config)
+    except (ValueError, RecursionError):
+        return file_metadata
+    if not isinstance(parsed, dict):
+        return file_metadata
+    spread = {str(k): v if isinstance(v, str) else repr(v) for k, v in parsed.items()}
+    return {**file_metadata, **spread}
