@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from im_core.errors import ModelRuntimeError
 from im_models.common import DetectionParams, array_ops, best_class, filter_candidates, suppress, xywh_to_xyxy
 
 __all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5", "warn_fused_nms_params"]
@@ -83,6 +84,22 @@ def _finish(
     return Candidates(boxes[keep], scores[keep], class_ids[keep], extras[keep])
 
 
+def _check_probabilities(scores: Any, ops: Any) -> None:
+    """Class scores of an anchor-free head are probabilities (sigmoid inside the export). A best score above 1 means
+    the output is laid out differently — an oriented-box (``-obb``) export's angle channel read as a class, or a head
+    without its sigmoid — and decoding it would give wrong boxes: refuse it instead (checked on the candidates only)."""
+    if len(scores) == 0:
+        return
+    top = float(ops.numpy(scores).max())
+    if top > 1.0 + 1e-3:
+        raise ModelRuntimeError(
+            f"The network's class scores reach {top:.3g}, but a YOLO detection head gives probabilities in [0, 1]: "
+            "its output is not laid out as this task expects (an oriented-box '-obb' export loaded as "
+            "object-detection, or a head without its sigmoid). Fix: load the file with the task it was exported "
+            "for, or export it as a detection model; im refuses rather than return wrong boxes."
+        )
+
+
 def decode_anchor_free(pred: Any, num_classes: int, params: DetectionParams) -> Candidates:
     """Decode one image of an anchor-free head.
 
@@ -97,6 +114,7 @@ def decode_anchor_free(pred: Any, num_classes: int, params: DetectionParams) -> 
     ops = array_ops(pred)
     extra = pred.shape[0] - 4 - num_classes
     cand, best, cls = best_class(pred[4 : 4 + num_classes], 0, params.min_threshold, ops)
+    _check_probabilities(best, ops)
     keep = filter_candidates(best, cls, params, ops)
     if len(keep) == 0 or params.max_detections == 0:
         return _empty(extra)
