@@ -306,3 +306,25 @@ def test_canvas_size_is_the_canvas_an_image_gets_alone(mode, rect):
             for size in (None, (256, 416)):
                 tensor, _ = prepare_batch([image], net, rect=rect, static_crop=crop, size=size)
                 assert canvas_size(image, net, rect=rect, static_crop=crop, size=size) == tensor.shape[2:]
+
+
+def test_resize_shorter_center_crop_is_ultralytics_classification_geometry():
+    """Ultralytics classifies at the export size by scaling the shorter side to it and keeping the centre (its
+    ``classify_transforms``: Resize(size) then CenterCrop(size)); no letterbox padding."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 600, 3), np.uint8)
+    net = NetworkInput(height=100, width=100, resize_mode="resize-shorter-center-crop")
+    tensor, (t,) = prepare_batch([Image(pixels, "bgr")], net)
+    assert tensor.shape == (1, 3, 100, 100)
+    centre = cv2.resize(pixels[:, 150:450], (100, 100), interpolation=cv2.INTER_LINEAR)[..., ::-1]  # RGB
+    np.testing.assert_allclose(tensor[0].transpose(1, 2, 0), centre / 255.0, atol=1.5 / 255)
+    assert (t.scale_x, t.scale_y) == (100 / 300, 100 / 300)
+    # the network's corners are the centre square's corners in the original image
+    box = t.boxes_to_original(np.array([[0, 0, 100, 100]], np.float32))
+    np.testing.assert_allclose(box, [[150, 0, 450, 300]], atol=1e-4)
+    # a rectangular network input: scaled so the image covers it, then the centre (here 300x600 → 200x400 crop)
+    wide = NetworkInput(height=100, width=200, resize_mode="resize-shorter-center-crop")
+    _, (tw,) = prepare_batch([Image(pixels, "bgr")], wide, rect=True)
+    np.testing.assert_allclose(tw.boxes_to_original(np.array([[0, 0, 200, 100]], np.float32)), [[0, 0, 600, 300]])

@@ -25,10 +25,21 @@ __all__ = [
     "ultralytics_config",
 ]
 
-ResizeMode = Literal["stretch", "letterbox", "letterbox-reflect-edges", "center-crop", "fit-longer-edge"]
+ResizeMode = Literal[
+    "stretch", "letterbox", "letterbox-reflect-edges", "center-crop", "fit-longer-edge", "resize-shorter-center-crop"
+]
 #: Resize modes the pre-processing understands (``fit-longer-edge`` is a letterbox without centring: padding is
 #: placed right/bottom).
-RESIZE_MODES: tuple[str, ...] = ("stretch", "letterbox", "letterbox-reflect-edges", "center-crop", "fit-longer-edge")
+#: ``resize-shorter-center-crop`` is Ultralytics' classification pre-processing (scale the shorter side to the input,
+#: then take the centre); the others are Roboflow's.
+RESIZE_MODES: tuple[str, ...] = (
+    "stretch",
+    "letterbox",
+    "letterbox-reflect-edges",
+    "center-crop",
+    "fit-longer-edge",
+    "resize-shorter-center-crop",
+)
 #: ``image_pre_processing.contrast.type`` values of the Roboflow layout
 CONTRAST_TYPES: tuple[str, ...] = ("Adaptive Equalization", "Contrast Stretching", "Histogram Equalization")
 #: ``post_processing.type`` values of the Roboflow layout (anything else is refused, as the reference refuses it)

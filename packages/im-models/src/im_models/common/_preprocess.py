@@ -106,7 +106,7 @@ def target_size(
         size: override of the training size (``(h, w)``), e.g. ``image_size=`` from the caller.
     """
     th, tw = size or net.size
-    if not rect or net.resize_mode in ("stretch", "center-crop"):
+    if not rect or net.resize_mode in ("stretch", "center-crop", "resize-shorter-center-crop"):
         return th, tw
     s = net.stride
     fitted = [_fit(h, w, th, tw) for h, w in sizes]
@@ -266,6 +266,17 @@ def _place(
         rh, rw = H, W
         top = left = top_off = left_off = 0
         sx, sy = W / w, H / h
+    elif mode == "resize-shorter-center-crop":
+        # scale so the region covers the canvas, keep the centre: the same as cropping the centre of the region
+        # that maps onto the canvas, then resizing it (done that way: one resize of fewer pixels)
+        s = max(H / h, W / w)
+        ch, cw = min(h, max(1, round(H / s))), min(w, max(1, round(W / s)))
+        cy0, cx0 = (h - ch) // 2, (w - cw) // 2
+        crop = (x0 + cx0, y0 + cy0, x0 + cx0 + cw, y0 + cy0 + ch)
+        rh, rw = H, W
+        top = left = 0
+        sx, sy = W / cw, H / ch
+        top_off, left_off = -cy0 * sy, -cx0 * sx
     elif mode == "center-crop":
         # no scaling: the centre of the region, padded where it is smaller than the input
         cy0, cx0 = max(0, (h - H) // 2), max(0, (w - W) // 2)
@@ -280,7 +291,11 @@ def _place(
         top, left = (0, 0) if mode == "fit-longer-edge" else ((H - rh) // 2, (W - rw) // 2)
         top_off, left_off = top, left
         sx, sy = rw / w, rh / h
-    resize = (rw, rh) if mode != "center-crop" and (rh, rw) != (h, w) else None
+    if mode == "resize-shorter-center-crop":
+        assert crop is not None
+        resize = (rw, rh) if (rh, rw) != (crop[3] - crop[1], crop[2] - crop[0]) else None
+    else:
+        resize = (rw, rh) if mode != "center-crop" and (rh, rw) != (h, w) else None
     transform = ImageTransform(
         scale_x=sx,
         scale_y=sy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,10 @@ def as_probabilities(scores: np.ndarray, how: str = "auto") -> np.ndarray:
 
 
 class YOLOClassification(ClassificationModel):
-    """Single-label classification. Output (B, C); pre-processing per the package (Ultralytics: letterbox to the
-    export size, RGB, /255 — a close, documented substitute for its resize-then-centre-crop).
+    """Single-label classification. Output (B, C); pre-processing per the package. A bare Ultralytics export is
+    pre-processed as Ultralytics classifies: the shorter side scaled to the export size, the centre kept (no
+    letterbox), RGB, /255, always at the square training size even when the graph accepts any size (OpenCV's
+    bilinear resize where Ultralytics uses torchvision's antialiased one: scores agree closely, not bit for bit).
 
     Call parameters: ``image_size``. Use ``result.top_k(k)`` for the k best classes.
     """
@@ -59,6 +62,10 @@ class YOLOClassification(ClassificationModel):
     @classmethod
     def from_package(cls, ctx: PackageContext) -> YOLOClassification:
         package = load_detector_package(ctx)
+        if package.layout == "ultralytics":  # Ultralytics' classify transforms: shorter side, then the centre
+            net = replace(package.config.network_input, resize_mode="resize-shorter-center-crop", dynamic=False)
+            package.config = replace(package.config, network_input=net)
+            package.rect = False
         shape = package.session.outputs[0].shape if package.session.outputs else ()
         num = static_dim(shape, 1)
         names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "classification", shape)
