@@ -262,9 +262,12 @@ def _place(
     H, W = canvas
     mode = net.resize_mode
     crop = None if region == (0, 0, shape[1], shape[0]) else region
+    top_off: float
+    left_off: float
     if mode == "stretch":
         rh, rw = H, W
-        top = left = top_off = left_off = 0
+        top = left = 0
+        top_off = left_off = 0.0
         sx, sy = W / w, H / h
     elif mode == "resize-shorter-center-crop":
         # scale so the region covers the canvas, keep the centre: the same as cropping the centre of the region
