@@ -476,3 +476,25 @@ def test_resolved_detection_params_are_cached_read_only_and_keyed_by_type():
         resolve_detection_params({"confidence": True}, names, 3)
     with pytest.raises(InvalidParameterError):
         resolve_detection_params({"max_detections": -1}, names, 3)
+
+
+def test_pose_keypoints_of_an_ultralytics_export_are_clipped_to_the_image(tmp_path, outputs):
+    """Issue 15: Ultralytics clips keypoints to the image (``scale_coords`` → ``clip_coords``); a keypoint predicted
+    in the letterbox padding comes back on the image's edge for a bare Ultralytics export."""
+    from im_models.yolo._pose import YOLOPose
+
+    kpts = np.zeros((17, 3), np.float32)
+    kpts[:, 0] = np.arange(17) * 10 + 100
+    kpts[:, 1] = 200
+    kpts[0, 1] = 100  # in the top padding: original y = 100 - 160 = -60
+    kpts[1, 0] = 650  # beyond the right edge of the 640-wide image
+    kpts[:, 2] = 0.9
+    out = _anchor_free([(300, 300, 100, 200, 0, 0.9, kpts.ravel())], num_classes=1, extra=51)
+    path = constant_onnx(tmp_path / "pose.onnx", {"output0": out}, input_shape=(1, 3, 640, 640))
+    model = YOLOPose.from_package(
+        _ctx(path, "keypoint-detection", ["person"], features={"ultralytics": {"kpt_shape": [17, 3]}})
+    )
+    d = _call(_on(model, outputs), _image(320, 640))
+    assert d.keypoints[0, 0].tolist() == [100.0, 0.0]
+    assert d.keypoints[0, 1].tolist() == [640.0, 40.0]
+    assert d.keypoints[0, 2].tolist() == [120.0, 40.0]  # inside: unchanged

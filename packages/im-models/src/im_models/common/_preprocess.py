@@ -73,11 +73,16 @@ class ImageTransform:
             np.minimum(out, np.array((x1, y1, x1, y1), np.float32), out=out)
         return out
 
-    def points_to_original(self, xy: np.ndarray) -> np.ndarray:
-        """float32 (..., 2) network-pixel points → original pixels (not clipped)."""
+    def points_to_original(self, xy: np.ndarray, *, clip: bool = False) -> np.ndarray:
+        """float32 (..., 2) network-pixel points → original pixels; with ``clip``, clipped to the image (or region)
+        as boxes are (Ultralytics clips keypoints so)."""
         out = np.empty(xy.shape, np.float32)
         out[..., 0] = (xy[..., 0] - self.offset_x) / self.scale_x
         out[..., 1] = (xy[..., 1] - self.offset_y) / self.scale_y
+        if clip:
+            x0, y0, x1, y1 = self.region
+            np.clip(out[..., 0], x0, x1, out=out[..., 0])
+            np.clip(out[..., 1], y0, y1, out=out[..., 1])
         return out
 
 

@@ -34,7 +34,9 @@ class YOLOPose(KeypointDetectionModel):
     export's ``kpt_shape`` (or ``keypoints_metadata.json`` in Roboflow packages), else D = 3 is assumed.
     Fused/end-to-end exports give (B, N, 6 + K·D).
 
-    Results: ``keypoints`` float32 (N, K, 2) in original pixels, ``keypoint_confidence`` (N, K) (ones when D = 2);
+    Results: ``keypoints`` float32 (N, K, 2) in original pixels (for a bare Ultralytics export clipped to the image,
+    as Ultralytics clips them; Roboflow packages keep points outside it), ``keypoint_confidence`` (N, K) (ones when
+    D = 2);
     the keypoint names and skeleton (when the package has them) are in ``model.metadata.extra["keypoint_names"]`` /
     ``extra["skeleton"]`` and on every result (``Detections.keypoint_names`` / ``.skeleton``).
     """
@@ -107,7 +109,7 @@ class YOLOPose(KeypointDetectionModel):
         for i, t in enumerate(prepared.transforms):
             cands = decode_fused(out[i], p, len(names)) if self.fused else decode_anchor_free(out[i], len(names), p)
             kp = cands.extras.reshape(-1, k, d)
-            xy = t.points_to_original(kp[:, :, :2])
+            xy = t.points_to_original(kp[:, :, :2], clip=self.package.layout == "ultralytics")
             conf = kp[:, :, 2] if d == 3 else np.ones(kp.shape[:2], np.float32)
             xyxy = t.boxes_to_original(cands.xyxy)
             results.append(
