@@ -284,3 +284,24 @@ def test_a_file_that_is_not_a_zip_is_corrupted_before_torch_reads_it(tmp_path: P
     broken.write_bytes(b"PK\x03\x04 then nothing a zip reader could use" * 10)
     with pytest.raises(CorruptedModelPackageError, match=f"should be a {fmt} file, which is a zip archive"):
         TorchBackend().load(broken, device="cpu", format=fmt)
+
+
+def test_a_failure_while_outputs_are_discovered_is_an_im_error(tmp_path: Path) -> None:
+    """Issue 15: a TorchScript graph with no declared outputs learns them on its first run; when that run fails
+    (a shape the graph refuses, a missing torchvision op), the caller gets a ModelRuntimeError naming the input
+    shapes, never torch's raw RuntimeError."""
+    import torch
+
+    class Picky(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            if images.shape[2] != 32:
+                raise RuntimeError("this graph takes 32-pixel-high inputs only")
+            return images.mean(dim=(2, 3))
+
+    path = tmp_path / "picky.torchscript"
+    torch.jit.script(Picky()).save(str(path))
+    session = TorchBackend().load(path, device="cpu")
+    with pytest.raises(ModelRuntimeError, match=r"(?s)images\[1, 3, 8, 8\].*first run.*32-pixel-high"):
+        session.run({session.inputs[0].name: np.zeros((1, 3, 8, 8), np.float32)})
+    out = session.run({session.inputs[0].name: np.ones((2, 3, 32, 4), np.float32)})
+    assert next(iter(out.values())).shape == (2, 3)

@@ -9,7 +9,7 @@ import numpy as np
 
 from im_backend_torch._torch import numpy_dtype_name
 from im_core import BaseSession, BatchLimits, Device, TensorSpec
-from im_core.errors import ModelInputError, ModelRuntimeError
+from im_core.errors import ImError, ModelInputError, ModelRuntimeError
 
 __all__ = ["TorchSession", "flatten_outputs"]
 
@@ -142,7 +142,18 @@ class TorchSession(BaseSession):
                     tensor = self._torch.cat([tensor, pad])
                 args.append(tensor)
             with self._torch.inference_mode():
-                pairs = flatten_outputs(self._forward(args))
+                try:
+                    pairs = flatten_outputs(self._forward(args))
+                except ImError:
+                    raise
+                except Exception as exc:  # torch raises RuntimeError/TypeError/… (e.g. a missing torchvision op)
+                    shapes = ", ".join(
+                        f"{s.name}{list(a.shape)}:{numpy_dtype_name(a.dtype)}" for s, a in zip(self.inputs, args)
+                    )
+                    raise ModelRuntimeError(
+                        f"torch model failed on {shapes} (its first run, which finds its outputs): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
             specs = []
             for name, value in pairs:
                 dtype = numpy_dtype_name(value.dtype)
