@@ -12,7 +12,7 @@ import pytest
 from im_core import AutoModel, Detections, Gaze, TextRecognition, registry
 from im_core.errors import InvalidParameterError
 from im_pipelines import AutoModelPipeline, OCRPipeline
-from testlib.ocr import LINES, render
+from testlib.ocr import LINES, render, tight
 
 DET = "im_models.ocr._detection:DBTextDetector"
 REC = "im_models.ocr._recognition:CTCTextRecognizer"
@@ -49,13 +49,13 @@ def test_task_aliases_do_not_leak_to_other_families():
 
 @pytest.fixture
 def roboflow_names(asset, tmp_path):
-    """A local registry holding the PP-OCRv4 weights under the ids and names Roboflow's registry uses."""
+    """A local registry holding the PP-OCRv6 (tiny) weights under the ids and names Roboflow's registry uses."""
     from im_providers import add_to_registry
 
     root = tmp_path / "registry"
     for model_id, architecture, task, file in (
-        ("pp-ocrv6-det/small", "pp-ocrv6-det", "object-detection", "ocr/ch_PP-OCRv4_det_infer.onnx"),
-        ("pp-ocrv6-rec/small", "pp-ocrv6-rec", "text-only-ocr", "ocr/ch_PP-OCRv4_rec_infer.onnx"),
+        ("pp-ocrv6-det/small", "pp-ocrv6-det", "object-detection", "ocr/PP-OCRv6_det_tiny.onnx"),
+        ("pp-ocrv6-rec/small", "pp-ocrv6-rec", "text-only-ocr", "ocr/PP-OCRv6_rec_tiny.onnx"),
     ):
         add_to_registry(
             root, model_id=model_id, architecture=architecture, task=task, files=[asset(file)], package_id="onnx"
@@ -70,7 +70,7 @@ def test_pipeline_default_models_from_a_registry_that_names_them(roboflow_names,
     assert isinstance(pipeline, OCRPipeline)
     assert pipeline.models["text_detector"].metadata.task == "object-detection"
     assert pipeline.models["text_recognizer"].metadata.task == "text-only-ocr"
-    result = pipeline(render(LINES, 32))
+    result = pipeline(render(LINES, 48, pad=60))
     assert isinstance(result, TextRecognition)
     assert [line.text for line in result.lines] == list(LINES)
 
@@ -78,10 +78,10 @@ def test_pipeline_default_models_from_a_registry_that_names_them(roboflow_names,
 @pytest.mark.weights
 def test_reference_names_give_im_results(roboflow_names):
     det = AutoModel.from_pretrained("pp-ocrv6-det/small", **roboflow_names)
-    found = det(render(LINES, 32))
+    found = det(render(LINES, 48, pad=60))
     assert isinstance(found, Detections) and len(found) == 2 and found.data["polygon"].shape == (2, 4, 2)
     rec = AutoModel.from_pretrained("pp-ocrv6-rec/small", **roboflow_names)
-    assert rec(render(LINES[:1], 32)).text == LINES[0]
+    assert rec(tight(render(LINES[:1], 48))).text == LINES[0]
 
 
 @pytest.mark.weights
