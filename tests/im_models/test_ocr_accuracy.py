@@ -45,7 +45,7 @@ SIX_LINES = (
     "weights size text 42 box score",
     "brown pixel size score 2024 over",
 )
-#: im reads it at 6.7 % CER (RapidOCR 1.4.4 with the same weights: 12.4 %; before issue 15: 9.3 %); nearly all of
+#: im reads it at 6.7 % CER (RapidOCR 1.4.4 with the same weights: 12.4 %; im before issue 15: 13.5 %); nearly all of
 #: it is word spaces the Chinese + English PP-OCRv4 recogniser drops in Pillow's built-in font
 CER_BOUND = 0.08
 
