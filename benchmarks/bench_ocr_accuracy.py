@@ -4,7 +4,8 @@ Pages are rendered with Pillow's built-in font (a few line sizes, a dense 30-lin
 ONNX files (rapidocr-onnxruntime 1.4.4's, pinned in assets/test-weights.json); no angle classifier on either side.
 The character error rate (CER) is the edit distance between the page's text (lines joined by newlines) and the text
 read, over the page's length; "no-space" is the same with every space removed from both (PP-OCRv4's Chinese + English
-recogniser drops many of the narrow word spaces of Pillow's font). RapidOCR is optional: without it only im's numbers are printed.
+recogniser drops many of the narrow word spaces of Pillow's font). RapidOCR is optional: without it only im's
+numbers are printed.
 
     uv run --with rapidocr-onnxruntime==1.4.4 python benchmarks/bench_ocr_accuracy.py
 """
@@ -24,10 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(os.environ.get("IM_TEST_ASSETS", REPO / ".cache" / "test-assets")) / "ocr"
 DET, REC = ASSETS / "ch_PP-OCRv4_det_infer.onnx", ASSETS / "ch_PP-OCRv4_rec_infer.onnx"
 
-WORDS = (
-    "the quick brown fox jumps over lazy dog model image text line reading order box score detector page "
-    "network weights pixel font size 2024 ONNX Runtime OCR test alpha beta gamma delta 17 42 3.14 Hello World"
-).split()
+_VOCABULARY = (
+    "the quick brown fox jumps over lazy dog model image text line reading order box score detector page network "
+    "weights pixel font size 2024 ONNX Runtime OCR test alpha beta gamma delta 17 42 3.14 Hello World"
+)
+WORDS = tuple(_VOCABULARY.split())
 
 
 def lines_of(n: int, seed: int, words: int = 6) -> list[str]:
@@ -98,7 +100,7 @@ def rapid_reader():
 def timed(read, image: np.ndarray, repeats: int) -> tuple[str, float]:
     text = read(image)  # warm-up
     if repeats < 1:
-        return text, float('nan')
+        return text, float("nan")
     start = time.perf_counter()
     for _ in range(repeats):
         read(image)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, image, truth in pages():
         row = f"{name:<26} {image.shape[1]:>5}x{image.shape[0]:<4}  "
-        for label, read in readers.items():
+        for read in readers.values():
             if read is None:
                 continue
             text, ms = timed(read, image, args.repeats)

@@ -96,7 +96,9 @@ def test_an_object_detector_that_is_no_text_detector_is_refused(asset, roboflow_
 def test_default_models_that_cannot_be_retrieved_say_what_to_do(tmp_path):
     """An empty local registry cannot name the defaults: the error names them and says how to pass models."""
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidParameterError, match=r"default models \['pp-ocrv6-det/small'.*in order: \['text_detector'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"default models \['pp-ocrv6-det/small'.*in order: \['text_detector'"
+    ):
         AutoModelPipeline.from_pretrained(
             "pp-ocrv6", weights_provider="local", provider_options={"root": str(tmp_path / "empty")}
         )
@@ -125,4 +127,6 @@ def test_l2cs_under_gaze_detection(tmp_path):
         model = AutoModel.from_pretrained(path, architecture="l2cs-net", task=task)
         assert isinstance(model, L2CSGaze) and model.metadata.task == task
         assert isinstance(model(np.full((64, 64, 3), 128, np.uint8)), Gaze)
-    assert isinstance(L2CSGaze.from_package(local_context(path, architecture="l2cs-net", task="gaze-detection")), L2CSGaze)
+    assert isinstance(
+        L2CSGaze.from_package(local_context(path, architecture="l2cs-net", task="gaze-detection")), L2CSGaze
+    )

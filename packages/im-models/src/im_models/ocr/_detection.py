@@ -56,10 +56,11 @@ class DBTextDetector(TextDetectionModel):
     """Differentiable-Binarization text detector (PaddleOCR ``det`` models, e.g. PP-OCRv4/v6).
 
     Each image is resized so that both sides are multiples of 32 (by default the short side is brought up to at
-    least ``limit_side_len`` = 736 px, as RapidOCR and PaddleOCR's ``limit_type="min"`` do), normalised with ImageNet mean/std on its BGR channels and run; the probability map is decoded into
-    rotated quadrilaterals (see :mod:`im_models.ocr._db`). Results: one :class:`Detections` per image, class
-    ``"text"``, ``xyxy`` the polygon bounds, ``data["polygon"]`` float32 (N, 4, 2) corners (top-left, top-right,
-    bottom-right, bottom-left) in original pixels, in reading order.
+    least ``limit_side_len`` = 736 px, as RapidOCR and PaddleOCR's ``limit_type="min"`` do), normalised with
+    ImageNet mean/std on its BGR channels (PaddleOCR's; RapidOCR's config uses 0.5/0.5) and run; the probability
+    map is decoded into rotated quadrilaterals (see :mod:`im_models.ocr._db`). Results: one :class:`Detections`
+    per image, class ``"text"``, ``xyxy`` the polygon bounds, ``data["polygon"]`` float32 (N, 4, 2) corners
+    (top-left, top-right, bottom-right, bottom-left) in original pixels, in reading order.
 
     Call parameters: ``threshold``, ``box_threshold`` (alias ``confidence``), ``unclip_ratio``,
     ``max_candidates``, ``min_size``, ``dilate``.
