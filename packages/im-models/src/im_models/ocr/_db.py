@@ -131,10 +131,14 @@ def unclip(rects: np.ndarray, ratio: float) -> np.ndarray:
     import cv2
     import pyclipper
 
-    corners = rect_corners(rects)
     out = np.zeros((len(rects), 5), np.float64)
-    for i, (box, (w, h)) in enumerate(zip(corners, rects[:, 2:4].tolist())):
-        distance = w * h * ratio / max(2.0 * (w + h), 1e-6)
+    for i, (cx, cy, w, h, a) in enumerate(rects.tolist()):
+        box = cv2.boxPoints(((cx, cy), (w, h), a))  # float32, as the reference passes them to Clipper
+        # area / perimeter of those corners (shoelace, float64, as shapely computes them)
+        x, y = box[:, 0].astype(np.float64), box[:, 1].astype(np.float64)
+        area = abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+        length = float(np.hypot(np.diff(x, append=x[:1]), np.diff(y, append=y[:1])).sum())
+        distance = area * ratio / max(length, 1e-6)
         offset = pyclipper.PyclipperOffset()
         offset.AddPath(box, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
         grown = offset.Execute(distance)
