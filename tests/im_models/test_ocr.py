@@ -19,6 +19,7 @@ from im_models.ocr._ctc import CTCAlphabet, greedy_decode
 from im_models.ocr._db import rect_corners
 from im_models.ocr._detection import DBTextDetector
 from im_models.ocr._recognition import CTCTextRecognizer
+from testlib import ocr
 from testlib.ocr import LINES, render, tight
 
 # -- models (loaded once per module) ---------------------------------------------------------------------------
@@ -32,7 +33,12 @@ def det_v6(asset):
 
 @pytest.fixture(scope="module")
 def det_v4(asset):
-    ctx = local_context(asset("ocr/ch_PP-OCRv4_det_infer.onnx"), architecture="pp-ocr-det", task="text-detection")
+    ctx = local_context(
+        asset("ocr/ch_PP-OCRv4_det_infer.onnx"),
+        architecture="pp-ocr-det",
+        task="text-detection",
+        options=ocr.SMALL_PAGE_DETECTOR,  # the sizing these small-image tests were written for (see testlib.ocr)
+    )
     return DBTextDetector.from_package(ctx)
 
 

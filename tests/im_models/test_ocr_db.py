@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pyclipper
 import pytest
 
 from im_models.common._crops import order_quads
@@ -36,7 +37,7 @@ def snapped_box(rect) -> np.ndarray:
 
 
 def reference_db_boxes(prob: np.ndarray, p: DBParams) -> tuple[np.ndarray, np.ndarray]:
-    """``DBPostProcess`` (quad boxes, fast score, closed-form unclip), one contour at a time."""
+    """``DBPostProcess`` (quad boxes, fast score, pyclipper unclip), one contour at a time."""
     binary = (prob > p.threshold).astype(np.uint8)
     if p.dilate:
         binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
@@ -52,10 +53,21 @@ def reference_db_boxes(prob: np.ndarray, p: DBParams) -> tuple[np.ndarray, np.nd
         score = reference_means(prob, order_quads(snapped_box(((cx, cy), (w, h), angle))))[0]
         if score < p.box_threshold:
             continue
-        d = w * h * p.unclip_ratio / max(2.0 * (w + h), 1e-6)
-        if min(w, h) + 2 * d < p.min_size + 2:
+        # unclip as PaddleOCR does: Clipper's round-joined offset of the box by area * ratio / perimeter (shapely's
+        # Polygon area and length), then the offset polygon's minimum-area rectangle
+        box = cv2.boxPoints(((cx, cy), (w, h), angle))
+        x, y = box[:, 0].astype(np.float64), box[:, 1].astype(np.float64)
+        area = abs(sum(x[i] * y[i - 3] - x[i - 3] * y[i] for i in range(4))) / 2.0
+        length = sum(float(np.hypot(x[i] - x[i - 1], y[i] - y[i - 1])) for i in range(4))
+        offset = pyclipper.PyclipperOffset()
+        offset.AddPath(box, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+        expanded = offset.Execute(area * p.unclip_ratio / length)
+        if not expanded:
             continue
-        quads.append(order_quads(cv2.boxPoints(((cx, cy), (w + 2 * d, h + 2 * d), angle)))[0])
+        grown = cv2.minAreaRect(np.array(expanded, np.int32).reshape(-1, 1, 2))
+        if min(grown[1]) < p.min_size + 2:
+            continue
+        quads.append(order_quads(cv2.boxPoints(grown))[0])
         scores.append(score)
     return np.array(quads, np.float32).reshape(-1, 4, 2), np.array(scores, np.float32)
 

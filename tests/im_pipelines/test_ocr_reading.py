@@ -25,7 +25,7 @@ def det_v6(asset):
 
 @pytest.fixture(scope="module")
 def det_v4(asset):
-    return ocr.detector(asset, "ocr/ch_PP-OCRv4_det_infer.onnx")
+    return ocr.detector(asset, "ocr/ch_PP-OCRv4_det_infer.onnx", **ocr.SMALL_PAGE_DETECTOR)
 
 
 @pytest.fixture(scope="module")

@@ -35,11 +35,24 @@ def tight(image: np.ndarray, margin: int = 4) -> np.ndarray:
     return np.ascontiguousarray(image[y0 : ys.max() + margin + 1, x0 : xs.max() + margin + 1])
 
 
-def detector(asset: Callable[[str], Path], file: str = "ocr/PP-OCRv6_det_tiny.onnx"):
+#: the detector settings before issue 15 (longest side capped at 960, PaddleOCR's tool defaults). The tests of
+#: small rendered images were written for them: at the reference's sizing (short side up to 736) PP-OCRv4 det splits
+#: a 150-px-high two-line image's lines into words. The reference's defaults are tested in test_ocr_accuracy.py.
+SMALL_PAGE_DETECTOR = {
+    "limit_type": "max",
+    "limit_side_len": 960,
+    "box_threshold": 0.6,
+    "unclip_ratio": 1.5,
+    "dilate": False,
+}
+
+
+def detector(asset: Callable[[str], Path], file: str = "ocr/PP-OCRv6_det_tiny.onnx", **options):
     from im_core.testing import local_context
     from im_models.ocr._detection import DBTextDetector
 
-    return DBTextDetector.from_package(local_context(asset(file), architecture="pp-ocr-det", task="text-detection"))
+    ctx = local_context(asset(file), architecture="pp-ocr-det", task="text-detection", options=options or None)
+    return DBTextDetector.from_package(ctx)
 
 
 def recognizer(asset: Callable[[str], Path], file: str = "ocr/PP-OCRv6_rec_tiny.onnx", **dependencies):

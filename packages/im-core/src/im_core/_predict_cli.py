@@ -463,7 +463,7 @@ def load_pipeline(pipeline_id: str, models: Sequence[str] | None, shared: dict[s
     :meth:`AutoModel.from_pretrained` (``shared`` arguments for each, a model's own JSON object wins)."""
     from im_core._auto import AutoModel
     from im_core._plugins import load_target, registry
-    from im_core.errors import InvalidParameterError
+    from im_core.errors import InvalidParameterError, RetrievalError
 
     entry = registry().pipeline(pipeline_id)
     pipeline_cls = load_target(entry.target)
@@ -485,5 +485,14 @@ def load_pipeline(pipeline_id: str, models: Sequence[str] | None, shared: dict[s
                 raise InvalidParameterError(f"--model {spec!r}: a JSON object needs a 'model_id_or_path' key.")
             kwargs.update(own)
             spec = kwargs.pop("model_id_or_path")
-        loaded.append(AutoModel.from_pretrained(spec, **kwargs))
+        try:
+            loaded.append(AutoModel.from_pretrained(spec, **kwargs))
+        except RetrievalError as exc:
+            if models:
+                raise
+            raise InvalidParameterError(
+                f"The {pipeline_id!r} pipeline's default models {specs} could not be retrieved "
+                f"({type(exc).__name__}: {exc.message.splitlines()[0]}). Fix: use a weights provider that has them, "
+                f"or pass --model once per role, in order: {list(getattr(pipeline_cls, 'roles', ()))}."
+            ) from exc
     return pipeline_cls.from_models(loaded)

@@ -22,6 +22,8 @@ ENTRIES = (
     ModelEntry(
         _ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification", features=_YOLO_FEATURES
     ),
+    # YOLOv9 exports carry the v8 (anchor-free, DFL) head: the Ultralytics families read them
+    ModelEntry(("yolov9",), "object-detection", "im_models.yolo._detection:YOLODetection", features=_YOLO_FEATURES),
     ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection", features=_YOLO_FEATURES),
     ModelEntry(
         ("yolov10", "yolo26"),
@@ -57,6 +59,13 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
+    # The same families under the architecture and task names of Roboflow's registry (inference-models): the
+    # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.
+    ModelEntry(("pp-ocrv6-det",), "object-detection", "im_models.ocr._detection:DBTextDetector"),
+    ModelEntry(("pp-ocrv6-det",), "text-detection", "im_models.ocr._detection:DBTextDetector"),
+    ModelEntry(("pp-ocrv6-rec",), "text-only-ocr", "im_models.ocr._recognition:CTCTextRecognizer"),
+    ModelEntry(("pp-ocrv6-rec",), "text-recognition", "im_models.ocr._recognition:CTCTextRecognizer"),
+    ModelEntry(("l2cs-net",), "gaze-detection", "im_models.gaze._l2cs:L2CSGaze"),
 )
 
 MANIFEST = ModelsManifest(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from im_core import AutoModel, Model, registry
-from im_core.errors import InvalidParameterError
+from im_core.errors import InvalidParameterError, RetrievalError
 from im_core.sdk import load_target
 from im_pipelines._base import Pipeline
 
@@ -30,7 +30,8 @@ class AutoModelPipeline:
             pipeline_id: a registered pipeline (``ocr``, ``face-gaze``, or one added with ``im_core.register``).
             models_parameters: one entry per model, in the pipeline's order: a model id or path, a dict of
                 ``from_pretrained`` arguments (``{"model_id_or_path": ..., "device": "cuda"}``), or a loaded model.
-                Defaults to the pipeline's default models, where it has them.
+                Defaults to the pipeline's default models, where it has them (``ocr`` and its alias ``pp-ocrv6``:
+                ``pp-ocrv6-det/small`` and ``pp-ocrv6-rec/small``, the ids Roboflow's registry gives them).
             **kwargs: ``from_pretrained`` arguments shared by every model (``weights_provider``, ``device``...);
                 a model's own dict wins.
         """
@@ -42,7 +43,16 @@ class AutoModelPipeline:
                 f"The {pipeline_id!r} pipeline has no default models: pass models_parameters with one model per "
                 f"role, in order: {list(pipeline_cls.roles)}."
             )
-        models = [_load(p, kwargs, pipeline_id, i) for i, p in enumerate(params)]
+        if models_parameters is not None:
+            return pipeline_cls.from_models([_load(p, kwargs, pipeline_id, i) for i, p in enumerate(params)])
+        try:
+            models = [_load(p, kwargs, pipeline_id, i) for i, p in enumerate(params)]
+        except RetrievalError as exc:
+            raise InvalidParameterError(
+                f"The {pipeline_id!r} pipeline's default models {params} could not be retrieved "
+                f"({type(exc).__name__}: {exc.message.splitlines()[0]}). Fix: use a weights provider that has them, "
+                f"or pass models_parameters with one model per role, in order: {list(pipeline_cls.roles)}."
+            ) from exc
         return pipeline_cls.from_models(models)
 
 

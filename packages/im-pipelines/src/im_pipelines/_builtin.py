@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from im_core import Detections, Gaze, Model, TextLine, TextRecognition
+from im_core import Detections, Gaze, Model, TextDetectionModel, TextLine, TextRecognition
 from im_core.errors import InvalidParameterError
 from im_core.sdk import Image, check_names, is_batch, to_images
 from im_models.common import crop_boxes, crop_quads
@@ -25,9 +25,23 @@ DEFAULT_FLIP_THRESHOLD = 0.9
 _GAZE_PARAMS = ("face_margin", "face_confidence")
 
 
+#: the task names a role also accepts: the names Roboflow's registry (inference-models) gives the same families
+TASK_ALIASES: dict[str, frozenset[str]] = {
+    "text-detection": frozenset({"text-detection", "object-detection"}),
+    "text-recognition": frozenset({"text-recognition", "text-only-ocr"}),
+    "gaze-estimation": frozenset({"gaze-estimation", "gaze-detection"}),
+}
+
+
 def _require(models: dict[str, Model[Any]], role: str, task: str, pipeline: str) -> None:
     model = models.get(role)
-    if model is not None and model.metadata.task != task:
+    if model is None:
+        return
+    accepted = TASK_ALIASES.get(task, frozenset({task}))
+    if task == "text-detection" and model.metadata.task == "object-detection":
+        # an object detector serves as a text detector only when it is one (gives each line's quadrilateral)
+        accepted = accepted if isinstance(model, TextDetectionModel) else frozenset({task})
+    if model.metadata.task not in accepted:
         raise InvalidParameterError(
             f"The {role!r} model of the {pipeline} pipeline must be a {task} model; "
             f"{model.metadata.model_id!r} is {model.metadata.task}."

@@ -2,12 +2,22 @@
 
 from im_core import PipelineEntry, PipelinesManifest
 
+#: the models Roboflow's registry names for its PP-OCRv6 pipeline (inference-models' ``pp-ocrv6`` defaults)
+OCR_DEFAULT_MODELS = ("pp-ocrv6-det/small", "pp-ocrv6-rec/small")
+
 MANIFEST = PipelinesManifest(
     entries=(
         PipelineEntry(
             name="ocr",
             target="im_pipelines._builtin:OCRPipeline",
+            default_models=OCR_DEFAULT_MODELS,
             description="text detection → angle classification (optional) → text recognition",
+        ),
+        PipelineEntry(  # the pipeline id inference-models users know
+            name="pp-ocrv6",
+            target="im_pipelines._builtin:OCRPipeline",
+            default_models=OCR_DEFAULT_MODELS,
+            description="alias of 'ocr' (inference-models' pipeline id)",
         ),
         PipelineEntry(
             name="face-gaze",

@@ -18,15 +18,19 @@ __all__ = ["DBTextDetector"]
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _DEFAULTS: dict[str, Any] = {
-    "limit_side_len": 960,  # PaddleOCR's det_limit_side_len
-    "limit_type": "max",  # "max": longest side <= limit; "min": shortest side >= limit
+    # as RapidOCR (and PaddleOCR's det_limit_type="min") resize: the short side is brought up to at least 736 px.
+    # Capping the longest side at 960 instead shrinks the text of a wide page until whole lines are lost.
+    "limit_side_len": 736,
+    "limit_type": "min",  # "min": shortest side >= limit (upscaled only); "max": longest side <= limit (shrunk only)
     "max_side_len": 4000,  # hard cap whatever limit_type says
     "threshold": 0.3,
-    "box_threshold": 0.6,
-    "unclip_ratio": 1.5,
+    # RapidOCR's DB post-processing for PP-OCR (its config.yaml): the map is dilated and boxes grown by 1.6, which
+    # keeps a line whole at the upscaled size (PaddleOCR's tools default to 0.6 / 1.5 / no dilation)
+    "box_threshold": 0.5,
+    "unclip_ratio": 1.6,
     "max_candidates": 1000,
     "min_size": 3.0,
-    "dilate": False,
+    "dilate": True,
     "mean": _IMAGENET_MEAN,  # applied to BGR channels in this order, as PaddleOCR does
     "std": _IMAGENET_STD,
 }
@@ -51,11 +55,12 @@ class _Prepared:
 class DBTextDetector(TextDetectionModel):
     """Differentiable-Binarization text detector (PaddleOCR ``det`` models, e.g. PP-OCRv4/v6).
 
-    Each image is resized so that both sides are multiples of 32 (longest side at most ``limit_side_len`` by
-    default), normalised with ImageNet mean/std on its BGR channels and run; the probability map is decoded into
-    rotated quadrilaterals (see :mod:`im_models.ocr._db`). Results: one :class:`Detections` per image, class
-    ``"text"``, ``xyxy`` the polygon bounds, ``data["polygon"]`` float32 (N, 4, 2) corners (top-left, top-right,
-    bottom-right, bottom-left) in original pixels, in reading order.
+    Each image is resized so that both sides are multiples of 32 (by default the short side is brought up to at
+    least ``limit_side_len`` = 736 px, as RapidOCR and PaddleOCR's ``limit_type="min"`` do), normalised with
+    ImageNet mean/std on its BGR channels (PaddleOCR's; RapidOCR's config uses 0.5/0.5) and run; the probability
+    map is decoded into rotated quadrilaterals (see :mod:`im_models.ocr._db`). Results: one :class:`Detections`
+    per image, class ``"text"``, ``xyxy`` the polygon bounds, ``data["polygon"]`` float32 (N, 4, 2) corners
+    (top-left, top-right, bottom-right, bottom-left) in original pixels, in reading order.
 
     Call parameters: ``threshold``, ``box_threshold`` (alias ``confidence``), ``unclip_ratio``,
     ``max_candidates``, ``min_size``, ``dilate``.
@@ -103,8 +108,9 @@ class DBTextDetector(TextDetectionModel):
         ratio = min(1.0, self._limit / longest) if self._limit_type == "max" else max(1.0, self._limit / shortest)
         if longest * ratio > self._max_side:
             ratio = self._max_side / longest
-        h = max(round(height * ratio / 32.0) * 32, 32)
-        w = max(round(width * ratio / 32.0) * 32, 32)
+        # truncate, then round to a multiple of 32, as PaddleOCR's DetResizeForTest does
+        h = max(round(int(height * ratio) / 32.0) * 32, 32)
+        w = max(round(int(width * ratio) / 32.0) * 32, 32)
         return h, w
 
     def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
