@@ -52,7 +52,8 @@ class ServerProcess:
         self.lines: list[str] = []
         self._port = threading.Event()
         self.url = ""
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._port.wait(ready_timeout):
             self.kill()
             pytest.fail("the server did not start:\n" + self.log)
@@ -89,9 +90,13 @@ class ServerProcess:
         self.proc.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
+        """Kill the process if it still runs, and close its pipe."""
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+        self.proc.wait(10)
+        self._reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @pytest.fixture

@@ -45,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     parser.add_argument(
         "--graceful-timeout", type=float, default=30.0, help="seconds from SIGTERM to exit (default 30)"
     )
+    parser.add_argument(
+        "--drain-delay",
+        type=float,
+        default=0.5,
+        help="seconds from SIGTERM to closing the listener, answering new requests 503 + Retry-After (default 0.5)",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
 
     def run(args: argparse.Namespace) -> int:
@@ -64,7 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
             specs, max_batch_size=args.max_batch_size, max_queue=args.max_queue, max_wait_ms=args.max_wait_ms
         )
         return serve(
-            app, host=args.host, port=args.port, graceful_timeout=args.graceful_timeout, log_level=args.log_level
+            app,
+            host=args.host,
+            port=args.port,
+            graceful_timeout=args.graceful_timeout,
+            drain_delay=args.drain_delay,
+            log_level=args.log_level,
         )
 
     return run
