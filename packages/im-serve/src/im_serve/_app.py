@@ -384,8 +384,8 @@ def create_app(
             return JSONResponse(_error_body(exc), status_code=400)
         data = await request.body()
         if not data:
-            exc = ModelInputError("the request body is empty: send the image file's bytes (JPEG, PNG, ...).")
-            return JSONResponse(_error_body(exc), status_code=400)
+            empty = ModelInputError("the request body is empty: send the image file's bytes (JPEG, PNG, ...).")
+            return JSONResponse(_error_body(empty), status_code=400)
         loop = asyncio.get_running_loop()
         job = _Job(data, params, json.dumps(params, sort_keys=True, default=repr), loop, loop.create_future())
         try:

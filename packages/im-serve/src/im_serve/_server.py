@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -64,7 +64,8 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
-        timeout_graceful_shutdown=max(0.1, graceful_timeout - delay - _EXIT_MARGIN_S),
+        # typed int, used as asyncio.timeout's seconds: a float is kept as it is
+        timeout_graceful_shutdown=cast(int, max(0.1, graceful_timeout - delay - _EXIT_MARGIN_S)),
         lifespan="on",
     )
     server: Any = _Server(config)
