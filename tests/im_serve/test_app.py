@@ -180,3 +180,27 @@ def test_create_app_checks_its_arguments(nudenet, models, options) -> None:
     models = {k: nudenet if v is None else v for k, v in models.items()}
     with pytest.raises(InvalidParameterError):
         create_app(models, **options)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("people=yolo/nudenet_320n.onnx", ("people", "yolo/nudenet_320n.onnx")),
+        ("coco=coco/3", ("coco", "coco/3")),
+        ("/models/nudenet_320n.onnx", ("nudenet_320n", "/models/nudenet_320n.onnx")),
+    ],
+)
+def test_model_arguments(text, expected) -> None:
+    from im_serve._cli import parse_model_arg
+
+    assert parse_model_arg(text) == expected
+
+
+def test_cli_refuses_bad_and_duplicate_names(asset, capsys) -> None:
+    from im_core.cli import main
+
+    path = asset("yolo/nudenet_320n.onnx")
+    assert main(["serve", f"a={path}", f"a={path}"]) == 2
+    assert "two models are named 'a'" in capsys.readouterr().err
+    assert main(["serve", f"a/b={path}"]) == 2
+    assert "give NAME=ID" in capsys.readouterr().err
