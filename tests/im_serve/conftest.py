@@ -148,6 +148,15 @@ class AppClient:
     def request(self, method: str, url: str, **kwargs):
         return self._call(self._client.request(method, url, **kwargs))
 
+    def post_many(self, url: str, bodies: list[bytes]) -> list:
+        """The requests at once (concurrently on the app's event loop)."""
+        import asyncio
+
+        async def run():
+            return await asyncio.gather(*(self._client.post(url, content=body) for body in bodies))
+
+        return self._call(run())
+
     def get(self, url: str, **kwargs):
         return self.request("GET", url, **kwargs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -204,3 +205,17 @@ def test_cli_refuses_bad_and_duplicate_names(asset, capsys) -> None:
     assert "two models are named 'a'" in capsys.readouterr().err
     assert main(["serve", f"a/b={path}"]) == 2
     assert "give NAME=ID" in capsys.readouterr().err
+
+
+def test_max_wait_ms_lets_a_batch_fill(nudenet, images) -> None:
+    """Opt-in waiting (for GPUs): requests arriving within the wait share one batch, and answers do not change."""
+    app = create_app({"nudenet": nudenet}, max_batch_size=4, max_wait_ms=2000)
+    with AppClient(app) as client:
+        started = time.perf_counter()
+        responses = client.post_many(PREDICT, images[:4])
+        assert time.perf_counter() - started < 2.0, "a full batch runs without waiting out the delay"
+        assert [r.status_code for r in responses] == [200] * 4
+        assert [r.json() for r in responses] == [_same_json(nudenet(data)) for data in images[:4]]
+        text = client.get("/metrics").text
+    assert 'im_serve_batch_size_count{model="nudenet"} 1.0' in text
+    assert 'im_serve_batch_size_sum{model="nudenet"} 4.0' in text
