@@ -181,5 +181,10 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     # in flight at the signal: those the worker had taken are answered 200 after it, those still on their way get 503
     assert set(in_flight) <= {200, 503} and 200 in in_flight, "requests accepted before SIGTERM are answered"
     assert outcomes.count(200) >= CLIENTS
+    print(  # for the record (pytest -s): how the load ended
+        f"sigterm: {outcomes.count(200)} x 200, {outcomes.count(503)} x 503, {outcomes.count('refused')} refused, "
+        f"{len(outcomes) - len(answered) - outcomes.count('refused')} closed unread, exit after {exited:.2f} s, "
+        f"readiness probe: {probe}"
+    )
     assert server.proc.returncode == 0, server.log
     assert exited < graceful, f"exited {exited:.2f} s after SIGTERM (graceful timeout {graceful} s)"
