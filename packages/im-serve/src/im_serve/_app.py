@@ -358,18 +358,38 @@ def create_app(
             status_code=404,
         )
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Any:
+    async def count(scope: dict[str, Any], receive: Any, send: Any, app_: Any) -> None:
+        """Pure ASGI middleware (cheaper than Starlette's ``BaseHTTPMiddleware``): requests and latency by route."""
+        if scope["type"] != "http":
+            await app_(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        model = request.path_params.get("model", "") if route is not None else ""
-        if model and model not in workers:
-            model = "unknown"  # a bounded label set: never a client-chosen string
-        metrics.requests.labels(model, path, str(response.status_code)).inc()
-        metrics.latency.labels(model, path).observe(time.perf_counter() - start)
-        return response
+        status = [500]
+
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await app_(scope, receive, send_status)
+        finally:
+            route = scope.get("route")  # the router writes the matched route and path parameters into the scope
+            path = getattr(route, "path", "unmatched")
+            model = scope.get("path_params", {}).get("model", "") if route is not None else ""
+            if model and model not in workers:
+                model = "unknown"  # a bounded label set: never a client-chosen string
+            metrics.requests.labels(model, path, str(status[0])).inc()
+            metrics.latency.labels(model, path).observe(time.perf_counter() - start)
+
+    class _Count:
+        def __init__(self, app_: Any) -> None:
+            self.app = app_
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await count(scope, receive, send, self.app)
+
+    app.add_middleware(_Count)
 
     @app.post(PREDICT_ROUTE)
     async def predict(model: str, request: Request) -> Response:
