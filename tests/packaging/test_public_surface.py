@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "im_models",
     "im_models.common",
     "im_pipelines",
+    "im_serve",
     "im_vision",
 )
 

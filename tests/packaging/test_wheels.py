@@ -18,6 +18,7 @@ MEMBERS = [
     "im-backend-trt",
     "im-models",
     "im-pipelines",
+    "im-serve",
 ]
 
 pytestmark = pytest.mark.slow

@@ -36,7 +36,7 @@ __all__ = [
 
 #: every logger name im's own packages use (a test checks the sources against it); they get the filter even before
 #: the module that logs through them is imported
-LOGGERS = ("im", "im.cache", "im.http", "im.providers")
+LOGGERS = ("im", "im.cache", "im.http", "im.providers", "im.serve")
 MIN_SECRET_LENGTH = 6
 
 _lock = threading.Lock()
