@@ -22,6 +22,7 @@ from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 
 __all__ = [
     "CLASS_NAMES_FILE",
+    "class_names_argument",
     "EMBEDDED_NAME_KEYS",
     "embedded_class_names",
     "read_class_names_file",
@@ -159,3 +160,37 @@ def _wrong_count(source: str, got: int, count: int, model_id: str) -> None:
         + ("one name per line in that file" if where != "the model metadata" else "correct the model's metadata")
         + f", or pass class_names=[...] ({count} names) to from_pretrained."
     )
+
+
+def class_names_argument(text: str | None, *, option: str = "--class-names") -> list[str] | None:
+    """A command line's class names: ``a,b,c`` or ``@file`` (one name per line); ``None`` when not given.
+
+    Raises:
+        InvalidParameterError: the ``@file`` cannot be read (missing, a folder, not UTF-8) or no class is named.
+    """
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise InvalidParameterError(
+                f"{option} {text}: no such file {str(path)!r} (looked in {path.absolute().parent}), so im cannot "
+                f"read {str(path)!r}. Give a file with one class name per line, or the names themselves: "
+                f"{option} a,b,c."
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"{type(exc).__name__}: {exc}"
+            raise InvalidParameterError(
+                f"{option} {text}: cannot read {str(path)!r} ({reason}). "
+                "Give a UTF-8 text file with one class name per line."
+            ) from None
+        names = [n.strip() for n in lines if n.strip()]
+        where = f"the file {str(path)!r}"
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        where = "the argument"
+    if not names:
+        raise InvalidParameterError(f"{option} {text}: {where} names no class.")
+    return names

@@ -372,25 +372,6 @@ def _check_stride(args: argparse.Namespace) -> None:
         raise InvalidParameterError(f"--stride must be 1 or more, got {args.stride}.")
 
 
-def _class_names(value: str | None) -> list[str] | None:
-    """``a,b,c`` or ``@file.txt`` (one name a line) → names."""
-    if value is None:
-        return None
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            from im_core.errors import InvalidParameterError
-
-            raise InvalidParameterError(
-                f"--class-names {value}: cannot read {str(path)!r} ({exc.strerror or exc}); give a file with one "
-                "class name a line, or the names separated by commas."
-            ) from exc
-        return [line.strip() for line in text.splitlines() if line.strip()]
-    return [name.strip() for name in value.split(",")]
-
-
 def predict_command(parser: argparse.ArgumentParser) -> Handler:
     from im_core._auto_cli import _filter_arguments, _filters, _provider_arguments, _provider_kwargs
 
@@ -409,7 +390,9 @@ def predict_command(parser: argparse.ArgumentParser) -> Handler:
         sources = resolve_inputs(args.inputs)  # before loading anything: a typo fails at once
         overrides = {"architecture": args.architecture, "task": args.task}
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        names = _class_names(args.class_names)
+        from im_core._class_names import class_names_argument
+
+        names = class_names_argument(args.class_names)
         if names is not None:
             overrides["class_names"] = names
         with contextlib.redirect_stdout(sys.stderr):  # the negotiation table (--verbose) is for people: stderr

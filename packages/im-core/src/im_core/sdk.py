@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
     "check_names": "im_core._tasks",
+    "class_names_argument": "im_core._class_names",
     "is_batch": "im_core._images",
     "to_images": "im_core._images",
     # backends
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._cache._http import request_json, request_with_retries
     from im_core._cache._paths import redact_url, scrub, validate_model_id
     from im_core._cache._store import atomic_write
+    from im_core._class_names import class_names_argument
     from im_core._config import Settings, settings
     from im_core._context import PackageContext
     from im_core._images import Image, is_batch, to_images

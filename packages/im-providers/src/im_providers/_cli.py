@@ -18,41 +18,6 @@ def _batch(text: str) -> int | tuple[int, int | None]:
     return int(text)
 
 
-def _class_names(text: str | None) -> list[str] | None:
-    """``--class-names``: ``a,b,c`` or ``@file`` (one name per line).
-
-    Raises:
-        InvalidParameterError: the ``@file`` cannot be read (missing, a folder, not UTF-8) or names no class.
-    """
-    from im_core.errors import InvalidParameterError
-
-    if text is None:
-        return None
-    if text.startswith("@"):
-        path = Path(text[1:]).expanduser()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise InvalidParameterError(
-                f"--class-names {text}: no such file {str(path)!r} (looked in {path.absolute().parent}). "
-                "Give a file with one class name per line, or the names themselves: --class-names a,b,c."
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"{type(exc).__name__}: {exc}"
-            raise InvalidParameterError(
-                f"--class-names {text}: cannot read {str(path)!r} ({reason}). "
-                "Give a UTF-8 text file with one class name per line."
-            ) from None
-        names = [n.strip() for n in lines if n.strip()]
-        where = f"the file {str(path)!r}"
-    else:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        where = "the argument"
-    if not names:
-        raise InvalidParameterError(f"--class-names {text}: {where} names no class.")
-    return names
-
-
 def _size(text: str) -> tuple[int, int]:
     h, _, w = text.lower().partition("x")
     return (int(h), int(w or h))
@@ -90,8 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
 
 
 def _run(args: argparse.Namespace) -> int:
+    from im_core.sdk import class_names_argument
 
-    names = _class_names(args.class_names)
+    names = class_names_argument(args.class_names)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         path = _add(args, names)
