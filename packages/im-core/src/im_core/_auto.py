@@ -513,16 +513,9 @@ def _load(request: _Request) -> Model[Any]:
 
 def _unexpected_failure(exc: Exception, metadata: ModelMetadata, candidate: PackageVerdict) -> ModelLoadingError:
     """Wrap a non-``ImError`` raised while building ``candidate`` (traceback logged at DEBUG on logger ``im``)."""
-    logger.debug("Traceback of the failure of package %s of %r:", candidate.package_id, metadata.model_id, exc_info=exc)
-    error = ModelLoadingError(
-        f"Package {candidate.package_id!r} of {metadata.model_id!r} failed in the {candidate.backend} backend or the "
-        f"{metadata.architecture} model family with an unexpected {type(exc).__name__}: {exc}. This is probably a "
-        "bug in that backend or family, or a file it does not expect; the traceback is logged at DEBUG level "
-        "(logger 'im') and chained to this error.",
-        package_id=candidate.package_id,
-        backend=candidate.backend,
-        error_type=type(exc).__name__,
-    )
+    from im_core._cache._open import unexpected_failure_error
+
+    error = unexpected_failure_error(exc, metadata, candidate.package_id, candidate.backend, logger=logger)
     error.__cause__ = exc
     return error
 

@@ -34,7 +34,7 @@ from im_core.errors import (
     RetrievalError,
 )
 
-__all__ = ["open_cached"]
+__all__ = ["open_cached", "unexpected_failure_error"]
 
 log = logging.getLogger("im.cache")
 
@@ -145,13 +145,29 @@ def _explained(
         failure.message = f"{failure.message} {note}"
         failure.args = (failure.message, *failure.args[1:])
         return failure
-    log.debug("Traceback of the failure of package %s of %r:", package.package_id, metadata.model_id, exc_info=failure)
+    return unexpected_failure_error(failure, metadata, package.package_id, package.backend, note=note, logger=log)
+
+
+def unexpected_failure_error(
+    exc: BaseException,
+    metadata: ModelMetadata,
+    package_id: str,
+    backend: str,
+    *,
+    note: str = "",
+    logger: logging.Logger = log,
+) -> ModelLoadingError:
+    """The error for a non-``ImError`` raised while a backend or model family built package ``package_id``: names
+    the package, backend and family, says it is probably a bug there, and logs the traceback at DEBUG on
+    ``logger`` (the caller chains ``exc`` to it). ``note`` adds what is known about the package's files."""
+    logger.debug("Traceback of the failure of package %s of %r:", package_id, metadata.model_id, exc_info=exc)
+    extra = f" {note}" if note else ""
     return ModelLoadingError(
-        f"Package {package.package_id!r} of {metadata.model_id!r} failed in the {package.backend} backend or the "
-        f"{metadata.architecture} model family with an unexpected {type(failure).__name__}: {failure}. {note} This "
-        "is probably a bug in that backend or family, or a file it does not expect; the traceback is logged at "
-        "DEBUG level (logger 'im.cache') and chained to this error.",
-        package_id=package.package_id,
-        backend=package.backend,
-        error_type=type(failure).__name__,
+        f"Package {package_id!r} of {metadata.model_id!r} failed in the {backend} backend or the "
+        f"{metadata.architecture} model family with an unexpected {type(exc).__name__}: {exc}.{extra} This is "
+        "probably a bug in that backend or family, or a file it does not expect; the traceback is logged at DEBUG "
+        f"level (logger {logger.name!r}) and chained to this error.",
+        package_id=package_id,
+        backend=backend,
+        error_type=type(exc).__name__,
     )
