@@ -69,5 +69,7 @@ ENTRIES = (
 )
 
 MANIFEST = ModelsManifest(
-    entries=ENTRIES, distribution="im-models", sniffers=("im_models.yolo._sniff:sniff_ultralytics",)
+    entries=ENTRIES,
+    distribution="im-models",
+    sniffers=("im_models.yolo._sniff:sniff_ultralytics", "im_models.hf._sniff:sniff_hf_config"),
 )
