@@ -54,7 +54,7 @@ class Recipe:
 
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
-    "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
+    "clip": Recipe("transformers:CLIPModel", "im_backend_transformers._clip:clip_parts"),
 }
 
 
@@ -68,6 +68,6 @@ def parts_of(model: Any, model_type: str) -> Mapping[str, Part]:
     from im_core.sdk import load_target
 
     builder: Callable[[Any], Mapping[str, Part]] = load_target(
-        RECIPES[model_type].parts, distribution="im-transformers"
+        RECIPES[model_type].parts, distribution="im-backend-transformers"
     )
     return builder(model)

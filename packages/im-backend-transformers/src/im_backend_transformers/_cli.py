@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     )
 
     def handle(args: argparse.Namespace) -> int:
-        from im_transformers._export import export_folder
+        from im_backend_transformers._export import export_folder
 
         out = export_folder(
             args.source, args.destination, backend=args.backend, opset=args.opset, allow_pickle=args.allow_pickle
