@@ -71,7 +71,8 @@ def _torch() -> Any:
         import transformers  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError(
-            f"Hugging Face model folders need torch and transformers ({exc}). Fix: pip install 'im-backend-transformers'.",
+            f"Hugging Face model folders need torch and transformers ({exc}). "
+            "Fix: pip install 'im-backend-transformers'.",
             distribution="im-backend-transformers",
         ) from exc
     return torch

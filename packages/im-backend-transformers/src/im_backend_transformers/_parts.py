@@ -55,6 +55,9 @@ class Recipe:
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe("transformers:CLIPModel", "im_backend_transformers._clip:clip_parts"),
+    "depth_anything": Recipe(
+        "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
+    ),
 }
 
 
