@@ -32,6 +32,8 @@ PUBLIC_MODULES = (
     "im_models.common",
     "im_pipelines",
     "im_serve",
+    "im_backend_transformers",
+    "im_models.hf",
     "im_vision",
 )
 

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Classification": "im_core._results",
     "Detections": "im_core._results",
     "Embeddings": "im_core._results",
+    "DepthMap": "im_core._results_depth",
     "Gaze": "im_core._results",
     "RLEMask": "im_core._results",
     "TextLine": "im_core._results",
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     # tasks and inputs
     "ClassificationModel": "im_core._tasks",
     "EmbeddingModel": "im_core._tasks",
+    "DepthEstimationModel": "im_core._tasks",
     "GazeModel": "im_core._tasks",
     "InstanceSegmentationModel": "im_core._tasks",
     "KeypointDetectionModel": "im_core._tasks",
@@ -125,10 +127,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         WeightsProvider,
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
+    from im_core._results_depth import DepthMap
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
     from im_core._tasks import (
         ClassificationModel,
+        DepthEstimationModel,
         EmbeddingModel,
         GazeModel,
         InstanceSegmentationModel,

@@ -159,6 +159,36 @@ class PackageContext:
         merged = {**self.session_options, **options}
         return backend.load(self.path(name), device=self.device, package=self.package, **merged)
 
+    def load_part(self, part: str, *, names: tuple[str, ...] = (), **options: Any) -> Session:
+        """Load one network of a model that has several (CLIP's ``"vision"`` and ``"text"``, SAM's
+        ``"image_encoder"`` and ``"prompt_decoder"``), written once for every backend.
+
+        Looked for in this order: ``names`` (a family's own older file names, e.g. ``"image_encoder.onnx"``); then
+        ``<part><suffix>`` for each file suffix the negotiated backend loads (``vision.onnx``, ``vision.torchscript``:
+        what ``im export`` writes); then the backend's weights file holding every part (a Hugging Face folder's
+        ``model.safetensors`` for the ``transformers`` backend), loaded with ``part=part``.
+
+        Raises:
+            CorruptedModelPackageError: none of these files is in the package.
+        """
+        from im_core._network_file import backend_file_names
+
+        weights, suffixes = backend_file_names(self.backend)
+        found = self.first_existing(*names, *(f"{part}{suffix}" for suffix in suffixes))
+        if found is not None:
+            return self.load_session(found, **options)
+        whole = self.first_existing(*weights)
+        if whole is not None:
+            return self.load_session(whole, part=part, **options)
+        looked = (
+            ", ".join([*names, *(f"{part}{s}" for s in suffixes), *weights]) or "nothing: the backend declares no files"
+        )
+        raise CorruptedModelPackageError(
+            f"Package {self.package.package_id!r} of {self.model_id!r} has no file for its {part!r} network on the "
+            f"{self.backend} backend: looked for {looked} in {self.directory}. Fix: re-export the model "
+            "(`im export`) or re-download the package."
+        )
+
     def info(self, class_names: tuple[str, ...] | list[str] | None = None, **extra: Any) -> LoadedModelInfo:
         """The ``model.metadata`` for the model being built."""
         names = tuple(class_names if class_names is not None else self.metadata.class_names)

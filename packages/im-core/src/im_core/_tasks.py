@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Unio
 
 from im_core._images import ColorFormat, Image, is_batch, to_images
 from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
+from im_core._results_depth import DepthMap
 
 if TYPE_CHECKING:
     import os
@@ -452,3 +453,9 @@ class TextRecognitionModel(Model[TextRecognition]):
 
 class GazeModel(Model[Gaze]):
     task = "gaze-estimation"
+
+
+class DepthEstimationModel(Model[DepthMap]):
+    """Monocular depth: each image gives a :class:`~im_core.DepthMap` at its original size."""
+
+    task = "depth-estimation"

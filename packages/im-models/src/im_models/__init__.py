@@ -23,6 +23,7 @@ __getattr__, __dir__ = lazy_exports(globals(), _FAMILIES)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.classification._classifier import ImageClassifier, MultiLabelImageClassifier
+    from im_models.depth._depth_anything import DepthAnything
     from im_models.detr._detection import DETRDetection
     from im_models.embeddings._clip import CLIPModel
     from im_models.embeddings._image import ImageEmbedder

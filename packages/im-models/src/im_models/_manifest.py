@@ -59,6 +59,12 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
+    # Hugging Face folders (transformers backend) and the packages `im export` writes from them
+    ModelEntry(
+        ("depth-anything", "depth-anything-v2", "depth-anything-v3"),
+        "depth-estimation",
+        "im_models.depth._depth_anything:DepthAnything",
+    ),
     # The same families under the architecture and task names of Roboflow's registry (inference-models): the
     # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.
     ModelEntry(("pp-ocrv6-det",), "object-detection", "im_models.ocr._detection:DBTextDetector"),
@@ -69,5 +75,7 @@ ENTRIES = (
 )
 
 MANIFEST = ModelsManifest(
-    entries=ENTRIES, distribution="im-models", sniffers=("im_models.yolo._sniff:sniff_ultralytics",)
+    entries=ENTRIES,
+    distribution="im-models",
+    sniffers=("im_models.yolo._sniff:sniff_ultralytics", "im_models.hf._sniff:sniff_hf_config"),
 )

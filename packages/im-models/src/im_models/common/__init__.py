@@ -30,6 +30,8 @@ Package files
     steps of ``image_pre_processing``).
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
+Hugging Face parity
+    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
@@ -64,6 +66,7 @@ from im_models.common._detector_package import (
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
 from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
+from im_models.common._pil_resize import PIL_RESAMPLE, resize_like_pil
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
@@ -84,6 +87,7 @@ from im_models.common._preprocess import (
 
 __all__ = [
     "DETECTION_PARAMS",
+    "PIL_RESAMPLE",
     "DetectionParams",
     "DetectorPackage",
     "ImageTransform",
@@ -121,6 +125,7 @@ __all__ = [
     "recommended_parameters",
     "resolve_class_names",
     "resolve_detection_params",
+    "resize_like_pil",
     "rle_from_box_mask",
     "run_session",
     "select_detections",

@@ -87,6 +87,8 @@ class CLIPModel(EmbeddingModel):
             if not isinstance(data, dict):
                 raise CorruptedModelPackageError("clip_config.json must hold a JSON object.")
             config.update({k: v for k, v in data.items() if k in _DEFAULTS})
+        if ctx.has("preprocessor_config.json"):  # a Hugging Face folder (or a package exported from one)
+            config.update(_hf_image_processor(ctx.read_json("preprocessor_config.json")))
         options = dict(ctx.options)
         tokenizer = options.pop("tokenizer", None)
         check_names(options, _DEFAULTS, "CLIPModel takes no load option(s)")
@@ -98,8 +100,13 @@ class CLIPModel(EmbeddingModel):
                 )
             tokens = ctx.path("vocab.txt").read_text(encoding="utf-8").split("\n")
             tokenizer = VocabTokenizer([t for t in tokens if t], int(config["context_length"]), config["lowercase"])
-        image = ctx.load_session(ctx.first_existing("image_encoder.onnx", "visual.onnx") or "image_encoder.onnx")
-        text = ctx.load_session(ctx.first_existing("text_encoder.onnx", "textual.onnx") or "text_encoder.onnx")
+        image = ctx.load_part("vision", names=("image_encoder.onnx", "visual.onnx"))
+        text = ctx.load_part("text", names=("text_encoder.onnx", "textual.onnx"))
+        if "logit_scale" in image.metadata and "logit_scale" not in options:  # learned: it lives in the weights
+            config["logit_scale"] = float(image.metadata["logit_scale"])
+        side = image.inputs[0].shape[-1] if image.inputs and len(image.inputs[0].shape) == 4 else None
+        if isinstance(side, int) and "image_size" not in options:  # a fixed-size tower says its own size
+            config["image_size"] = side
         return cls(image, text, tokenizer, ctx.info(), config)
 
     # -- image tower (the Model stages) ---------------------------------------------------------------------------
@@ -168,3 +175,20 @@ class CLIPModel(EmbeddingModel):
         probs = softmax(self.logit_scale * sim, axis=1)
         results = [Classification(row, tuple(labels)) for row in probs]
         return results if is_batch(images) else results[0]
+
+
+def _hf_image_processor(data: Any) -> dict[str, Any]:
+    """image_size / mean / std from a Hugging Face ``preprocessor_config.json`` (``crop_size`` as an int or
+    ``{"height", "width"}``; ``image_mean``, ``image_std``)."""
+    if not isinstance(data, dict):
+        raise CorruptedModelPackageError("preprocessor_config.json must hold a JSON object.")
+    out: dict[str, Any] = {}
+    crop = data.get("crop_size")
+    side = crop.get("height") if isinstance(crop, dict) else crop
+    if isinstance(side, int) and side > 0:
+        out["image_size"] = side
+    for key, name in (("image_mean", "mean"), ("image_std", "std")):
+        value = data.get(key)
+        if isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value):
+            out[name] = tuple(float(v) for v in value)
+    return out

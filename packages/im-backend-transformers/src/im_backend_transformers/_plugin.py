@@ -1,0 +1,24 @@
+"""Entry-point manifests of im-backend-transformers (light: imports nothing heavy)."""
+
+from im_core import BackendManifest, CommandManifest
+
+MANIFEST = BackendManifest(
+    name="transformers",
+    target="im_backend_transformers._backend:TransformersBackend",
+    distribution="im-backend-transformers",
+    extra="transformers",
+    runtime_packages=("transformers", "torch"),
+    # behind every exported format: an exported package of the same model runs faster, without Python-level models
+    priority={"cuda": 0.5, "cpu": 0.5, "mps": 0.5},
+    # a Hugging Face folder: config.json next to its weights; pickle weights are recognised so that loading can
+    # refuse them with the fix, instead of saying the folder has no weights
+    weights_files=("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"),
+    aliases=("hf", "huggingface"),
+)
+
+EXPORT_COMMAND = CommandManifest(
+    name="export",
+    target="im_backend_transformers._cli:configure",
+    distribution="im-backend-transformers",
+    help="Export a Hugging Face model folder to im packages (ONNX or TorchScript), one network file per part.",
+)
