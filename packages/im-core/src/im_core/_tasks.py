@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Unio
 
 from im_core._images import ColorFormat, Image, is_batch, to_images
 from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
+from im_core._results_semantic import SemanticSegmentation
 
 if TYPE_CHECKING:
     import os
@@ -46,6 +47,7 @@ __all__ = [
     "Model",
     "MultiLabelClassificationModel",
     "ObjectDetectionModel",
+    "SemanticSegmentationModel",
     "TextDetectionModel",
     "TextRecognitionModel",
     "check_names",
@@ -452,3 +454,9 @@ class TextRecognitionModel(Model[TextRecognition]):
 
 class GazeModel(Model[Gaze]):
     task = "gaze-estimation"
+
+
+class SemanticSegmentationModel(Model[SemanticSegmentation]):
+    """Semantic segmentation: one class per pixel (:class:`~im_core.SemanticSegmentation`)."""
+
+    task = "semantic-segmentation"

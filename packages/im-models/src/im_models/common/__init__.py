@@ -32,7 +32,8 @@ Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
-    :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
+    :func:`rle_from_box_mask`, :func:`box_pixel_bounds`; :func:`full_masks` (per-detection mask logits over the
+    whole input, RF-DETR) and :func:`maps_to_original` (logit maps → original pixels).
 """
 
 from im_models.common._activations import as_probabilities, sigmoid, softmax
@@ -61,7 +62,14 @@ from im_models.common._detector_package import (
     run_session,
     static_dim,
 )
-from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
+from im_models.common._masks import (
+    MaskFormat,
+    box_pixel_bounds,
+    full_masks,
+    instance_masks,
+    maps_to_original,
+    rle_from_box_mask,
+)
 from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
 from im_models.common._postprocess import (
@@ -109,9 +117,11 @@ __all__ = [
     "crop_quads",
     "filter_candidates",
     "input_spatial_dynamic",
+    "full_masks",
     "instance_masks",
     "is_torch_tensor",
     "load_detector_package",
+    "maps_to_original",
     "nms",
     "order_quads",
     "parse_inference_config",
