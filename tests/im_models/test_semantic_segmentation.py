@@ -72,7 +72,9 @@ def _deeplab_logits() -> np.ndarray:
 
 
 def test_deeplab_stretch_softmax_argmax_and_threshold_to_background(tmp_path):
-    folder = _package(tmp_path / "dl", _deeplab_logits(), ["background", "road", "car"], architecture="deep-lab-v3-plus")
+    folder = _package(
+        tmp_path / "dl", _deeplab_logits(), ["background", "road", "car"], architecture="deep-lab-v3-plus"
+    )
     model = AutoModel.from_pretrained(folder)
     assert model.task == "semantic-segmentation"
     seg = model(_image(32, 64))  # stretch: original x = 2 × network x
@@ -99,7 +101,9 @@ def test_deeplab_letterbox_padding_is_removed(tmp_path):
     lg[0, 1, 8:16] = 4.0
     lg[0, 2, 16:24] = 4.0
     lg[0, 1, 24:] = 4.0
-    folder = _package(tmp_path / "dl", lg, ["background", "a", "b"], architecture="deep-lab-v3-plus", resize="letterbox")
+    folder = _package(
+        tmp_path / "dl", lg, ["background", "a", "b"], architecture="deep-lab-v3-plus", resize="letterbox"
+    )
     seg = AutoModel.from_pretrained(folder)(_image(16, 32))
     assert seg.class_map.shape == (16, 32)
     assert (seg.class_map[:7] == 1).all() and (seg.class_map[9:] == 2).all()
@@ -190,3 +194,13 @@ def test_many_channels_running_argmax_matches_numpy():
     np.testing.assert_array_equal(cm, lg.argmax(axis=0))
     e = np.exp(lg - lg.max(axis=0))
     np.testing.assert_allclose(conf, (e / e.sum(axis=0)).max(axis=0), rtol=1e-5)
+
+
+def test_yolo26_binary_head_sigmoid_of_the_single_channel(tmp_path):
+    """YOLO26 semantic with ``nc == 1``: one channel, its sigmoid is the foreground confidence (default 0.25)."""
+    lg = np.full((1, 1, 32, 32), -3.0, np.float32)  # sigmoid 0.047 → background
+    lg[0, 0, :, :16] = 1.0  # sigmoid 0.731 → "crack"
+    folder = _package(tmp_path / "y26", lg, ["background", "crack"], architecture="yolo26")
+    seg = AutoModel.from_pretrained(folder)(_image(32, 32))
+    assert (seg.class_map[:, :14] == 1).all() and (seg.class_map[:, 18:] == 0).all()
+    np.testing.assert_allclose(seg.confidence[:, :14], 1 / (1 + math.exp(-1.0)), rtol=1e-5)

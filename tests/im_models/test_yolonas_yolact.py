@@ -72,7 +72,13 @@ def test_yolonas_nms_fused_flat_format(tmp_path):
         np.float32,
     )
     folder = _package(
-        tmp_path / "flat", "yolonas", "object-detection", {"flat": rows}, ["a", "b"], fused=True, features={"nms_fused": FUSED}
+        tmp_path / "flat",
+        "yolonas",
+        "object-detection",
+        {"flat": rows},
+        ["a", "b"],
+        fused=True,
+        features={"nms_fused": FUSED},
     )
     model = AutoModel.from_pretrained(folder)
     d = model(_image())
@@ -110,7 +116,9 @@ def test_yolact_prior_decoding_background_column_and_prototype_masks(tmp_path):
     proto[0, :2, :, 0] = 5.0  # channel 0 on in the top 8 network rows
     proto[0, :, :, 1] = 5.0  # channel 1 on everywhere
     outputs = {"loc": loc, "conf": conf, "mask": coef, "priors": priors, "proto": proto}
-    model = AutoModel.from_pretrained(_package(tmp_path / "yolact", "yolact", "instance-segmentation", outputs, ["a", "b"]))
+    model = AutoModel.from_pretrained(
+        _package(tmp_path / "yolact", "yolact", "instance-segmentation", outputs, ["a", "b"])
+    )
     d = model(_image())
     np.testing.assert_allclose(d.confidence, [0.9, 0.7], rtol=1e-6)
     assert d.class_id.tolist() == [0, 1]

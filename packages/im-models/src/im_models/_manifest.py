@@ -57,6 +57,7 @@ ENTRIES = (
         "im_models.yolo._yolonas:YOLONASDetection",
         features=frozenset({"nms_fused"}),
     ),
+    ModelEntry(("yolo26",), "semantic-segmentation", "im_models.segmentation._semantic:YOLO26SemanticSegmentation"),
     ModelEntry(("yolact",), "instance-segmentation", "im_models.segmentation._yolact:YOLACTSegmentation"),
     # Model families II: faces, OCR, classification, embeddings, gaze
     ModelEntry(

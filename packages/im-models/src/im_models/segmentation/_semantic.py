@@ -38,7 +38,13 @@ from im_models.common import (
     to_numpy,
 )
 
-__all__ = ["DeepLabV3PlusSegmentation", "RFDETRSemanticSegmentation", "SemanticSegmenter", "decode_semantic"]
+__all__ = [
+    "DeepLabV3PlusSegmentation",
+    "RFDETRSemanticSegmentation",
+    "SemanticSegmenter",
+    "YOLO26SemanticSegmentation",
+    "decode_semantic",
+]
 
 Activation = Literal["softmax", "sigmoid"]
 
@@ -202,3 +208,11 @@ class RFDETRSemanticSegmentation(SemanticSegmenter):
 
     activation = "sigmoid"
     default_confidence = 0.4
+
+
+class YOLO26SemanticSegmentation(SemanticSegmenter):
+    """YOLO26 semantic segmentation (``yolo26`` / ``semantic-segmentation``): softmax over the class logits, or the
+    sigmoid of a single channel for a binary (``nc == 1``) head; default confidence 0.25 (the reference's YOLO26
+    default)."""
+
+    default_confidence = 0.25
