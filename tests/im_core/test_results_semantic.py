@@ -76,3 +76,10 @@ def test_to_detections_and_supervision():
     s = seg.to_supervision()
     assert isinstance(s, sv.Detections) and s.mask.shape == (2, 4, 6)
     assert s.class_id.tolist() == [1, 2]
+
+
+def test_columns_row_is_the_present_classes():
+    from im_core import results_to_columns
+
+    cols = results_to_columns([_seg()])
+    assert cols["n"] == [2] and cols["class_name"] == [["road", "car"]]

@@ -66,7 +66,7 @@ def fused_keypoint_scores(scores: np.ndarray, kps: np.ndarray) -> np.ndarray:
     return (u / (1.0 + u)).astype(np.float32)
 
 
-class DETRKeypoints(DETRDetection, KeypointDetectionModel):  # type: ignore[misc]
+class DETRKeypoints(DETRDetection, KeypointDetectionModel):
     """RF-DETR keypoint detection (``rfdetr`` / ``keypoint-detection``).
 
     Package: Roboflow layout with ``keypoints_metadata.json`` (keypoint names and skeleton per network class id).

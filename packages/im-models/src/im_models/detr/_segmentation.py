@@ -31,7 +31,7 @@ def split_detr_segmentation_outputs(raw: list[Any]) -> tuple[Any, Any, Any]:
     return boxes[0], logits[0], masks[0]
 
 
-class DETRSegmentation(DETRDetection, InstanceSegmentationModel):  # type: ignore[misc]
+class DETRSegmentation(DETRDetection, InstanceSegmentationModel):
     """RF-DETR instance segmentation (``rfdetr`` / ``instance-segmentation``).
 
     Call parameters: those of :class:`~im_models.detr._detection.DETRDetection`, plus ``mask_format``
