@@ -171,3 +171,31 @@ def test_rfdetr_keypoints_per_class_slots_fused_score_and_background_removed(tmp
     low = model(_image(), key_points_threshold=0.01)
     np.testing.assert_allclose(low.keypoints[0, 1], [48, 8], atol=1e-4)  # (0.75·32, 0.25·32) stretched
     assert len(model(_image(), confidence=want + 0.01)) == 0
+
+
+class _TorchOutputs:
+    """The real session with its outputs handed back as torch tensors on the CPU, as a session that keeps outputs
+    on its device (TensorRT, torch) returns them."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def run(self, feeds: Any, output_names: Any = None) -> dict[str, Any]:
+        import torch
+
+        return {k: torch.from_numpy(np.array(v)) for k, v in self.inner.run(feeds, output_names).items()}
+
+
+def test_torch_tensor_outputs_give_the_numpy_results(tmp_path):
+    """The decoders take torch tensors as well as numpy arrays (what a TensorRT or torch session returns)."""
+    pytest.importorskip("torch")
+    out = _det_outputs()
+    out["masks"] = np.where(np.arange(64).reshape(1, 1, 8, 8) % 3 == 0, 5.0, -5.0).repeat(3, axis=1).astype(np.float32)
+    model = AutoModel.from_pretrained(_package(tmp_path / "seg", "instance-segmentation", out, ["a", "b"]))
+    want = model(_image())
+    model.package.session = _TorchOutputs(model.package.session)
+    got = model(_image())
+    assert got == want and len(got) == 2
