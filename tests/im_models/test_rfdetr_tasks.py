@@ -199,3 +199,25 @@ def test_torch_tensor_outputs_give_the_numpy_results(tmp_path):
     model.package.session = _TorchOutputs(model.package.session)
     got = model(_image())
     assert got == want and len(got) == 2
+
+
+def test_torchscript_package_gives_the_onnx_results(tmp_path):
+    """The same published layout as a TorchScript package (``backend_type: torch-script``, the reference's name)."""
+    pytest.importorskip("torch")
+    from testlib.onnx_graphs import torch_layout_torchscript
+
+    out = _det_outputs()
+    masks = np.full((1, 3, 8, 8), -5.0, np.float32)
+    masks[0, 0, :, :4] = 5.0
+    masks[0, 1, 2:6, 2:6] = 5.0
+    out["masks"] = masks
+    onnx = AutoModel.from_pretrained(_package(tmp_path / "onnx", "instance-segmentation", out, ["a", "b"]))
+    folder = _package(tmp_path / "ts", "instance-segmentation", out, ["a", "b"])
+    (folder / "weights.onnx").unlink()
+    torch_layout_torchscript(folder / "weights.torchscript", out, input_shape=(1, 3, 32, 32))
+    config = json.loads((folder / "model_config.json").read_text())
+    (folder / "model_config.json").write_text(json.dumps({**config, "backend_type": "torch-script"}))
+    ts = AutoModel.from_pretrained(folder)
+    assert ts.metadata.backend == "torch"
+    got = ts(_image())
+    assert len(got) == 2 and got == onnx(_image())
