@@ -221,3 +221,16 @@ def test_torchscript_package_gives_the_onnx_results(tmp_path):
     assert ts.metadata.backend == "torch"
     got = ts(_image())
     assert len(got) == 2 and got == onnx(_image())
+
+
+def test_fit_longer_edge_is_run_as_stretch_with_a_warning(tmp_path):
+    """As the reference's implicit resize-mode substitution for RF-DETR (``FIT_LONGER_EDGE → STRETCH_TO``)."""
+    stretch = AutoModel.from_pretrained(_package(tmp_path / "s", "object-detection", _det_outputs(), ["a", "b"]))
+    folder = _package(tmp_path / "f", "object-detection", _det_outputs(), ["a", "b"])
+    config = json.loads((folder / "inference_config.json").read_text())
+    config["network_input"]["resize_mode"] = "fit-longer-edge"
+    (folder / "inference_config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="fit-longer-edge.*stretch"):
+        model = AutoModel.from_pretrained(folder)
+    assert model.package.config.network_input.resize_mode == "stretch"
+    assert model(_image()) == stretch(_image())

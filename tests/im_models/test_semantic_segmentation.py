@@ -204,3 +204,14 @@ def test_yolo26_binary_head_sigmoid_of_the_single_channel(tmp_path):
     seg = AutoModel.from_pretrained(folder)(_image(32, 32))
     assert (seg.class_map[:, :14] == 1).all() and (seg.class_map[:, 18:] == 0).all()
     np.testing.assert_allclose(seg.confidence[:, :14], 1 / (1 + math.exp(-1.0)), rtol=1e-5)
+
+
+def test_deeplab_fit_longer_edge_is_run_as_letterbox(tmp_path):
+    """As the reference's substitution for DeepLabV3+ (``FIT_LONGER_EDGE → LETTERBOX``)."""
+    folder = _package(tmp_path / "dl", _deeplab_logits(), ["background", "a", "b"], architecture="deep-lab-v3-plus")
+    config = json.loads((folder / "inference_config.json").read_text())
+    config["network_input"]["resize_mode"] = "fit-longer-edge"
+    (folder / "inference_config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="letterbox"):
+        model = AutoModel.from_pretrained(folder)
+    assert model.package.config.network_input.resize_mode == "letterbox"

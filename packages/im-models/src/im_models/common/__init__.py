@@ -21,7 +21,7 @@ Packages
     :func:`load_detector_package` / :class:`DetectorPackage` (Roboflow layout or bare Ultralytics export → session,
     pre-processing config, class names), :func:`pre_process_images`, :func:`canvas_key_of`, :func:`run_session`,
     :class:`Prepared`, :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`,
-    :func:`recommended_parameters`.
+    :func:`recommended_parameters`, :func:`substitute_fit_longer_edge`.
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
 Package files
@@ -61,6 +61,7 @@ from im_models.common._detector_package import (
     resolve_class_names,
     run_session,
     static_dim,
+    substitute_fit_longer_edge,
 )
 from im_models.common._masks import (
     MaskFormat,
@@ -137,6 +138,7 @@ __all__ = [
     "sigmoid",
     "softmax",
     "static_dim",
+    "substitute_fit_longer_edge",
     "suppress",
     "target_size",
     "to_numpy",

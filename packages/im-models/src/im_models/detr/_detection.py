@@ -26,6 +26,7 @@ from im_models.common import (
     resolve_detection_params,
     run_session,
     static_dim,
+    substitute_fit_longer_edge,
     top_pairs,
     xywh_to_xyxy,
 )
@@ -156,6 +157,8 @@ class DETRDetection(ObjectDetectionModel):
                 raise CorruptedModelPackageError(
                     f"The package lists {len(names)} class names but the network's logits have only {c} classes."
                 )
+        if package.layout == "roboflow" and ctx.metadata.architecture.lower() in ("rfdetr", "rf-detr"):
+            substitute_fit_longer_edge(package, "RF-DETR", "stretch")
         package.config = replace(package.config, network_input=replace(package.config.network_input, dynamic=False))
         removed = package.config.removed_class_names
         if removed:

@@ -35,6 +35,7 @@ from im_models.common import (
     resolve_detection_params,
     run_session,
     static_dim,
+    substitute_fit_longer_edge,
     to_numpy,
 )
 
@@ -137,6 +138,8 @@ class SemanticSegmenter(SemanticSegmentationModel):
     CALL_PARAMS: ClassVar[dict[str, str]] = {"image_size": "pre", "confidence": "post"}
     activation: ClassVar[Activation] = "softmax"
     default_confidence: ClassVar[float] = 0.5  # the reference's DeepLabV3+ default
+    #: what a ``fit-longer-edge`` package is run with instead (the reference's substitution): (mode, padding)
+    fit_longer_edge_as: ClassVar[tuple[str, int | None]] = ("letterbox", None)
 
     def __init__(self, package: DetectorPackage, info: LoadedModelInfo, background_class_id: int) -> None:
         self.package = package
@@ -146,6 +149,7 @@ class SemanticSegmenter(SemanticSegmentationModel):
     @classmethod
     def from_package(cls, ctx: PackageContext) -> SemanticSegmenter:
         package = load_detector_package(ctx)
+        substitute_fit_longer_edge(package, cls.__name__, *cls.fit_longer_edge_as)
         outs = [o for o in package.session.outputs if len(o.shape) == 4]
         if len(outs) != 1:
             raise CorruptedModelPackageError(
@@ -208,6 +212,7 @@ class RFDETRSemanticSegmentation(SemanticSegmenter):
 
     activation = "sigmoid"
     default_confidence = 0.4
+    fit_longer_edge_as = ("stretch", None)
 
 
 class YOLO26SemanticSegmentation(SemanticSegmenter):
@@ -216,3 +221,4 @@ class YOLO26SemanticSegmentation(SemanticSegmenter):
     default)."""
 
     default_confidence = 0.25
+    fit_longer_edge_as = ("letterbox", 127)
