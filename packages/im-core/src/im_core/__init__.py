@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "DepthMap": "im_core._results_depth",
     "Gaze": "im_core._results",
     "RLEMask": "im_core._results",
+    "SemanticSegmentation": "im_core._results_semantic",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
     "results_to_columns": "im_core._columns",
@@ -60,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "Model": "im_core._tasks",
     "MultiLabelClassificationModel": "im_core._tasks",
     "ObjectDetectionModel": "im_core._tasks",
+    "SemanticSegmentationModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
     "Image": "im_core._images",
@@ -128,6 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
     from im_core._results_depth import DepthMap
+    from im_core._results_semantic import SemanticSegmentation
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
     from im_core._tasks import (
@@ -141,6 +144,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         Model,
         MultiLabelClassificationModel,
         ObjectDetectionModel,
+        SemanticSegmentationModel,
         TextDetectionModel,
         TextRecognitionModel,
     )
