@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+# Ray workers run this interpreter. Under `uv run`, Ray would otherwise start each worker with `uv run` in a copy of
+# the working directory, re-creating the environment (minutes, or a silent hang offline). Ray reads this when it is
+# first imported, so it is set before any test module imports ray.
+os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+
 #: seconds a ray test may run (cluster start included for the first one); a hard exit follows HARD_MARGIN_S later
 TEST_TIMEOUT_S = float(os.environ.get("IM_TEST_RAY_TIMEOUT", "240"))
 HARD_MARGIN_S = 60.0
@@ -76,9 +81,6 @@ def _timeout(request: pytest.FixtureRequest):
 def ray_cluster():
     """A local cluster for the session: 2 CPUs, no dashboard, its own temp dir and IM_HOME, torn down at the end."""
     ray = pytest.importorskip("ray", reason="im-ray's tests need ray: uv sync --all-packages")
-    # workers run this interpreter: under `uv run`, Ray would otherwise start each worker with `uv run`, which
-    # re-creates the environment from a copy of the working directory (minutes, or a silent hang offline)
-    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local test cluster: no token written to ~/.ray
     temp = Path(tempfile.mkdtemp(prefix="imray", dir="/tmp"))  # short: Ray's unix socket paths have a length limit
     home = temp / "im_home"

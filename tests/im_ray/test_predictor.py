@@ -45,7 +45,9 @@ def test_one_row_per_input_row_with_errors_as_rows(predictor, photos) -> None:
     errors = out.column("error").to_pylist()
     assert errors[2].startswith("ModelInputError:") and "could not be decoded" in errors[2]
     assert out.column("n").to_pylist()[2] is None
-    expected = results_to_columns([predictor.model(data) for data in items[:2] + items[3:]], paths=names[:2] + names[3:])
+    expected = results_to_columns(
+        [predictor.model(data) for data in items[:2] + items[3:]], paths=names[:2] + names[3:]
+    )
     got = out.filter(pa.compute.is_null(out.column("error"))).to_pydict()
     for name in ("path", "n", "class_id", "class_name"):
         assert got[name] == expected[name], name
@@ -69,7 +71,7 @@ def test_paths_as_input_and_a_fixed_schema_for_failed_batches(predictor, photos)
 
 
 def test_a_missing_column_says_which_to_give(predictor) -> None:
-    with pytest.raises(InvalidParameterError, match="column='bytes'|column=..."):
+    with pytest.raises(InvalidParameterError, match=r"give the column holding the images as column=\.\.\."):
         predictor({"image": np.array([b"x"], dtype=object)})
 
 

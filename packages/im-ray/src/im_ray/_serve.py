@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from im_core import ModelSpec
@@ -54,17 +54,26 @@ class _Replica:
         from ray import serve
 
         self._specs = dict(models)
+        self._observe_batch: Callable[[str, int], None] = lambda name, size: None
         self._loaded: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-        # per-instance decorators, so that the sizes are arguments of the deployment
-        self._get_model = serve.multiplexed(max_num_models_per_replica=max_models_per_replica)(self._load)
-        self._batched = serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s)(
-            self._run_batch
-        )
+
+        # decorated per replica (plain functions: Ray keeps its LRU and queue on the decorated object), so that the
+        # sizes are arguments of the deployment
+        async def load(name: str) -> Model[Any]:
+            return await self._load(name)
+
+        async def run_batch(requests: list[tuple[str, bytes, dict[str, Any]]]) -> list[Any]:
+            return await self._run_batch(requests)
+
+        self._get_model = serve.multiplexed(max_num_models_per_replica=max_models_per_replica)(load)
+        self._batched = serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s)(run_batch)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from im_serve import create_app
 
-        return create_app(self._specs, runner=self)
+        app = create_app(self._specs, runner=self)
+        self._observe_batch = app.state.im_serve.observe_batch  # batch sizes in im-serve's /metrics
+        return app
 
     async def _load(self, name: str) -> Model[Any]:
         # not spec.load(): its per-process cache would keep every model alive after the LRU drops it
@@ -90,6 +99,7 @@ class _Replica:
         answers: list[Any] = [None] * len(requests)
         for (name, _), members in groups.items():
             params = requests[members[0]][2]
+            self._observe_batch(name, len(members))
             try:
                 model = await self._get_model(name)
                 results = await asyncio.to_thread(

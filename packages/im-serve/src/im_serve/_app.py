@@ -310,6 +310,10 @@ class ServeState:
     def ready(self) -> bool:
         return not self.draining and all(w.state == "ready" for w in self.workers.values())
 
+    def observe_batch(self, model: str, size: int) -> None:
+        """Count a batch of ``size`` requests of ``model`` in ``im_serve_batch_size`` (for runners that batch)."""
+        self.metrics.batch_size.labels(model).observe(size)
+
     def model_state(self, model: str) -> tuple[str, str | None, Any]:
         """``(state, error, loaded model or None)`` of a served model."""
         worker = self.workers.get(model)
@@ -341,7 +345,8 @@ def create_app(
             previous batch ran; a wait pays off on GPUs only).
         runner: what runs the models instead of the app's own worker threads (:class:`ModelRunner`; im-ray's Ray
             Serve deployment). The batching, queue and loading arguments above then do not apply: the runner
-            loads models when it chooses, and the models are ready from the start.
+            loads models when it chooses, and the models are ready from the start. A runner that batches reports
+            its batch sizes to ``/metrics`` with ``app.state.im_serve.observe_batch(model, size)``.
 
     Raises:
         InvalidParameterError: no model, a bad name, or a bound below 1.
