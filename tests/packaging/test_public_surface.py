@@ -32,6 +32,7 @@ PUBLIC_MODULES = (
     "im_models.common",
     "im_pipelines",
     "im_serve",
+    "im_ray",
     "im_vision",
 )
 
