@@ -2,9 +2,10 @@
 
 Tests marked ``ray`` start one local Ray cluster for the whole session (``num_cpus=2``, no dashboard, a temp dir of
 their own, actors with fractional CPUs). They are opt-in: ``uv run pytest -m ray tests/im_ray`` (or
-``IM_TEST_RAY=1``); a plain ``pytest`` skips them with that reason, since a local cluster costs about a minute and
-2.5 GB on a 2-core machine. Every test here runs under a timeout: a Ray pipeline that cannot schedule hangs without
-an error (ray-project/ray#44687), so a test that overruns fails with its stack instead of stalling CI.
+``IM_TEST_RAY=1``); a plain ``pytest`` skips them with that reason, since a local cluster costs about 3 minutes and
+2.7 GB on a 2-core machine (``.ci/run`` runs them as a step of its own, after the main suite). Every test here runs
+under a timeout: a Ray pipeline that cannot schedule hangs without an error (ray-project/ray#44687), so a test that
+overruns fails with its stack instead of stalling CI.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ HARD_MARGIN_S = 60.0
 #: images of the Ray Data test: the pinned photographs at several sizes, flipped, as PNG and JPEG
 N_IMAGES = 20
 SIZES = [(320, 320), (640, 480), (480, 640), (300, 500), (256, 200)]
-OPT_IN = "Ray tests are opt-in (a local cluster takes ~1 min and ~2.5 GB): run `uv run pytest -m ray tests/im_ray`"
+OPT_IN = (
+    "Ray tests are opt-in (a local cluster: ~3 min and ~2.7 GB on 2 cores; .ci/run runs them as a step of its own): "
+    "run `uv run pytest -m ray tests/im_ray`"
+)
 
 
 def _opted_in(config: pytest.Config) -> bool:
