@@ -266,9 +266,8 @@ def cli_page() -> str:
         "",
         "Generated from the `im` parser when this site was built (the `--help` of every command). Other",
         "distributions add subcommands through the `im.cli` entry-point group (`registry` comes from",
-        "im-providers, `trt` from im-backend-trt, `serve` from im-serve, `export` from im-backend-transformers).",
-        "Errors print one line with a help link and",
-        "exit 2.",
+        "im-providers, `trt` from im-backend-trt, `serve` from im-serve, `ray-serve` from im-ray, `export` from",
+        "im-backend-transformers). Errors print one line with a help link and exit 2.",
         "",
     ]
 
