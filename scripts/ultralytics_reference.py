@@ -45,7 +45,11 @@ SPECS: dict[str, tuple[str, dict[str, Any], list[tuple[str, str, dict[str, Any]]
         [("onnx", "onnx", {}), ("nms.onnx", "onnx", {"nms": True}), ("torchscript", "torchscript", {})],
     ),
     "yolo26-obb": ("26/yolo26-obb.yaml", {"nc": 3}, [("e2e.onnx", "onnx", {"nms": False}), ("onnx", "onnx", {})]),
-    "yolov8-seg": ("v8/yolov8-seg.yaml", {"nc": 3, "reg_max": 4}, [("onnx", "onnx", {}), ("nms.onnx", "onnx", {"nms": True})]),
+    "yolov8-seg": (
+        "v8/yolov8-seg.yaml",
+        {"nc": 3, "reg_max": 4},
+        [("onnx", "onnx", {}), ("nms.onnx", "onnx", {"nms": True})],
+    ),
     "yolo26-seg": ("26/yolo26-seg.yaml", {"nc": 3}, [("e2e.onnx", "onnx", {"nms": False})]),
     "yolov8-pose": ("v8/yolov8-pose.yaml", {"nc": 1, "reg_max": 4, "kpt_shape": [5, 3]}, [("onnx", "onnx", {})]),
     "yolo26-pose": ("26/yolo26-pose.yaml", {"nc": 1, "kpt_shape": [5, 3]}, [("e2e.onnx", "onnx", {"nms": False})]),
@@ -141,6 +145,36 @@ def _predict(file: Path, task: str, images: dict[str, np.ndarray]) -> dict[str, 
     return out
 
 
+def _rotated_nms_reference(out: Path) -> None:
+    """Random rotated boxes (some degenerate, angles beyond [-pi/4, 3pi/4)) and what Ultralytics' OBB NMS keeps:
+    ``TorchNMS.fast_nms`` with ``batch_probiou``, class-aware through its centre offset as ``non_max_suppression``
+    does it, and class-agnostic; plus ``batch_probiou`` and ``xywhr2xyxyxyxy`` on a subset."""
+    import torch
+    from ultralytics.utils.metrics import batch_probiou
+    from ultralytics.utils.nms import TorchNMS
+    from ultralytics.utils.ops import xywhr2xyxyxyxy
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    b = np.concatenate(
+        [rng.uniform(0, 200, (n, 2)), rng.uniform(1, 60, (n, 2)), rng.uniform(-1.0, 3.0, (n, 1))], axis=1
+    ).astype(np.float32)
+    b[:5, 2] = 0.0  # degenerate
+    scores = rng.random(n).astype(np.float32)
+    cls = rng.integers(0, 3, n)
+    t = torch.from_numpy(b)
+    s = torch.from_numpy(scores)
+    off = torch.from_numpy(cls[:, None].astype(np.float32)) * 7680  # non_max_suppression's max_wh
+    aware = torch.cat((t[:, :2] + off, t[:, 2:4], t[:, 4:]), dim=-1)
+    ref = {"xywhr": b, "scores": scores, "cls": cls}
+    for thr in (0.3, 0.7):
+        ref[f"keep_aware_{thr}"] = TorchNMS.fast_nms(aware, s, thr, iou_func=batch_probiou).numpy()
+        ref[f"keep_agnostic_{thr}"] = TorchNMS.fast_nms(t, s, thr, iou_func=batch_probiou).numpy()
+    ref["probiou_200"] = batch_probiou(t[:200], t[:200]).numpy()
+    ref["corners"] = xywhr2xyxyxyxy(t).numpy()
+    np.savez_compressed(out / "rotated_nms.npz", **ref)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=Path, default=Path(".cache/test-assets/images"))
@@ -170,6 +204,7 @@ def main() -> None:
                 files[dest.name] = {"model": name, "task": task, "format": fmt, "export": kwargs}
                 predictions.update(_predict(dest, task, images))
     np.savez_compressed(args.out / "predictions.npz", **predictions)
+    _rotated_nms_reference(args.out)
     meta = {
         "generator": "scripts/ultralytics_reference.py",
         "versions": {

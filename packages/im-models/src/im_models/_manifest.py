@@ -22,6 +22,13 @@ ENTRIES = (
     ModelEntry(
         _ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification", features=_YOLO_FEATURES
     ),
+    # Ultralytics -obb exports (YOLOv8/11 OBB, YOLO26 OBB): rotated boxes; the output layout picks the decoder
+    ModelEntry(
+        (*_ULTRALYTICS, "yolo26"),
+        "oriented-object-detection",
+        "im_models.yolo._obb:YOLOOrientedDetection",
+        features=_YOLO_FEATURES,
+    ),
     # YOLOv9 exports carry the v8 (anchor-free, DFL) head: the Ultralytics families read them
     ModelEntry(("yolov9",), "object-detection", "im_models.yolo._detection:YOLODetection", features=_YOLO_FEATURES),
     ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection", features=_YOLO_FEATURES),
