@@ -131,7 +131,8 @@ def test_oriented_boxes_to_supervision(asset):
 @pytest.mark.parametrize("image", META["images"])
 def test_boxes_masks_keypoints_match_ultralytics(file, image, asset):
     """Axis-aligned boxes (≥ 97 % matched with IoU > 0.99 — 95 % with masks —, scores within 1e-4), and for the
-    matched detections masks (pooled mask IoU ≥ 0.95, median per mask ≥ 0.97) and keypoints (within 0.05 px, confidences within 1e-4)."""
+    matched detections masks (pooled mask IoU ≥ 0.95, median per mask ≥ 0.97) and keypoints (within 0.05 px,
+    confidences within 1e-4)."""
     ref = _ref(file, image)
     bgr = _image(str(asset(f"images/{image}")))
     det = _model(file)(bgr, **_call(file))
@@ -144,7 +145,7 @@ def test_boxes_masks_keypoints_match_ultralytics(file, image, asset):
     assert _agreement(iou, len(det), len(ref["conf"])) >= need, (len(det), len(ref["conf"]), np.sort(iou)[:5])
     assert np.abs(det.confidence[j[ok]] - ref["conf"][ok]).max() < 1e-4
     if "masks" in ref:
-        h, w = bgr.shape[:2]
+        w = bgr.shape[1]
         ref_masks = np.unpackbits(ref["masks"], axis=-1, count=w).astype(bool)[ok]
         ours = det.dense_masks()[j[ok]]
         inter = (ref_masks & ours).sum((1, 2))
