@@ -158,3 +158,36 @@ def test_boxes_masks_keypoints_match_ultralytics(file, image, asset):
         dist = np.linalg.norm(det.keypoints[j[ok]] - kp[..., :2], axis=-1)
         assert dist.max() < 0.05, dist.max()
         assert np.abs(det.keypoint_confidence[j[ok]] - kp[..., 2]).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("file", "task", "family"),
+    [
+        ("yolo26.onnx", "object-detection", "YOLOEndToEndDetection"),  # one-to-many head: columns, NMS in im
+        ("yolo26.e2e.onnx", "object-detection", "YOLOEndToEndDetection"),
+        ("yolo26-seg.e2e.onnx", "instance-segmentation", "YOLOSegmentation"),
+        ("yolo26-pose.e2e.onnx", "keypoint-detection", "YOLOPose"),
+        ("yolo26-obb.onnx", "oriented-object-detection", "YOLOOrientedDetection"),
+    ],
+)
+def test_loaded_as_yolo26_the_output_layout_decides_the_decoder(file, task, family, asset):
+    """Loaded under the architecture name ``yolo26`` (as a Roboflow package names it), each export decodes as its
+    output is laid out: a YOLO26 export with the one-to-many head (Ultralytics' default export, ``nms=None``) gives
+    the same boxes as Ultralytics' NMS, not end-to-end rows read from columns (issue 15)."""
+    from im_core import AutoModel
+
+    model = AutoModel.from_pretrained(FIXTURES / file, architecture="yolo26", task=task)
+    assert type(model).__name__ == family
+    bgr = _image(str(asset("images/astronaut.png")))
+    det = model(bgr, **_call(file))
+    ref = _ref(file, "astronaut.png")
+    if "corners" in ref:
+        ref_boxes = np.concatenate([ref["corners"].min(1), ref["corners"].max(1)], 1)
+        boxes = np.concatenate([det["xyxyxyxy"].min(1), det["xyxyxyxy"].max(1)], 1)
+    else:
+        ref_boxes, boxes = ref["boxes"], det.xyxy
+    if "masks" in ref:
+        det = det[det.dense_masks().any(axis=(1, 2))]
+        boxes = det.xyxy
+    _, iou = _match(ref_boxes, ref["cls"], boxes, det.class_id)
+    assert _agreement(iou, len(det), len(ref["conf"])) >= 0.95

@@ -38,6 +38,15 @@ ENTRIES = (
         "im_models.yolo._end_to_end:YOLOEndToEndDetection",
         features=_YOLO_FEATURES,
     ),
+    # YOLO26 / YOLOv10 segmentation and pose: the Ultralytics families, which decode end-to-end rows or one-to-many
+    # columns as the output's layout says
+    ModelEntry(
+        ("yolov10", "yolo26"),
+        "instance-segmentation",
+        "im_models.yolo._segmentation:YOLOSegmentation",
+        features=_YOLO_FEATURES,
+    ),
+    ModelEntry(("yolov10", "yolo26"), "keypoint-detection", "im_models.yolo._pose:YOLOPose", features=_YOLO_FEATURES),
     ModelEntry(("rfdetr", "rf-detr", "detr"), "object-detection", "im_models.detr._detection:DETRDetection"),
     # Model families II: faces, OCR, classification, embeddings, gaze
     ModelEntry(
