@@ -38,4 +38,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.yolo._obb import YOLOOrientedDetection
     from im_models.yolo._pose import YOLOPose
     from im_models.yolo._segmentation import YOLOSegmentation
-    from im_models.yolo._yolov5 import YOLOv5Detection
+    from im_models.yolo._yolov5 import YOLOv5Detection, YOLOv5Segmentation

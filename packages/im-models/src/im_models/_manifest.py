@@ -32,6 +32,13 @@ ENTRIES = (
     # YOLOv9 exports carry the v8 (anchor-free, DFL) head: the Ultralytics families read them
     ModelEntry(("yolov9",), "object-detection", "im_models.yolo._detection:YOLODetection", features=_YOLO_FEATURES),
     ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection", features=_YOLO_FEATURES),
+    # YOLOv5-seg and YOLOv7-seg: rows with objectness, then mask coefficients; prototypes as the v8 layout
+    ModelEntry(
+        ("yolov5", "yolov7"),
+        "instance-segmentation",
+        "im_models.yolo._yolov5:YOLOv5Segmentation",
+        features=_YOLO_FEATURES,
+    ),
     ModelEntry(
         ("yolov10", "yolo26"),
         "object-detection",
