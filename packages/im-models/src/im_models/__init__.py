@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.yolo._classification import YOLOClassification
     from im_models.yolo._detection import YOLODetection
     from im_models.yolo._end_to_end import YOLOEndToEndDetection
+    from im_models.yolo._obb import YOLOOrientedDetection
     from im_models.yolo._pose import YOLOPose
     from im_models.yolo._segmentation import YOLOSegmentation
     from im_models.yolo._yolonas import YOLONASDetection
-    from im_models.yolo._yolov5 import YOLOv5Detection
+    from im_models.yolo._yolov5 import YOLOv5Detection, YOLOv5Segmentation
