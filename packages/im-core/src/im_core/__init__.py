@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "RLEMask": "im_core._results",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
+    "ImageEmbedding": "im_core._results_promptable",
+    "PromptSegmentation": "im_core._results_promptable",
     "results_to_columns": "im_core._columns",
     # metadata
     "BackendRequirements": "im_core._metadata",
@@ -60,6 +62,9 @@ _EXPORTS: dict[str, str] = {
     "ObjectDetectionModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
+    "EmbeddingCache": "im_core._tasks_promptable",
+    "PromptableSegmentationModel": "im_core._tasks_promptable",
+    "Prompts": "im_core._tasks_promptable",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -125,8 +130,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         WeightsProvider,
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
+    from im_core._results_promptable import ImageEmbedding, PromptSegmentation
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
+    from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts
     from im_core._tasks import (
         ClassificationModel,
         EmbeddingModel,

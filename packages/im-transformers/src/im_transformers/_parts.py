@@ -55,6 +55,7 @@ class Recipe:
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
+    "sam": Recipe("transformers:SamModel", "im_transformers._sam:sam_parts"),
 }
 
 

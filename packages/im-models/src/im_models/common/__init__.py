@@ -28,6 +28,8 @@ Package files
     :func:`parse_keypoints_metadata` (keypoint names and skeleton per object class),
     :func:`class_names_remapping` (``class_names_operations``), :func:`adjust_images` (the grayscale and contrast
     steps of ``image_pre_processing``).
+Resizing
+    :func:`resize_bilinear_pil` (Pillow's antialiased bilinear resize, what Hugging Face PIL processors do).
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Masks
@@ -64,6 +66,7 @@ from im_models.common._detector_package import (
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
 from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
+from im_models.common._resample import resize_bilinear_pil
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
@@ -119,6 +122,7 @@ __all__ = [
     "pre_process_images",
     "prepare_batch",
     "recommended_parameters",
+    "resize_bilinear_pil",
     "resolve_class_names",
     "resolve_detection_params",
     "rle_from_box_mask",
