@@ -229,9 +229,12 @@ class PromptableSegmentationModel(Model[PromptSegmentation]):
         """Run the prompt decoder on checked prompts and post-process to the original size."""
 
     def embed(self, image: Any, *, color_format: Literal["bgr", "rgb"] = "bgr") -> ImageEmbedding:
-        """The :class:`ImageEmbedding` of one image, from the cache when the same pixels were embedded before."""
+        """The :class:`ImageEmbedding` of one image (any accepted form, or an :class:`~im_core.Image`), from the
+        cache when the same pixels were embedded before."""
         if isinstance(image, ImageEmbedding):
             return image
+        if isinstance(image, Image):
+            return self._embed(image)
         if is_batch(image):
             raise InvalidParameterError("embed takes one image; call it once per image.")
         return self._embed(to_images(image, color_format)[0])

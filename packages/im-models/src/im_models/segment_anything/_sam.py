@@ -171,7 +171,7 @@ class SAMModel(PromptableSegmentationModel):
                     f"mask_input is {tuple(mask.shape[-2:])}; this model takes {tuple(low)} low-resolution logits "
                     "(a previous result's low_res_logits[p, m])."
                 )
-            mask = np.ascontiguousarray(np.broadcast_to(mask[:, 0][None], (1, count, *low)), np.float32)
+            mask = np.array(np.broadcast_to(mask[:, 0][None], (1, count, *low)), np.float32)
             has = np.ones((1, count), np.float32)
         return {
             "image_embeddings": embedding.tensors["image_embeddings"],
