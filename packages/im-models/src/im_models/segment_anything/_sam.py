@@ -212,6 +212,10 @@ class SAMModel(PromptableSegmentationModel):
             chunk = np.ascontiguousarray(planes[:, :, start : start + _CV_CHANNELS])
             big = cv2.resize(chunk, (self.pre.pad_width, self.pre.pad_height), interpolation=cv2.INTER_LINEAR)
             big = big.reshape(self.pre.pad_height, self.pre.pad_width, -1)[:new_h, :new_w]
-            final = cv2.resize(np.ascontiguousarray(big), (width, height), interpolation=cv2.INTER_LINEAR)
+            big = np.ascontiguousarray(big)
+            if p * m <= _CV_CHANNELS and p * m > 1:  # straight into the result: no 4-byte-per-pixel copy
+                cv2.resize(big, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+                continue
+            final = cv2.resize(big, (width, height), interpolation=cv2.INTER_LINEAR)
             out[:, :, start : start + chunk.shape[2]] = final.reshape(height, width, -1)
         return out.transpose(2, 0, 1).reshape(p, m, height, width)
