@@ -82,7 +82,9 @@ def main() -> None:
             inputs = processor(images=rgb, input_points=[[point]], return_tensors="pt")
             with torch.no_grad():
                 out = ref_model(**inputs)
-            return processor.post_process_masks(out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+            return processor.post_process_masks(
+                out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+            )
 
         with torch.no_grad():
             ref_embedding = ref_model.get_image_embeddings(processor(images=rgb, return_tensors="pt")["pixel_values"])
@@ -92,7 +94,9 @@ def main() -> None:
             inputs.pop("pixel_values")
             with torch.no_grad():
                 out = ref_model(image_embeddings=ref_embedding, **inputs)
-            return processor.post_process_masks(out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+            return processor.post_process_masks(
+                out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+            )
 
         runs: dict[str, Callable[[], Any]] = {"ref full": ref_full, "ref cached": ref_cached}
         for name, (cached, uncached) in models.items():
@@ -110,8 +114,8 @@ def main() -> None:
                 _median_ms(fn, times[key])
     ref = statistics.median(times["ref full"])
     print(
-        f"SAM tiny (image_size {args.image_size}), astronaut 512x512, one point; transformers {transformers.__version__},"
-        f" torch {torch.__version__}; {args.rounds} rounds, median ms"
+        f"SAM tiny (image_size {args.image_size}), astronaut 512x512, one point; "
+        f"transformers {transformers.__version__}, torch {torch.__version__}; {args.rounds} rounds, median ms"
     )
     print(f"{'call':34s} {'median ms':>10s} {'vs ref full':>12s}")
     for key, values in times.items():

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from im_core import AutoModel, ImageEmbedding, PromptSegmentation, RLEMask  # noqa: E402
-from im_core.errors import InvalidParameterError  # noqa: E402
+from im_core import AutoModel, ImageEmbedding, PromptSegmentation, RLEMask
+from im_core.errors import InvalidParameterError
 
 IMAGES = ("astronaut", "chelsea", "camera", "page")
 pytestmark = pytest.mark.weights  # the pinned real images
@@ -95,7 +95,9 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 def _assert_parity(got: PromptSegmentation, masks: np.ndarray, iou: np.ndarray, what: str) -> None:
     dense = got.dense_masks()
     assert dense.shape == masks.shape, what
-    worst = min(_mask_iou(a, b) for a, b in zip(dense.reshape(-1, *dense.shape[2:]), masks.reshape(-1, *dense.shape[2:])))
+    worst = min(
+        _mask_iou(a, b) for a, b in zip(dense.reshape(-1, *dense.shape[2:]), masks.reshape(-1, *dense.shape[2:]))
+    )
     assert worst >= 0.99, f"{what}: mask IoU {worst:.4f}"
     np.testing.assert_allclose(got.iou, iou, atol=1e-4, err_msg=what)
     assert 0.05 < dense.mean() < 0.95, f"{what}: a degenerate mask would prove nothing"

@@ -15,11 +15,11 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from im_core import AutoModel, Detections, ObjectDetectionModel  # noqa: E402
-from im_core.errors import InvalidParameterError  # noqa: E402
-from im_core.testing import local_context  # noqa: E402
-from im_models.faces._blazeface import BlazeFaceDetector  # noqa: E402
-from im_pipelines import (  # noqa: E402
+from im_core import AutoModel, Detections, ObjectDetectionModel
+from im_core.errors import InvalidParameterError
+from im_core.testing import local_context
+from im_models.faces._blazeface import BlazeFaceDetector
+from im_pipelines import (
     AutoModelPipeline,
     DetectAndSegmentPipeline,
     OpenVocabularyDetectAndSegmentPipeline,
@@ -107,7 +107,9 @@ def test_detect_and_segment_refuses_models_in_the_wrong_roles(faces: Any, sam: A
 
 def test_open_vocabulary_detect_and_segment_passes_the_queries(faces: Any, sam: Any, asset: Any) -> None:
     detector = QueryFaces(faces)
-    pipeline = AutoModelPipeline.from_pretrained("open-vocabulary-detect-and-segment", models_parameters=[detector, sam])
+    pipeline = AutoModelPipeline.from_pretrained(
+        "open-vocabulary-detect-and-segment", models_parameters=[detector, sam]
+    )
     assert isinstance(pipeline, OpenVocabularyDetectAndSegmentPipeline) and pipeline.query_parameter == "classes"
     image = _images(asset)[0]
     result = pipeline(image, queries=["a human face", "a helmet"])

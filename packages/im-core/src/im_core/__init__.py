@@ -133,7 +133,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._results_promptable import ImageEmbedding, PromptSegmentation
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
-    from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts
     from im_core._tasks import (
         ClassificationModel,
         EmbeddingModel,
@@ -147,3 +146,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         TextDetectionModel,
         TextRecognitionModel,
     )
+    from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts

@@ -186,4 +186,6 @@ class PromptSegmentation:
         p, m = self._shape
         form = "dense" if isinstance(self.masks, np.ndarray) else "rle"
         best = ", ".join(f"{v:.3f}" for v in self.iou.max(axis=1)[:5].tolist()) if self.iou.size else ""
-        return f"PromptSegmentation(prompts={p}, masks_per_prompt={m}, size={self.image_size}, {form}, best_iou=[{best}])"
+        return (
+            f"PromptSegmentation(prompts={p}, masks_per_prompt={m}, size={self.image_size}, {form}, best_iou=[{best}])"
+        )

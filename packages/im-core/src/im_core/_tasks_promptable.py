@@ -35,7 +35,7 @@ def image_key(image: Image) -> str:
     pixels = np.ascontiguousarray(image.to("rgb"))
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{pixels.shape}{pixels.dtype}".encode())
-    digest.update(memoryview(pixels).cast("B"))
+    digest.update(pixels.tobytes() if not pixels.flags.c_contiguous else pixels.data)
     return digest.hexdigest()
 
 
@@ -173,7 +173,8 @@ def check_prompts(
         msk = msk.reshape((1, 1, *msk.shape[-2:])) if msk.ndim in (2, 3) and (msk.ndim == 2 or len(msk) == 1) else msk
         if msk.ndim != 4 or msk.shape[1] != 1:
             raise InvalidParameterError(
-                f"mask_input must be (h, w), (1, h, w) or (P, 1, h, w) low-resolution logits; got {np.shape(mask_input)}."
+                "mask_input must be (h, w), (1, h, w) or (P, 1, h, w) low-resolution logits; "
+                f"got {np.shape(mask_input)}."
             )
     if pts is None and box is None:
         raise InvalidParameterError(
@@ -224,7 +225,13 @@ class PromptableSegmentationModel(Model[PromptSegmentation]):
 
     @abstractmethod
     def decode(
-        self, embedding: ImageEmbedding, prompts: Prompts, *, multimask: bool, mask_format: MaskFormat, keep_logits: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Prompts,
+        *,
+        multimask: bool,
+        mask_format: MaskFormat,
+        keep_logits: bool,
     ) -> PromptSegmentation:
         """Run the prompt decoder on checked prompts and post-process to the original size."""
 
@@ -307,7 +314,5 @@ class PromptableSegmentationModel(Model[PromptSegmentation]):
     def forward(self, prepared: list[Image]) -> list[ImageEmbedding]:
         return [self._embed(image) for image in prepared]
 
-    def post_process(
-        self, raw: list[ImageEmbedding], prepared: list[Image], **params: Any
-    ) -> list[PromptSegmentation]:
+    def post_process(self, raw: list[ImageEmbedding], prepared: list[Image], **params: Any) -> list[PromptSegmentation]:
         return [self.segment(embedding, **params) for embedding in raw]

@@ -89,7 +89,11 @@ class DetectAndSegmentPipeline(Pipeline):
             return _with(detections, masks, np.zeros(0, np.float32))
         boxes = np.clip(detections.xyxy.astype(np.float64), 0, [width, height, width, height])  # prompts lie inside
         result = segmenter.segment(
-            segmenter.embed(frame), boxes=boxes, multimask=False, mask_format=mask_format, keep_logits=False
+            segmenter.embed(frame),
+            boxes=boxes,
+            multimask=False,
+            mask_format="rle" if mask_format == "rle" else "dense",
+            keep_logits=False,
         )
         masks = result.masks[:, 0] if isinstance(result.masks, np.ndarray) else [row[0] for row in result.masks]
         return _with(detections, masks, result.iou[:, 0])

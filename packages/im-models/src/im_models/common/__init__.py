@@ -66,7 +66,6 @@ from im_models.common._detector_package import (
 from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
 from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
-from im_models.common._resample import resize_bilinear_pil
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
@@ -84,6 +83,7 @@ from im_models.common._preprocess import (
     prepare_batch,
     target_size,
 )
+from im_models.common._resample import resize_bilinear_pil
 
 __all__ = [
     "DETECTION_PARAMS",

@@ -29,7 +29,7 @@ def _coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = 1.0 * filterscale  # the bilinear (triangle) filter's support is 1
-    taps = int(math.ceil(support)) * 2 + 1
+    taps = math.ceil(support) * 2 + 1
     center = (np.arange(out_size, dtype=np.float64) + 0.5) * scale
     xmin = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
     xmax = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), in_size) - xmin
@@ -75,7 +75,9 @@ def resize_bilinear_pil(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray
         from PIL import Image as PILImage
     except ImportError:
         return resize_bilinear_numpy(image, (height, width))
-    return np.asarray(PILImage.fromarray(np.ascontiguousarray(image)).resize((width, height), PILImage.BILINEAR))
+    return np.asarray(
+        PILImage.fromarray(np.ascontiguousarray(image)).resize((width, height), PILImage.Resampling.BILINEAR)
+    )
 
 
 def resize_bilinear_numpy(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -25,8 +25,8 @@ from im_core import (
     LoadedModelInfo,
     PackageContext,
     PromptableSegmentationModel,
-    PromptSegmentation,
     Prompts,
+    PromptSegmentation,
     RLEMask,
     Session,
 )
@@ -129,7 +129,7 @@ class SAMModel(PromptableSegmentationModel):
         resized = resize_bilinear_pil(rgb, (new_h, new_w)) if (new_h, new_w) != (height, width) else rgb
         x = (resized.astype(np.float64) * pre.rescale_factor).astype(np.float32)
         if pre.do_normalize:
-            x = (x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+            x = ((x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)).astype(np.float32)
         canvas = np.zeros((1, 3, pre.pad_height, pre.pad_width), np.float32)
         canvas[0, :, :new_h, :new_w] = x.transpose(2, 0, 1)
         return canvas, (new_h, new_w)
@@ -195,7 +195,10 @@ class SAMModel(PromptableSegmentationModel):
         if mask_format == "rle":
             result_masks = [[RLEMask.encode(m) for m in row] for row in masks]
         return PromptSegmentation(
-            result_masks, iou, logits if keep_logits else None, tuple(embedding.original_size)  # type: ignore[arg-type]
+            result_masks,
+            iou,
+            logits if keep_logits else None,
+            tuple(embedding.original_size),  # type: ignore[arg-type]
         )
 
     def upscale(self, logits: np.ndarray, embedding: ImageEmbedding) -> np.ndarray:
