@@ -198,6 +198,7 @@ def test_model_call_and_result_forms(sam: Any, asset: Any) -> None:
         ({}, "needs a prompt"),
         ({"points": [[10, 10]], "labels": [1, 0]}, "one integer per point"),
         ({"points": [[10, 10]], "labels": [2]}, "1 (foreground) or 0"),
+        ({"points": [[10, 10]], "labels": ["x"]}, "labels must be integers"),
         ({"points": [[600, 10]]}, "outside the 451×300 image"),
         ({"boxes": [[-5, 0, 20, 20]]}, "outside"),
         ({"boxes": [[50, 50, 20, 20]]}, "x2 >= x1"),

@@ -138,7 +138,10 @@ def check_prompts(
             lab = np.ones(pts.shape[:2], np.int64)
         else:
             raw = np.asarray(labels)
-            lab = raw.astype(np.int64).reshape((1, -1) if raw.ndim == 1 else raw.shape)
+            try:
+                lab = raw.astype(np.int64).reshape((1, -1) if raw.ndim == 1 else raw.shape)
+            except (TypeError, ValueError):
+                raise InvalidParameterError(f"labels must be integers (1 or 0), got {labels!r:.80}.") from None
             if lab.shape != pts.shape[:2] or not np.array_equal(lab, raw.reshape(lab.shape)):
                 raise InvalidParameterError(
                     f"labels must hold one integer per point: {pts.shape[:2]} for points of shape {pts.shape}, got "
