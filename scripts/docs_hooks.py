@@ -255,6 +255,7 @@ def _help(argv: list[str]) -> str:
 
 def _subcommands(text: str) -> list[str]:
     usage = text.split("\n\n", 1)[0]
+    usage = re.sub(r"-[\w-]+ \{[^}]*\}", "", usage)  # an option's choices (--backend {onnx,torch}) are no subcommands
     found = re.search(r"\{([\w,-]+)\}", usage)
     return found.group(1).split(",") if found else []
 

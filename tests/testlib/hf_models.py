@@ -108,3 +108,59 @@ def tiny_depth_anything(folder: Path, *, seed: int = 0, size: int = 56, metric: 
         image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(str(folder))
     return folder
+
+
+def tiny_sam(folder: Path, *, seed: int = 0, image_size: int = 128) -> Path:
+    """A SAM with a 2-layer, 32-wide ViT (patch 16), 32 output channels and a 2-layer mask decoder, saved to
+    ``folder`` with its (Pillow) image processor.
+
+    Weights are drawn again (fan-in scaled normal, seeded) after construction: SAM's own initialisation gives
+    mask logits of ~1e-5, where the ``> 0`` threshold would compare rounding noise instead of masks.
+    """
+    import math
+
+    import torch
+    from transformers import SamConfig, SamModel
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+    torch.manual_seed(seed)
+    config = SamConfig(
+        vision_config={
+            "hidden_size": 32,
+            "output_channels": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 16,
+            "window_size": 4,
+            "global_attn_indexes": [1],
+            "num_pos_feats": 16,
+            "mlp_dim": 64,
+        },
+        prompt_encoder_config={"hidden_size": 32, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},
+        mask_decoder_config={
+            "hidden_size": 32,
+            "mlp_dim": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "iou_head_hidden_dim": 32,
+        },
+    )
+    model = SamModel(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or "positional_embedding" in name:
+                continue
+            if param.dim() > 1:
+                param.normal_(0, 1.0 / math.sqrt(param[0].numel()))
+            elif name.endswith("bias"):
+                param.normal_(0, 0.1)
+    model.save_pretrained(str(folder))
+    low = image_size // 4
+    SamImageProcessorPil(
+        size={"longest_edge": image_size},
+        pad_size={"height": image_size, "width": image_size},
+        mask_size={"longest_edge": low},
+        mask_pad_size={"height": low, "width": low},
+    ).save_pretrained(str(folder))
+    return folder

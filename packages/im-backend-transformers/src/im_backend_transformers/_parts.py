@@ -58,6 +58,7 @@ RECIPES: dict[str, Recipe] = {
     "depth_anything": Recipe(
         "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
     ),
+    "sam": Recipe("transformers:SamModel", "im_backend_transformers._sam:sam_parts"),
 }
 
 

@@ -108,6 +108,7 @@ ENTRIES = (
         "im_models.embeddings._image:ImageEmbedder",
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
+    ModelEntry(("sam",), "promptable-segmentation", "im_models.segment_anything._sam:SAMModel"),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # Hugging Face folders (transformers backend) and the packages `im export` writes from them
     ModelEntry(

@@ -14,6 +14,8 @@ _EXPORTS: dict[str, str] = {
     "Pipeline": "im_pipelines._base",
     "FaceGazePipeline": "im_pipelines._builtin",
     "OCRPipeline": "im_pipelines._builtin",
+    "DetectAndSegmentPipeline": "im_pipelines._segment",
+    "OpenVocabularyDetectAndSegmentPipeline": "im_pipelines._segment",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -24,3 +26,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_pipelines._auto import AutoModelPipeline
     from im_pipelines._base import Pipeline
     from im_pipelines._builtin import FaceGazePipeline, OCRPipeline
+    from im_pipelines._segment import DetectAndSegmentPipeline, OpenVocabularyDetectAndSegmentPipeline

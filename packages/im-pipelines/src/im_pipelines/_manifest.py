@@ -24,6 +24,16 @@ MANIFEST = PipelinesManifest(
             target="im_pipelines._builtin:FaceGazePipeline",
             description="face detection → gaze (yaw, pitch) of each face",
         ),
+        PipelineEntry(
+            name="detect-and-segment",
+            target="im_pipelines._segment:DetectAndSegmentPipeline",
+            description="any object detector's boxes → a SAM mask per box (Detections with masks)",
+        ),
+        PipelineEntry(
+            name="open-vocabulary-detect-and-segment",
+            target="im_pipelines._segment:OpenVocabularyDetectAndSegmentPipeline",
+            description="text queries → open-vocabulary detector (OWLv2, Grounding DINO) → a SAM mask per box",
+        ),
     ),
     distribution="im-pipelines",
 )

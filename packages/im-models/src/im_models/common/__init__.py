@@ -30,6 +30,7 @@ Package files
     :func:`parse_keypoints_metadata` (keypoint names and skeleton per object class),
     :func:`class_names_remapping` (``class_names_operations``), :func:`adjust_images` (the grayscale and contrast
     steps of ``image_pre_processing``).
+Resizing
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Hugging Face parity
