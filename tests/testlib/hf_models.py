@@ -57,3 +57,69 @@ def toy_tokenizer(context_length: int = 16) -> Any:
         return ids, mask
 
     return tokenize
+
+
+#: words the tiny CLIP-style BPE vocabularies merge into whole tokens (every other word falls back to bytes)
+_BPE_WORDS = ("a", "cat", "photo", "of", "the", "remote", "control", "person", "dog", "face")
+
+
+def tiny_clip_bpe_tokenizer(*, pad_token: str = "!", model_max_length: int = 16) -> Any:
+    """A ``transformers`` ``CLIPTokenizer`` with CLIP's byte-level BPE layout and a 500-odd-token vocabulary: the
+    256 byte symbols (alone and word-final), merges that spell :data:`_BPE_WORDS`, then ``<|startoftext|>`` and
+    ``<|endoftext|>`` as the two highest ids (as in CLIP, where the text tower pools at the largest id)."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for s in [*symbols, *(f"{s}</w>" for s in symbols)]:
+        vocab.setdefault(s, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in _BPE_WORDS:
+        left = word[0]
+        for i, ch in enumerate(word[1:], start=1):
+            right = ch + ("</w>" if i == len(word) - 1 else "")
+            merges.append((left, right))
+            left = left + right
+            vocab.setdefault(left, len(vocab))
+    merges = list(dict.fromkeys(merges))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=merges, pad_token=pad_token, model_max_length=model_max_length)
+
+
+def tiny_owlv2(folder: Path, *, seed: int = 0, image_size: int = 64, patch_size: int = 8) -> Path:
+    """An OWLv2 detector (``Owlv2ForObjectDetection``) with 2-layer, 32-wide towers, a 16-token context and
+    ``image_size`` / ``patch_size`` patches, saved with its processor (``Owlv2ImageProcessor`` resizing to
+    ``image_size``, the tiny CLIP BPE tokenizer) to ``folder``."""
+    import torch
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+
+    tokenizer = tiny_clip_bpe_tokenizer()
+    torch.manual_seed(seed)
+    config = Owlv2Config(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "pad_token_id": 0,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": patch_size,
+        },
+        projection_dim=32,
+    )
+    Owlv2ForObjectDetection(config).eval().save_pretrained(str(folder))
+    processor = Owlv2ImageProcessor(size={"height": image_size, "width": image_size})
+    Owlv2Processor(image_processor=processor, tokenizer=tokenizer).save_pretrained(str(folder))
+    return folder

@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "ObjectDetectionModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
+    "OpenVocabularyDetectionModel": "im_core._tasks_open_vocab",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -140,3 +141,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         TextDetectionModel,
         TextRecognitionModel,
     )
+    from im_core._tasks_open_vocab import OpenVocabularyDetectionModel
