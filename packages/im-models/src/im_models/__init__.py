@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_models.open_vocab._grounding_dino import GroundingDINODetector
     from im_models.open_vocab._owlv2 import OWLv2Detector
     from im_models.yolo._classification import YOLOClassification
     from im_models.yolo._detection import YOLODetection

@@ -59,6 +59,11 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("owlv2",), "open-vocabulary-object-detection", "im_models.open_vocab._owlv2:OWLv2Detector"),
+    ModelEntry(
+        ("grounding-dino",),
+        "open-vocabulary-object-detection",
+        "im_models.open_vocab._grounding_dino:GroundingDINODetector",
+    ),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # The same families under the architecture and task names of Roboflow's registry (inference-models): the
     # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.

@@ -55,6 +55,9 @@ class Recipe:
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
+    "grounding-dino": Recipe(
+        "transformers:GroundingDinoForObjectDetection", "im_transformers._grounding_dino:grounding_dino_parts"
+    ),
     "owlv2": Recipe("transformers:Owlv2ForObjectDetection", "im_transformers._owlv2:owlv2_parts"),
 }
 

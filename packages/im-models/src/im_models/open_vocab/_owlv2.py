@@ -160,8 +160,8 @@ class OWLv2Detector(OpenVocabularyDetectionModel):
     def forward(self, prepared: _Batch) -> list[np.ndarray]:
         names = [s.name for s in self.image_session.inputs]
         outs = [s.name for s in self.image_session.outputs]
-        queries = np.broadcast_to(prepared.queries, (len(prepared.pixels), *prepared.queries.shape))
-        feeds = {names[0]: prepared.pixels, names[1]: np.ascontiguousarray(queries)}
+        queries = np.repeat(prepared.queries[None], len(prepared.pixels), axis=0)  # each image's own (writable) copy
+        feeds = {names[0]: prepared.pixels, names[1]: queries}
         got = self.image_session.run(feeds, outs)
         return [to_numpy(got[n]) for n in outs]
 
