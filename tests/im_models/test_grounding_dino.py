@@ -14,6 +14,23 @@ from im_core.errors import InvalidParameterError, ModelLoadingError
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread while this module runs: on a shared 2-core machine, torch's thread pool waiting for busy
+    cores makes each small op take tens of milliseconds (a (2000, 32) layer norm: 35 ms with 2 threads, 0.2 ms
+    with 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+#: the transformers backend's sessions keep one thread too (it raises a single thread to the CPU count otherwise)
+ONE_THREAD = {"num_threads": 1}
+
 CLASSES = ["a cat", "Remote Control", "a photo of a dog"]
 IMAGES = ("images/astronaut.png", "images/camera.png", "images/chelsea.png", "images/page.png")
 
@@ -35,7 +52,7 @@ def images(asset) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def model(gd_folder: Path):
-    return AutoModel.from_pretrained(gd_folder)
+    return AutoModel.from_pretrained(gd_folder, session_options=ONE_THREAD)
 
 
 @pytest.fixture(scope="module")

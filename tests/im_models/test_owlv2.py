@@ -14,6 +14,23 @@ from im_core.errors import InvalidParameterError
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread while this module runs: on a shared 2-core machine, torch's thread pool waiting for busy
+    cores makes each small op take tens of milliseconds (a (2000, 32) layer norm: 35 ms with 2 threads, 0.2 ms
+    with 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+#: the transformers backend's sessions keep one thread too (it raises a single thread to the CPU count otherwise)
+ONE_THREAD = {"num_threads": 1}
+
 CLASSES = ["a cat", "remote control", "a photo of a dog"]
 IMAGES = ("images/astronaut.png", "images/camera.png", "images/chelsea.png", "images/page.png")
 
@@ -62,7 +79,7 @@ def test_reference_parity_owlv2_random_weights(owl_folder: Path, images: list[np
     """Random weights: im (numpy pre/post-processing, parts as sessions) == the transformers pipeline, on five real
     images (square, grayscale, landscape, a small one that is upsampled): boxes within 0.5 px, scores within 1e-4,
     the same labels, at a low threshold so that dozens of boxes are compared per image."""
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     assert (model.metadata.architecture, model.metadata.task) == ("owlv2", "open-vocabulary-object-detection")
     compared = 0
     for image in images:
@@ -84,7 +101,7 @@ def test_pre_processing_equals_the_image_processor(owl_folder: Path, images: lis
 
     from im_core import Image as ImImage
 
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     processor = AutoProcessor.from_pretrained(str(owl_folder))
     for image in images:
         want = processor(images=Image.fromarray(image), return_tensors="np")["pixel_values"]
@@ -96,7 +113,7 @@ def test_query_ids_equal_the_processors(owl_folder: Path) -> None:
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(owl_folder))
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     rng = np.random.default_rng(0)
     alphabet = list("abcdefghij klmnopqrstuvwxyz ,.!?'-ÄéüßÑ0123456789 ")
     texts = ["a cat", "Remote Control", "a photo of the dog's face", "  spaced   out ", "ünïcödé!", "x-ray, 3 cats"]
@@ -119,7 +136,7 @@ def test_exported_onnx_package_gives_the_folders_results(
     out = export_folder(owl_folder, tmp_path / "onnx", backend="onnx")
     assert {"image.onnx", "text.onnx", "tokenizer.json", "processor_config.json"} <= {p.name for p in out.iterdir()}
     exported = AutoModel.from_pretrained(out)
-    folder = AutoModel.from_pretrained(owl_folder)
+    folder = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     assert exported.metadata.backend == "onnx"
     assert exported.metadata.task == "open-vocabulary-object-detection"
     for image in images[:3]:
@@ -132,7 +149,7 @@ def test_exported_onnx_package_gives_the_folders_results(
 
 
 def test_query_embeddings_are_computed_once_per_text(owl_folder: Path, images: list[np.ndarray]) -> None:
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     calls: list[int] = []
     run = model.text_session.run
     model.text_session.run = lambda feeds, names=None: calls.append(len(feeds["input_ids"])) or run(feeds, names)
@@ -144,7 +161,7 @@ def test_query_embeddings_are_computed_once_per_text(owl_folder: Path, images: l
 
 
 def test_a_batch_gives_each_image_its_own_result(owl_folder: Path, images: list[np.ndarray]) -> None:
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     batch = model(images[:3], classes=CLASSES, confidence=0.05, color_format="rgb")
     for image, got in zip(images[:3], batch, strict=True):
         alone = model(image, classes=CLASSES, confidence=0.05, color_format="rgb")
@@ -155,7 +172,7 @@ def test_a_batch_gives_each_image_its_own_result(owl_folder: Path, images: list[
 def test_nms_and_max_detections(owl_folder: Path, images: list[np.ndarray]) -> None:
     from im_models.common import box_iou
 
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     everything = model(images[2], classes=CLASSES, confidence=0.0, color_format="rgb")
     assert len(everything) == 64  # one box per patch (8 × 8) above a zero threshold
     assert np.all(np.diff(everything.confidence) <= 0)
@@ -171,7 +188,7 @@ def test_nms_and_max_detections(owl_folder: Path, images: list[np.ndarray]) -> N
 
 @pytest.mark.parametrize("classes", [[], None, "", ["a cat", "  "], [3]])
 def test_bad_query_lists_are_refused(owl_folder: Path, images: list[np.ndarray], classes) -> None:
-    model = AutoModel.from_pretrained(owl_folder)
+    model = AutoModel.from_pretrained(owl_folder, session_options=ONE_THREAD)
     params = {} if classes is None else {"classes": classes}
     with pytest.raises(InvalidParameterError, match="classes"):
         model(images[0], color_format="rgb", **params)

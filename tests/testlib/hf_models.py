@@ -147,8 +147,9 @@ def tiny_bert_wordpiece_tokenizer() -> Any:
 
 def tiny_grounding_dino(folder: Path, *, seed: int = 0, shortest_edge: int = 96, longest_edge: int = 144) -> Path:
     """A Grounding DINO (``GroundingDinoForObjectDetection``): a 1-block-per-stage Swin backbone, a 1-layer 32-wide
-    BERT, 1 encoder and 2 decoder layers (the fewest its weight tying takes) of width 32 and 30 queries, saved with its processor (images resized to
-    ``shortest_edge`` / ``longest_edge``, the tiny BERT WordPiece tokenizer) to ``folder``."""
+    BERT, 1 encoder and 2 decoder layers (the fewest its weight tying takes) of width 32 and 30 queries, saved with
+    its processor (images resized to ``shortest_edge`` / ``longest_edge``: 96 is the least that leaves the last
+    feature level 2 × 2 for its group norm; the tiny BERT WordPiece tokenizer) to ``folder``."""
     import torch
     from transformers import (
         GroundingDinoConfig,

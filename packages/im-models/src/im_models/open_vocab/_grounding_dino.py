@@ -47,7 +47,7 @@ def resized_size(height: int, width: int, shortest: int, longest: int | None) ->
         lo, hi = float(min(height, width)), float(max(height, width))
         if hi / lo * size > longest:
             raw = longest * lo / hi
-            size = int(round(raw))
+            size = round(raw)
     if (height <= width and height == size) or (width <= height and width == size):
         return height, width
     if width < height:
