@@ -115,7 +115,8 @@ class GroundingDINODetector(OpenVocabularyDetectionModel):
         hf = ctx.read_json("config.json") if ctx.has("config.json") else {}
         tokenizer, _ = load_tokenizer(ctx, vocab_txt=True)
         session = ctx.load_part("detector")
-        size = proc.get("size") if isinstance(proc.get("size"), dict) else {}
+        given = proc.get("size")
+        size: dict[str, Any] = given if isinstance(given, dict) else {}
         shortest = size.get("shortest_edge", 800)
         longest = size.get("longest_edge", proc.get("max_size", 1333))
         if not isinstance(shortest, int) or shortest <= 0:
@@ -231,7 +232,8 @@ def _pil_resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
         from PIL import Image as PILImage
     except ImportError:
         return pil_bilinear_resize(rgb, height, width)
-    resized = PILImage.fromarray(np.ascontiguousarray(rgb)).resize((width, height), PILImage.BILINEAR)
+    bilinear = PILImage.Resampling.BILINEAR
+    resized = PILImage.fromarray(np.ascontiguousarray(rgb)).resize((width, height), bilinear)
     return np.asarray(resized)
 
 
