@@ -254,9 +254,13 @@ def _help(argv: list[str]) -> str:
 
 
 def _subcommands(text: str) -> list[str]:
+    """The subcommands a usage line offers: its ``{a,b}`` group that is not an option's choices
+    (``--backend {onnx,torch}``)."""
     usage = text.split("\n\n", 1)[0]
-    found = re.search(r"\{([\w,-]+)\}", usage)
-    return found.group(1).split(",") if found else []
+    for found in re.finditer(r"\{([\w,-]+)\}", usage):
+        if not re.search(r"-[\w-]+\s+$", usage[: found.start()]):
+            return found.group(1).split(",")
+    return []
 
 
 def cli_page() -> str:
