@@ -136,9 +136,7 @@ def main() -> None:
         gd = tiny_grounding_dino(Path(tmp) / "grounding-dino")
         results = {
             "OWLv2 (64×64, 3 queries)": _interleaved(_owl_cases(owl, onnx, image, args.threads), args.rounds),
-            "Grounding DINO (96 short side, 3 queries)": _interleaved(
-                _gd_cases(gd, image, args.threads), args.rounds
-            ),
+            "Grounding DINO (96 short side, 3 queries)": _interleaved(_gd_cases(gd, image, args.threads), args.rounds),
         }
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, {args.threads} thread(s), ", end="")
     print(f"{args.rounds} interleaved rounds, medians (ms), image {image.width}×{image.height}")
