@@ -254,6 +254,8 @@ def _help(argv: list[str]) -> str:
 
 
 def _subcommands(text: str) -> list[str]:
+    """The subcommands a usage line offers: its ``{a,b}`` group that is not an option's choices
+    (``--backend {onnx,torch}``)."""
     usage = text.split("\n\n", 1)[0]
     usage = re.sub(r"-[\w-]+ \{[^}]*\}", "", usage)  # an option's choices (--backend {onnx,torch}) are no subcommands
     found = re.search(r"\{([\w,-]+)\}", usage)

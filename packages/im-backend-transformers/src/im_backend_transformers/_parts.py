@@ -59,6 +59,10 @@ RECIPES: dict[str, Recipe] = {
         "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
     ),
     "sam": Recipe("transformers:SamModel", "im_backend_transformers._sam:sam_parts"),
+    "grounding-dino": Recipe(
+        "transformers:GroundingDinoForObjectDetection", "im_backend_transformers._grounding_dino:grounding_dino_parts"
+    ),
+    "owlv2": Recipe("transformers:Owlv2ForObjectDetection", "im_backend_transformers._owlv2:owlv2_parts"),
 }
 
 

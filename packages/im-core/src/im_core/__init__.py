@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddingCache": "im_core._tasks_promptable",
     "PromptableSegmentationModel": "im_core._tasks_promptable",
     "Prompts": "im_core._tasks_promptable",
+    "OpenVocabularyDetectionModel": "im_core._tasks_open_vocab",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -154,4 +155,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         TextDetectionModel,
         TextRecognitionModel,
     )
+    from im_core._tasks_open_vocab import OpenVocabularyDetectionModel
     from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts

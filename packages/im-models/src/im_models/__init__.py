@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_models.open_vocab._grounding_dino import GroundingDINODetector
+    from im_models.open_vocab._owlv2 import OWLv2Detector
     from im_models.segment_anything._sam import SAMModel
     from im_models.segmentation._semantic import (
         DeepLabV3PlusSegmentation,

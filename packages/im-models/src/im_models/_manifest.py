@@ -109,6 +109,12 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("sam",), "promptable-segmentation", "im_models.segment_anything._sam:SAMModel"),
+    ModelEntry(("owlv2",), "open-vocabulary-object-detection", "im_models.open_vocab._owlv2:OWLv2Detector"),
+    ModelEntry(
+        ("grounding-dino",),
+        "open-vocabulary-object-detection",
+        "im_models.open_vocab._grounding_dino:GroundingDINODetector",
+    ),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # Hugging Face folders (transformers backend) and the packages `im export` writes from them
     ModelEntry(
