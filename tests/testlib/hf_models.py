@@ -114,3 +114,26 @@ def clip_tokenizer_files(folder: Path, *, merges: int = 300, seed: int = 0) -> d
     lines = ["#version: 0.2", *(f"{a} {b}" for a, b in pairs)]
     (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"vocab_size": len(vocab), "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"]}
+
+
+def tiny_dinov2(folder: Path, *, seed: int = 0) -> Path:
+    """A DINOv2 with a 2-layer, 32-wide ViT (patch 8, pre-trained size 40: a 5x5 position grid) and its image
+    processor as DINOv2 ships it, scaled down (short side 36 bicubic, centre crop 32: a 4x4 grid, so the position
+    embeddings are interpolated like the real 518 → 224), saved to ``folder``."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(seed)
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=40, patch_size=8
+    )
+    Dinov2Model(config).eval().save_pretrained(str(folder))
+    BitImageProcessor(
+        size={"shortest_edge": 36},
+        crop_size={"height": 32, "width": 32},
+        resample=3,
+        do_center_crop=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(str(folder))
+    return folder

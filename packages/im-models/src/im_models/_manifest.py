@@ -58,6 +58,13 @@ ENTRIES = (
         "im_models.embeddings._image:ImageEmbedder",
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
+    ModelEntry(("dinov2", "dinov3"), "embedding", "im_models.embeddings._dinov2:DINOv2Embedder"),
+    ModelEntry(("dinov2-probe", "dinov3-probe"), "classification", "im_models.embeddings._dinov2:DINOv2Probe"),
+    ModelEntry(
+        ("dinov2-probe", "dinov3-probe"),
+        "multi-label-classification",
+        "im_models.embeddings._dinov2:DINOv2ProbeMultiLabel",
+    ),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # The same families under the architecture and task names of Roboflow's registry (inference-models): the
     # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.

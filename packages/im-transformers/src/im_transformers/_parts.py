@@ -55,6 +55,8 @@ class Recipe:
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
+    "dinov2": Recipe("transformers:Dinov2Model", "im_transformers._dinov2:dinov2_parts"),
+    "dinov3_vit": Recipe("transformers:DINOv3ViTModel", "im_transformers._dinov2:dinov2_parts"),
 }
 
 
