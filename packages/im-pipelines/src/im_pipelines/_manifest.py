@@ -24,6 +24,11 @@ MANIFEST = PipelinesManifest(
             target="im_pipelines._builtin:FaceGazePipeline",
             description="face detection → gaze (yaw, pitch) of each face",
         ),
+        PipelineEntry(
+            name="detect-and-classify",
+            target="im_pipelines._classify:DetectAndClassifyPipeline",
+            description="object detection → a class for each box's crop (CLIP zero-shot labels, or a classifier)",
+        ),
     ),
     distribution="im-pipelines",
 )

@@ -168,13 +168,22 @@ class CLIPModel(EmbeddingModel):
             template: prompt with one ``{}``, default from the package (``"a photo of a {}"``).
             **params: as for ``infer`` (``color_format="rgb"`` for RGB numpy images).
         """
-        if not labels:
-            raise InvalidParameterError("classify needs at least one label.")
-        prompt = self.template if template is None else template
-        sim = self.similarity(images, [prompt.format(label) for label in labels], **params)
-        probs = softmax(self.logit_scale * sim, axis=1)
+        if not labels or isinstance(labels, str):
+            raise InvalidParameterError("classify needs at least one label (a list of class names).")
+        probs = self.zero_shot_scores(self.embed_images(images, **params).vectors, labels, template=template)
         results = [Classification(row, tuple(labels)) for row in probs]
         return results if is_batch(images) else results[0]
+
+    def zero_shot_scores(
+        self, image_vectors: np.ndarray, labels: Sequence[str], *, template: str | None = None
+    ) -> np.ndarray:
+        """float32 (N, L) softmax over ``logit_scale * cos(image, template.format(label))`` for image embeddings
+        already computed (``embed_images(...).vectors`` or ``run_images`` results), one row per image."""
+        if not labels or isinstance(labels, str):
+            raise InvalidParameterError("classify needs at least one label (a list of class names).")
+        prompt = self.template if template is None else template
+        texts = self.embed_texts([prompt.format(label) for label in labels]).vectors
+        return softmax(self.logit_scale * (np.asarray(image_vectors, np.float32) @ texts.T), axis=1)
 
 
 def _package_tokenizer(ctx: PackageContext, config: dict[str, Any]) -> Tokenizer:
