@@ -147,3 +147,48 @@ def test_probe_without_weights_or_with_a_wrong_width_says_so(dino_folder: Path, 
     (folder / "linear_probe.npz").unlink()
     with pytest.raises(AllPackagesFailedError, match="linear_probe"):
         AutoModel.from_pretrained(folder)
+
+
+# -- DINOv3 (register tokens, RoPE; its processor resizes rescaled floats) -----------------------------------------
+
+
+def _dinov3_reference_pixels(folder: Path, images) -> np.ndarray:
+    """DINOv3ViTImageProcessorFast's steps (rescale → antialiased bilinear resize → normalise) written with torch:
+    transformers has no Pillow backend for it and torchvision (which it calls) is not installed here."""
+    import torch
+
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    size = (config["size"]["height"], config["size"]["width"])
+    mean = torch.tensor(config["image_mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(config["image_std"]).view(1, 3, 1, 1)
+    out = []
+    for im in images:
+        x = torch.from_numpy(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))[None].float()
+        x = x * config["rescale_factor"]
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        out.append(((x - mean) / std).numpy())
+    return np.concatenate(out)
+
+
+def test_reference_parity_dinov3_embeddings_and_export(images, tmp_path: Path) -> None:
+    """random weights: DINOv3 (2 register tokens) — pixels == the processor's steps (within 1e-5), cls / mean of
+    the patch tokens (registers skipped) == DINOv3ViTModel's; the exported ONNX package == the folder."""
+    import torch
+    from transformers import DINOv3ViTModel
+
+    from im_transformers import export_folder
+    from testlib.hf_models import tiny_dinov3
+
+    folder = tiny_dinov3(tmp_path / "tiny-dinov3")
+    pixels = _dinov3_reference_pixels(folder, images)
+    reference = DINOv3ViTModel.from_pretrained(str(folder)).eval()
+    with torch.inference_mode():
+        tokens = reference(pixel_values=torch.from_numpy(pixels)).last_hidden_state.numpy()
+    model = AutoModel.from_pretrained(folder, pooling="mean")
+    assert (model.metadata.architecture, model.registers) == ("dinov3", 2)
+    np.testing.assert_allclose(model.pre_process([Image(im, "bgr") for im in images]), pixels, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(model.embed(images).vectors, _unit(tokens[:, 3:].mean(axis=1)), atol=1e-4)
+    cls = AutoModel.from_pretrained(folder).embed(images).vectors
+    np.testing.assert_allclose(cls, _unit(tokens[:, 0]), atol=1e-4)
+    exported = AutoModel.from_pretrained(export_folder(folder, tmp_path / "onnx"))
+    np.testing.assert_allclose(exported.embed(images).vectors, cls, atol=1e-5)

@@ -137,3 +137,34 @@ def tiny_dinov2(folder: Path, *, seed: int = 0) -> Path:
         image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(str(folder))
     return folder
+
+
+def tiny_dinov3(folder: Path, *, seed: int = 0) -> Path:
+    """A DINOv3 ViT (2 layers, 32 wide, patch 8, 2 register tokens, RoPE) saved to ``folder`` with the
+    ``preprocessor_config.json`` DINOv3 ships, scaled down (``DINOv3ViTImageProcessorFast``: stretch to 32x32,
+    bilinear on rescaled floats, ImageNet mean/std). That processor exists only as a torchvision backend, so the
+    file is written here rather than by ``save_pretrained``."""
+    import json
+
+    import torch
+    from transformers import DINOv3ViTConfig, DINOv3ViTModel
+
+    torch.manual_seed(seed)
+    config = DINOv3ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, patch_size=8,
+        image_size=32, num_register_tokens=2,
+    )  # fmt: skip
+    DINOv3ViTModel(config).eval().save_pretrained(str(folder))
+    processor = {
+        "image_processor_type": "DINOv3ViTImageProcessorFast",
+        "do_resize": True,
+        "size": {"height": 32, "width": 32},
+        "resample": 2,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return folder

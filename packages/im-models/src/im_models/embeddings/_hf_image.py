@@ -9,6 +9,10 @@ Pillow backend (``CLIPImageProcessorPil``, ``BitImageProcessorPil``) when torchv
 gives the same arrays (the resize is :func:`~im_models.embeddings._resample.pil_resize`, Pillow's own arithmetic).
 With torchvision installed transformers picks its torchvision backend, whose antialiased resize differs from
 Pillow's by up to a few grey levels.
+
+Processors that exist only as a torchvision backend (DINOv3's ``DINOv3ViTImageProcessorFast``) rescale first and
+resize the floats (``float_resize``: torch's antialiased ``interpolate``), then crop and normalise: im follows
+them when ``image_processor_type`` names one (:data:`FLOAT_RESIZE_PROCESSORS`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import numpy as np
 
 from im_core import Image
 from im_core.errors import CorruptedModelPackageError
-from im_models.embeddings._resample import PIL_FILTERS, pil_resize
+from im_models.embeddings._resample import PIL_FILTERS, float_resize, pil_resize
 
-__all__ = ["HFImageProcessor", "image_processor_config"]
+__all__ = ["FLOAT_RESIZE_PROCESSORS", "HFImageProcessor", "image_processor_config"]
+
+#: ``image_processor_type`` values whose transformers class resizes rescaled floats (no Pillow backend)
+FLOAT_RESIZE_PROCESSORS = frozenset({"DINOv3ViTImageProcessor", "DINOv3ViTImageProcessorFast"})
 
 
 def _side(value: Any, what: str) -> tuple[int, int] | None:
@@ -48,6 +55,7 @@ class HFImageProcessor:
         crop: ``(height, width)`` of the centre crop, or ``None``.
         rescale: factor applied to the uint8 values (``1/255``), or ``None``.
         mean, std: per-channel RGB normalisation, or ``None``.
+        float_resize: rescale first and resize floats (torchvision-only processors), instead of Pillow on uint8.
     """
 
     shortest_edge: int | None = None
@@ -57,6 +65,7 @@ class HFImageProcessor:
     rescale: float | None = 1 / 255
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    float_resize: bool = False
 
     @classmethod
     def from_config(cls, data: Any, *, mean: Sequence[float], std: Sequence[float]) -> HFImageProcessor:
@@ -91,7 +100,8 @@ class HFImageProcessor:
         s = tuple(float(v) for v in data.get("image_std", std)) if normalize else None
         if (m is not None and len(m) != 3) or (s is not None and len(s) != 3):
             raise CorruptedModelPackageError("preprocessor_config.json: image_mean/image_std need 3 values (RGB).")
-        return cls(shortest, resize_to, resample, crop, rescale, m, s)  # type: ignore[arg-type]
+        floats = str(data.get("image_processor_type", "")) in FLOAT_RESIZE_PROCESSORS
+        return cls(shortest, resize_to, resample, crop, rescale, m, s, floats)  # type: ignore[arg-type]
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) of the network input for an image of ``height`` x ``width``."""
@@ -111,12 +121,20 @@ class HFImageProcessor:
         """float32 (3, H, W) network input of one image."""
         rgb = np.ascontiguousarray(image.to("rgb"))
         height, width = self.resized_size(image.height, image.width)
+        if self.float_resize:
+            y = rgb.astype(np.float64) * (self.rescale if self.rescale is not None else 1.0)
+            if (height, width) != rgb.shape[:2]:
+                y = float_resize(y, height, width, self.resample)
+            y = (_center_crop(y, *self.crop) if self.crop is not None else y).astype(np.float32)
+            return self._normalized(y)
         if (height, width) != rgb.shape[:2]:
             rgb = pil_resize(rgb, height, width, self.resample)
         if self.crop is not None:
             rgb = _center_crop(rgb, *self.crop)
         x = rgb.astype(np.float64) * self.rescale if self.rescale is not None else rgb
-        x = x.astype(np.float32)
+        return self._normalized(x.astype(np.float32))
+
+    def _normalized(self, x: np.ndarray) -> np.ndarray:
         if self.mean is not None and self.std is not None:
             x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))

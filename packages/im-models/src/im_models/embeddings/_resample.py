@@ -16,7 +16,7 @@ import numpy as np
 
 from im_core.errors import InvalidParameterError
 
-__all__ = ["PIL_FILTERS", "pil_resize"]
+__all__ = ["PIL_FILTERS", "float_resize", "pil_resize"]
 
 #: Pillow's resample codes (``PIL.Image.Resampling``) this module reproduces -> filter support
 PIL_FILTERS = {2: 1.0, 3: 2.0}  # bilinear, bicubic
@@ -33,9 +33,10 @@ def _filter(code: int, x: np.ndarray) -> np.ndarray:
     return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
 
 
-def _coefficients(in_size: int, out_size: int, code: int) -> tuple[np.ndarray, np.ndarray]:
+def _coefficients(in_size: int, out_size: int, code: int, *, fixed: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``: per output pixel, the first input index and the
-    fixed-point weights of its taps. Returns ``(first, weights)``: int (out,), int64 (out, taps)."""
+    fixed-point weights of its taps. Returns ``(first, weights)``: int (out,), int64 (out, taps); with
+    ``fixed=False`` the float64 weights (what torch's ``interpolate(antialias=True)`` computes)."""
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = PIL_FILTERS[code] * filterscale
@@ -49,9 +50,22 @@ def _coefficients(in_size: int, out_size: int, code: int) -> tuple[np.ndarray, n
     weights = np.where(offsets[None] < count[:, None], weights, 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=weights.copy(), where=total != 0)
+    if not fixed:
+        return first, weights
     scaled = weights * (1 << _PRECISION_BITS)
     fixed = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)).astype(np.int64)
     return first, fixed
+
+
+def _matrix(in_size: int, out_size: int, code: int, fixed: bool) -> np.ndarray:
+    """The dense (out, in) float64 matrix of one pass's weights."""
+    first, weights = _coefficients(in_size, out_size, code, fixed=fixed)
+    index = first[:, None] + np.arange(weights.shape[1])[None]
+    valid = index < in_size  # taps past the end have zero weight
+    matrix = np.zeros((out_size, in_size), np.float64)
+    rows = np.broadcast_to(np.arange(out_size)[:, None], index.shape)
+    matrix[rows[valid], index[valid]] = weights[valid]
+    return matrix
 
 
 def _pass(pixels: np.ndarray, out_size: int, code: int, axis: int) -> np.ndarray:
@@ -61,12 +75,7 @@ def _pass(pixels: np.ndarray, out_size: int, code: int, axis: int) -> np.ndarray
     2**53, so one BLAS product is exact, whatever its summation order.
     """
     in_size = pixels.shape[axis]
-    first, weights = _coefficients(in_size, out_size, code)
-    index = first[:, None] + np.arange(weights.shape[1])[None]
-    valid = index < in_size  # taps past the end have zero weight
-    matrix = np.zeros((out_size, in_size), np.float64)
-    rows = np.broadcast_to(np.arange(out_size)[:, None], index.shape)
-    matrix[rows[valid], index[valid]] = weights[valid]
+    matrix = _matrix(in_size, out_size, code, fixed=True)
     src = np.moveaxis(pixels, axis, 0)
     acc = matrix @ src.reshape(in_size, -1).astype(np.float64) + float(1 << (_PRECISION_BITS - 1))
     out = np.clip(np.floor(acc / float(1 << _PRECISION_BITS)), 0, 255).astype(np.uint8)
@@ -110,3 +119,26 @@ def pil_resize(pixels: np.ndarray, height: int, width: int, resample: int = 3, *
     if height != pixels.shape[0]:
         out = _pass(out, height, resample, axis=0)
     return out
+
+
+def float_resize(values: np.ndarray, height: int, width: int, resample: int = 2) -> np.ndarray:
+    """Resize a float (H, W, C) image to float64 (height, width, C) with the antialiased filters of torch's
+    ``interpolate(..., antialias=True, align_corners=False)`` (torchvision's tensor ``resize``), which are Pillow's
+    filters computed in floating point, without rounding between the passes (within 1e-5 of torch's float32).
+
+    Args:
+        values: float (H, W, C) image (any scale: the processors that resize floats rescale to [0, 1] first).
+        height, width: output size in pixels (≥ 1).
+        resample: 2 bilinear, 3 bicubic (``a = -0.5``).
+    """
+    if resample not in PIL_FILTERS:
+        raise InvalidParameterError(f"resample={resample!r}: im reproduces bilinear (2) and bicubic (3) filters.")
+    if height < 1 or width < 1:
+        raise InvalidParameterError(f"Cannot resize to {height}x{width}: both sides must be at least 1 pixel.")
+    x = np.asarray(values, np.float64)
+    h, w, c = x.shape
+    if width != w:
+        x = (x.transpose(0, 2, 1) @ _matrix(w, width, resample, fixed=False).T).transpose(0, 2, 1)
+    if height != h:
+        x = (_matrix(h, height, resample, fixed=False) @ x.reshape(h, -1)).reshape(height, width, c)
+    return x
