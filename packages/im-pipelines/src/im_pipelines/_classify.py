@@ -7,6 +7,7 @@ The classifier is either a zero-shot image/text model (CLIP: it has ``zero_shot_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,10 +112,5 @@ def _attach(found: list[Detections], scores: np.ndarray, names: tuple[str, ...])
         data["classification_class_name"] = np.array([names[i] for i in best.tolist()], dtype=object)
         data["classification_confidence"] = part[np.arange(len(part)), best].astype(np.float32)
         data["classification_scores"] = part
-        out.append(
-            Detections(
-                det.xyxy, det.confidence, det.class_id, det.class_names, det.masks, det.keypoints,
-                det.keypoint_confidence, data, det.keypoint_names, det.skeleton,
-            )  # fmt: skip
-        )
+        out.append(dataclasses.replace(det, data=data))
     return out

@@ -237,7 +237,7 @@ class DINOv2Probe(_Backbone, ClassificationModel):
         return [Classification(s, names) for s in softmax(logits, axis=1)]
 
 
-class DINOv2ProbeMultiLabel(DINOv2Probe, MultiLabelClassificationModel):  # type: ignore[misc]
+class DINOv2ProbeMultiLabel(DINOv2Probe, MultiLabelClassificationModel):
     """The linear probe with independent classes (sigmoid)."""
 
     task = "multi-label-classification"

@@ -101,7 +101,7 @@ class HFImageProcessor:
         if (m is not None and len(m) != 3) or (s is not None and len(s) != 3):
             raise CorruptedModelPackageError("preprocessor_config.json: image_mean/image_std need 3 values (RGB).")
         floats = str(data.get("image_processor_type", "")) in FLOAT_RESIZE_PROCESSORS
-        return cls(shortest, resize_to, resample, crop, rescale, m, s, floats)  # type: ignore[arg-type]
+        return cls(shortest, resize_to, resample, crop, rescale, m, s, floats)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) of the network input for an image of ``height`` x ``width``."""

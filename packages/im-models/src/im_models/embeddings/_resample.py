@@ -40,7 +40,7 @@ def _coefficients(in_size: int, out_size: int, code: int, *, fixed: bool = True)
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = PIL_FILTERS[code] * filterscale
-    taps = int(math.ceil(support)) * 2 + 1
+    taps = math.ceil(support) * 2 + 1
     center = (np.arange(out_size) + 0.5) * scale
     first = np.maximum((center - support + 0.5).astype(np.int64), 0)  # C's (int) truncates toward zero
     last = np.minimum((center + support + 0.5).astype(np.int64), in_size)
@@ -53,8 +53,8 @@ def _coefficients(in_size: int, out_size: int, code: int, *, fixed: bool = True)
     if not fixed:
         return first, weights
     scaled = weights * (1 << _PRECISION_BITS)
-    fixed = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)).astype(np.int64)
-    return first, fixed
+    integer = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)).astype(np.int64)
+    return first, integer
 
 
 def _matrix(in_size: int, out_size: int, code: int, fixed: bool) -> np.ndarray:
@@ -82,7 +82,9 @@ def _pass(pixels: np.ndarray, out_size: int, code: int, axis: int) -> np.ndarray
     return np.moveaxis(out.reshape(out_size, *src.shape[1:]), 0, axis)
 
 
-def pil_resize(pixels: np.ndarray, height: int, width: int, resample: int = 3, *, use_pillow: bool = True) -> np.ndarray:
+def pil_resize(
+    pixels: np.ndarray, height: int, width: int, resample: int = 3, *, use_pillow: bool = True
+) -> np.ndarray:
     """Resize a uint8 (H, W, C) image to (height, width, C) exactly as ``PIL.Image.resize((width, height),
     resample)`` does.
 
