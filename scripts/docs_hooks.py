@@ -254,7 +254,7 @@ def _help(argv: list[str]) -> str:
 
 
 def _subcommands(text: str) -> list[str]:
-    usage = text.split("\n\n", 1)[0]
+    usage = re.sub(r"\[-[^\]]*\]", "", text.split("\n\n", 1)[0])  # an option's choices are not subcommands
     found = re.search(r"\{([\w,-]+)\}", usage)
     return found.group(1).split(",") if found else []
 

@@ -116,8 +116,9 @@ class CLIPModel(EmbeddingModel):
 
     # -- image tower (the Model stages) ---------------------------------------------------------------------------
 
-    def canvas_key(self, image: Image, **params: Any) -> None:
-        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        # the network input size: with a centre crop, every image shares a batch
+        return self.processor.output_size(image.height, image.width)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
         batch = self.processor(images)
