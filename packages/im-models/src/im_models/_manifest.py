@@ -73,6 +73,14 @@ ENTRIES = (
     ModelEntry(("pp-ocrv6-rec",), "text-only-ocr", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("pp-ocrv6-rec",), "text-recognition", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("l2cs-net",), "gaze-detection", "im_models.gaze._l2cs:L2CSGaze"),
+    # dinov3_probe ONNX packages (weights.onnx: backbone + linear layer → logits, inference_config.json with a
+    # softmax post-processing, class_names.txt) are image classifiers
+    ModelEntry(("dinov3_probe",), "classification", "im_models.classification._classifier:ImageClassifier"),
+    ModelEntry(
+        ("dinov3_probe",),
+        "multi-label-classification",
+        "im_models.classification._classifier:MultiLabelImageClassifier",
+    ),
 )
 
 MANIFEST = ModelsManifest(
