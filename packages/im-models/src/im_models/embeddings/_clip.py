@@ -92,8 +92,9 @@ class CLIPModel(EmbeddingModel):
                 raise CorruptedModelPackageError("clip_config.json must hold a JSON object.")
             config.update({k: v for k, v in data.items() if k in _DEFAULTS})
         hf_processor = image_processor_config(ctx)  # a Hugging Face folder (or a package exported from one)
-        if ctx.has("config.json"):
-            text_config = ctx.read_json("config.json").get("text_config") or {}
+        hf_config = ctx.read_json("config.json") if ctx.has("config.json") else None
+        if isinstance(hf_config, dict) and isinstance(hf_config.get("text_config"), dict):
+            text_config = hf_config["text_config"]
             if isinstance(text_config.get("max_position_embeddings"), int):
                 config["context_length"] = text_config["max_position_embeddings"]
         options = dict(ctx.options)
