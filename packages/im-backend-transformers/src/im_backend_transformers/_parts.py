@@ -63,6 +63,8 @@ RECIPES: dict[str, Recipe] = {
         "transformers:GroundingDinoForObjectDetection", "im_backend_transformers._grounding_dino:grounding_dino_parts"
     ),
     "owlv2": Recipe("transformers:Owlv2ForObjectDetection", "im_backend_transformers._owlv2:owlv2_parts"),
+    "dinov2": Recipe("transformers:Dinov2Model", "im_backend_transformers._dinov2:dinov2_parts"),
+    "dinov3_vit": Recipe("transformers:DINOv3ViTModel", "im_backend_transformers._dinov2:dinov2_parts"),
 }
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.detr._keypoints import DETRKeypoints
     from im_models.detr._segmentation import DETRSegmentation
     from im_models.embeddings._clip import CLIPModel
+    from im_models.embeddings._dinov2 import DINOv2Embedder, DINOv2Probe, DINOv2ProbeMultiLabel
     from im_models.embeddings._image import ImageEmbedder
     from im_models.faces._blazeface import BlazeFaceDetector
     from im_models.faces._centerface import CenterFaceDetector

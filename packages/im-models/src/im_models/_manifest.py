@@ -115,6 +115,13 @@ ENTRIES = (
         "open-vocabulary-object-detection",
         "im_models.open_vocab._grounding_dino:GroundingDINODetector",
     ),
+    ModelEntry(("dinov2", "dinov3"), "embedding", "im_models.embeddings._dinov2:DINOv2Embedder"),
+    ModelEntry(("dinov2-probe", "dinov3-probe"), "classification", "im_models.embeddings._dinov2:DINOv2Probe"),
+    ModelEntry(
+        ("dinov2-probe", "dinov3-probe"),
+        "multi-label-classification",
+        "im_models.embeddings._dinov2:DINOv2ProbeMultiLabel",
+    ),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # Hugging Face folders (transformers backend) and the packages `im export` writes from them
     ModelEntry(
@@ -129,6 +136,14 @@ ENTRIES = (
     ModelEntry(("pp-ocrv6-rec",), "text-only-ocr", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("pp-ocrv6-rec",), "text-recognition", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("l2cs-net",), "gaze-detection", "im_models.gaze._l2cs:L2CSGaze"),
+    # dinov3_probe ONNX packages (weights.onnx: backbone + linear layer → logits, inference_config.json with a
+    # softmax post-processing, class_names.txt) are image classifiers
+    ModelEntry(("dinov3_probe",), "classification", "im_models.classification._classifier:ImageClassifier"),
+    ModelEntry(
+        ("dinov3_probe",),
+        "multi-label-classification",
+        "im_models.classification._classifier:MultiLabelImageClassifier",
+    ),
 )
 
 MANIFEST = ModelsManifest(

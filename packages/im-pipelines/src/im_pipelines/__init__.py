@@ -12,6 +12,7 @@ from im_core.sdk import lazy_exports
 _EXPORTS: dict[str, str] = {
     "AutoModelPipeline": "im_pipelines._auto",
     "Pipeline": "im_pipelines._base",
+    "DetectAndClassifyPipeline": "im_pipelines._classify",
     "FaceGazePipeline": "im_pipelines._builtin",
     "OCRPipeline": "im_pipelines._builtin",
     "DetectAndSegmentPipeline": "im_pipelines._segment",
@@ -26,4 +27,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_pipelines._auto import AutoModelPipeline
     from im_pipelines._base import Pipeline
     from im_pipelines._builtin import FaceGazePipeline, OCRPipeline
+    from im_pipelines._classify import DetectAndClassifyPipeline
     from im_pipelines._segment import DetectAndSegmentPipeline, OpenVocabularyDetectAndSegmentPipeline

@@ -34,6 +34,11 @@ MANIFEST = PipelinesManifest(
             target="im_pipelines._segment:OpenVocabularyDetectAndSegmentPipeline",
             description="text queries → open-vocabulary detector (OWLv2, Grounding DINO) → a SAM mask per box",
         ),
+        PipelineEntry(
+            name="detect-and-classify",
+            target="im_pipelines._classify:DetectAndClassifyPipeline",
+            description="object detection → a class for each box's crop (CLIP zero-shot labels, or a classifier)",
+        ),
     ),
     distribution="im-pipelines",
 )
