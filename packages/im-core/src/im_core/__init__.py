@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "RLEMask": "im_core._results",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
+    "TextGeneration": "im_core._results_text",
     "results_to_columns": "im_core._columns",
     # metadata
     "BackendRequirements": "im_core._metadata",
@@ -60,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "ObjectDetectionModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
+    "VisionLanguageModel": "im_core._tasks_vlm",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -125,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         WeightsProvider,
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
+    from im_core._results_text import TextGeneration
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
     from im_core._tasks import (
@@ -140,3 +143,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         TextDetectionModel,
         TextRecognitionModel,
     )
+    from im_core._tasks_vlm import VisionLanguageModel

@@ -55,6 +55,9 @@ class Recipe:
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
+    "florence2": Recipe("transformers:Florence2ForConditionalGeneration", "im_transformers._generation:no_parts"),
+    "idefics3": Recipe("transformers:Idefics3ForConditionalGeneration", "im_transformers._generation:no_parts"),
+    "smolvlm": Recipe("transformers:SmolVLMForConditionalGeneration", "im_transformers._generation:no_parts"),
 }
 
 
