@@ -26,7 +26,8 @@ TASKS = [
 
 @pytest.fixture(scope="module")
 def model(florence_folder: Path):
-    return AutoModel.from_pretrained(florence_folder)
+    # one torch thread: on a shared 2-core machine, generation's many tiny ops crawl when threads contend
+    return AutoModel.from_pretrained(florence_folder, session_options={"num_threads": 1})
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,13 @@ def test_reference_parity_parser_on_written_answers(reference, size: tuple[int, 
         "",
     ]
     answers = written + [_random_answer(rng) for _ in range(300)]
-    tasks = ["<OD>", "<DENSE_REGION_CAPTION>", "<REGION_PROPOSAL>", "<CAPTION_TO_PHRASE_GROUNDING>", "<OCR_WITH_REGION>"]
+    tasks = [
+        "<OD>",
+        "<DENSE_REGION_CAPTION>",
+        "<REGION_PROPOSAL>",
+        "<CAPTION_TO_PHRASE_GROUNDING>",
+        "<OCR_WITH_REGION>",
+    ]
     config = processor.post_processor_config
     found = 0
     for text in answers:

@@ -126,7 +126,9 @@ def tiny_florence2(folder: Path, *, seed: int = 0, image_size: int = 64) -> Path
         extra_special_tokens={"image_token": "<image>"},
     )
     extra = ["<od>", "</od>", "<ocr>", "</ocr>", *(f"<loc_{i}>" for i in range(1000))]
-    tokenizer.add_special_tokens({"additional_special_tokens": [*extra, "<cap>", "</cap>", "<poly>", "</poly>", "<sep>"]})
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [*extra, "<cap>", "</cap>", "<poly>", "</poly>", "<sep>"]}
+    )
     torch.manual_seed(seed)
     config = Florence2Config(
         vision_config={

@@ -75,16 +75,20 @@ class TextGeneration:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TextGeneration:
         if not isinstance(d, Mapping):
-            raise InvalidParameterError(f"from_dict expects a dict (from to_dict() or json.loads), got {type(d).__name__}.")
+            raise InvalidParameterError(
+                f"from_dict expects a dict (from to_dict() or json.loads), got {type(d).__name__}."
+            )
         if d.get("type", "text_generation") != "text_generation":
-            raise InvalidParameterError(f"from_dict got a {d.get('type')!r} result where 'text_generation' was expected.")
+            raise InvalidParameterError(
+                f"from_dict got a {d.get('type')!r} result where 'text_generation' was expected."
+            )
         if "text" not in d:
             raise InvalidParameterError(f"A 'text_generation' dict needs the key 'text'; it has {sorted(d)}.")
         ids = d.get("token_ids") or []
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             raise InvalidParameterError("token_ids must be a list of integers.")
         return cls(
-            str(d["text"]),
+            d["text"],
             np.asarray(ids, np.int64),
             str(d.get("finish_reason", "eos")),
             int(d.get("prompt_tokens") or 0),

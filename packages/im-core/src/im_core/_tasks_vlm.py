@@ -4,7 +4,7 @@ A family of this task writes text with a language model (greedy or sampled, with
 ``max_new_tokens``, optionally streamed token by token) and turns it into a typed result: a
 :class:`~im_core.TextGeneration` for a caption, an OCR read-out or a chat answer, and :class:`~im_core.Detections`
 where the text names regions (Florence-2's ``<loc_N>`` boxes). The generation parameters are call parameters, the
-same names in every family (:data:`GENERATION_PARAMS`)::
+same names in every family (``VisionLanguageModel.GENERATION_PARAMS``)::
 
     answer = model(image, prompt="What is in the image?", max_new_tokens=32)        # TextGeneration
     sampled = model(image, prompt="...", do_sample=True, temperature=0.7, seed=0)   # reproducible with a seed
@@ -12,7 +12,7 @@ same names in every family (:data:`GENERATION_PARAMS`)::
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from im_core._tasks import Model
 
@@ -34,6 +34,8 @@ class VisionLanguageModel(Model[R]):
     """
 
     task = "vision-language"
+    #: the generation call parameters every family of this task takes (:data:`GENERATION_PARAMS`)
+    GENERATION_PARAMS: ClassVar[tuple[str, ...]] = GENERATION_PARAMS
 
     def canvas_key(self, image: Any, **pre_params: Any) -> None:
         return None  # each image is generated on its own inside forward: any images may share a call

@@ -69,7 +69,7 @@ class Florence2(VisionLanguageModel[Any]):
 
     # -- the Model stages ---------------------------------------------------------------------------------------------
 
-    def pre_process(self, images: list[Image], **params: Any) -> list[tuple[dict[str, Any], str, tuple[int, int]]]:
+    def pre_process(self, images: list[Image], **params: Any) -> list[tuple[Any, ...]]:
         task = params.pop("task", "<CAPTION>")
         text = params.pop("text", None)
         if task not in TASKS:

@@ -100,7 +100,9 @@ def parse_generation(
     width, height = image_size
     config = config or {}
     if task in BOX_TASKS or task in PHRASE_TASKS:
-        banned = (config.get("phrase_grounding") or {}).get("banned_grounding_tokens", ()) if task in PHRASE_TASKS else ()
+        banned = (
+            (config.get("phrase_grounding") or {}).get("banned_grounding_tokens", ()) if task in PHRASE_TASKS else ()
+        )
         labels, bins = _phrases(text, allow_empty=task == "<REGION_PROPOSAL>", banned=banned)
         boxes = dequantize(np.array(bins, np.int64).reshape(-1, 4), width, height)
         return Parsed(boxes=boxes, labels=tuple(labels))

@@ -112,7 +112,7 @@ class GenerativeSession:
             for k, v in batch.items()
         }
 
-    # -- generation ----------------------------------------------------------------------------------------------------
+    # -- generation ---------------------------------------------------------------------------------------------
 
     def generate(
         self,
@@ -170,7 +170,7 @@ class GenerativeSession:
         tokens: queue.Queue[Any] = queue.Queue()
         cancelled = threading.Event()
 
-        class _Streamer(BaseStreamer):  # type: ignore[misc]
+        class _Streamer(BaseStreamer):
             def __init__(self) -> None:
                 self.prompt_seen = False
 
@@ -183,7 +183,7 @@ class GenerativeSession:
             def end(self) -> None:
                 tokens.put(None)
 
-        class _Cancel(StoppingCriteria):  # type: ignore[misc]
+        class _Cancel(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
@@ -228,7 +228,7 @@ class GenerativeSession:
         values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
         return str(self.tokenizer.decode(values, skip_special_tokens=skip_special_tokens))
 
-    # -- internals ------------------------------------------------------------------------------------------------------
+    # -- internals ----------------------------------------------------------------------------------------------
 
     def _generate_kwargs(
         self,
@@ -290,10 +290,12 @@ class GenerativeSession:
             ids = row[: end + 1] if end < new.shape[1] else row
             if end < new.shape[1]:
                 reason = "eos"
-            elif stops and any(s in self.decode(ids, skip_special_tokens=False) for s in stops):
-                reason = "stop"
+            elif len(ids) < max_new_tokens or any(
+                self.decode(ids, skip_special_tokens=False).endswith(s) for s in stops
+            ):
+                reason = "stop"  # stopped early without an end-of-sequence token: a stop string (or a custom rule)
             else:
-                reason = "length" if len(ids) >= max_new_tokens else "stop"
+                reason = "length"
             found.append(Generated(ids, reason, prompt))
         return found
 

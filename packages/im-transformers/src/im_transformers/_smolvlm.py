@@ -12,7 +12,7 @@ default) and decoded without special tokens::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from im_core import Image, PackageContext, TextGeneration, VisionLanguageModel, to_images
 from im_core.errors import InvalidParameterError, ModelLoadingError
@@ -49,7 +49,9 @@ class SmolVLM(VisionLanguageModel[TextGeneration]):
 
     def _inputs(self, image: Image, prompt: Any) -> dict[str, Any]:
         if not isinstance(prompt, str) or not prompt.strip():
-            raise InvalidParameterError(f"SmolVLM needs prompt= (a non-empty question about the image), got {prompt!r}.")
+            raise InvalidParameterError(
+                f"SmolVLM needs prompt= (a non-empty question about the image), got {prompt!r}."
+            )
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self.session.processor.apply_chat_template(messages, add_generation_prompt=True)
         return self.session.prepare(text=text, images=[pil_rgb(image)])
@@ -64,13 +66,19 @@ class SmolVLM(VisionLanguageModel[TextGeneration]):
         return [self.session.generate(inputs, **kwargs)[0] for inputs, kwargs in prepared]
 
     def post_process(self, raw: list[Any], prepared: list[Any], **params: Any) -> list[TextGeneration]:
-        return [
-            TextGeneration(self.session.decode(g.ids), g.ids, g.finish_reason, g.prompt_tokens) for g in raw
-        ]
+        return [TextGeneration(self.session.decode(g.ids), g.ids, g.finish_reason, g.prompt_tokens) for g in raw]
 
     # -- chat --------------------------------------------------------------------------------------------------------
 
-    def ask(self, image: Any, question: str, *, stream: bool = False, color_format: str = "bgr", **params: Any) -> Any:
+    def ask(
+        self,
+        image: Any,
+        question: str,
+        *,
+        stream: bool = False,
+        color_format: Literal["bgr", "rgb"] = "bgr",
+        **params: Any,
+    ) -> Any:
         """The answer to ``question`` about one ``image``: a :class:`TextGeneration`, or with ``stream=True`` an
         iterator of text pieces (joined: the same text) yielded while the answer is generated.
 
@@ -81,8 +89,8 @@ class SmolVLM(VisionLanguageModel[TextGeneration]):
         if is_batch(image):
             raise InvalidParameterError("ask() answers about one image; call model(images, prompt=...) for a list.")
         if not stream:
-            return self.infer(image, prompt=question, color_format=color_format, **params)  # type: ignore[arg-type]
-        (one,) = to_images(image, color_format)  # type: ignore[arg-type]
+            return self.infer(image, prompt=question, color_format=color_format, **params)
+        (one,) = to_images(image, color_format)
         return self._stream(self._inputs(one, question), generation_kwargs(params))
 
     def _stream(self, inputs: dict[str, Any], kwargs: dict[str, Any]) -> Iterator[str]:
