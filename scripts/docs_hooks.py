@@ -255,7 +255,7 @@ def _help(argv: list[str]) -> str:
 
 def _subcommands(text: str) -> list[str]:
     usage = text.split("\n\n", 1)[0]
-    found = re.search(r"\{([\w,-]+)\}", usage)
+    found = re.search(r"\{([\w,-]+)\}\s+\.\.\.", usage)  # subcommands, not an option's choices ({onnx,torch})
     return found.group(1).split(",") if found else []
 
 
