@@ -137,3 +137,11 @@ def test_bad_calls_are_refused(model, real_images) -> None:
         model.ask(image, "hi", stop=[""])
     with pytest.raises(InvalidParameterError, match="one image"):
         model.ask([image, image], "hi")
+
+
+def test_a_stream_refuses_bad_arguments_before_generating(model, real_images) -> None:
+    image = np.asarray(real_images[0])
+    with pytest.raises(InvalidParameterError, match="top_p"):
+        model.ask(image, "hi", stream=True, do_sample=True, top_p=2.0)
+    with pytest.raises(InvalidParameterError, match="seed"):
+        model.ask(image, "hi", stream=True, do_sample=True, seed="7")

@@ -157,16 +157,24 @@ class GenerativeSession:
 
         Joined, the pieces are the text of :meth:`generate` with the same arguments decoded with
         ``skip_special_tokens`` (a piece is held back while it ends inside a multi-byte character). Generation runs
-        in a background thread; closing the iterator early stops it at the next token.
+        in a background thread, started by the first ``next``; closing the iterator early stops it at the next
+        token. Bad arguments raise here, before anything is generated.
         """
-        import torch
-        from transformers.generation.stopping_criteria import StoppingCriteria, StoppingCriteriaList
-        from transformers.generation.streamers import BaseStreamer
-
         rows = _rows(inputs)
         if rows != 1:
             raise InvalidParameterError(f"stream() generates for one prompt; got {rows} rows.")
         kwargs = self._generate_kwargs(max_new_tokens, do_sample, temperature, top_p, top_k, stop)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InvalidParameterError(f"seed must be an int, got {seed!r}.")
+        return self._pieces(inputs, kwargs, seed, skip_special_tokens)
+
+    def _pieces(
+        self, inputs: Mapping[str, Any], kwargs: dict[str, Any], seed: int | None, skip_special_tokens: bool
+    ) -> Iterator[str]:
+        import torch
+        from transformers.generation.stopping_criteria import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
         tokens: queue.Queue[Any] = queue.Queue()
         cancelled = threading.Event()
 

@@ -91,7 +91,5 @@ class SmolVLM(VisionLanguageModel[TextGeneration]):
         if not stream:
             return self.infer(image, prompt=question, color_format=color_format, **params)
         (one,) = to_images(image, color_format)
-        return self._stream(self._inputs(one, question), generation_kwargs(params))
-
-    def _stream(self, inputs: dict[str, Any], kwargs: dict[str, Any]) -> Iterator[str]:
-        yield from self.session.stream(inputs, **kwargs)
+        pieces: Iterator[str] = self.session.stream(self._inputs(one, question), **generation_kwargs(params))
+        return pieces
