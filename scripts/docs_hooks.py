@@ -266,7 +266,8 @@ def cli_page() -> str:
         "",
         "Generated from the `im` parser when this site was built (the `--help` of every command). Other",
         "distributions add subcommands through the `im.cli` entry-point group (`registry` comes from",
-        "im-providers, `trt` from im-backend-trt, `serve` from im-serve). Errors print one line with a help link and",
+        "im-providers, `trt` from im-backend-trt, `serve` from im-serve, `export` from im-backend-transformers).",
+        "Errors print one line with a help link and",
         "exit 2.",
         "",
     ]
@@ -275,7 +276,7 @@ def cli_page() -> str:
         text = _help(argv)
         title = " ".join(["im", *argv])
         lines.extend([f"{'#' * min(depth, 4)} `{title}`", "", "```text", text.rstrip(), "```", ""])
-        for sub in _subcommands(text):
+        for sub in _subcommands(text) if depth < 5 else ():  # a choices={a,b} option is not a subcommand level
             walk([*argv, sub], depth + 1)
 
     walk([], 2)

@@ -78,3 +78,16 @@ def test_polygons_text_lines_gaze_classification_and_embeddings(canvas):
     cls = Classification([0.1, 0.7, 0.2], ["a", "b", "c"])
     assert _changed(annotate(canvas, cls), canvas)[:40, :80].any()
     np.testing.assert_array_equal(annotate(canvas, Embeddings(np.ones((1, 4)))), canvas)
+
+
+def test_semantic_segmentation_colour_per_class_background_clear(canvas):
+    from im_core import SemanticSegmentation
+
+    cm = np.zeros((H, W), np.int64)
+    cm[:100, :150] = 1
+    cm[150:, 200:] = 2
+    out = annotate(canvas, SemanticSegmentation(cm, None, ["background", "road", "car"], background_class_id=0))
+    changed = _changed(out, canvas)
+    assert changed[:100, :150].all() and changed[150:, 200:].all()
+    assert not changed[cm == 0].any()  # background pixels untouched
+    assert not np.array_equal(out[50, 50], out[200, 250])  # one colour per class

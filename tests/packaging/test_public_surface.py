@@ -32,7 +32,7 @@ PUBLIC_MODULES = (
     "im_models.common",
     "im_pipelines",
     "im_serve",
-    "im_transformers",
+    "im_backend_transformers",
     "im_models.hf",
     "im_vision",
 )

@@ -59,7 +59,7 @@ def toy_tokenizer(context_length: int = 16) -> Any:
     return tokenize
 
 
-# -- generative vision-language models (im_transformers' Florence-2 and SmolVLM / Idefics3 families) --------------
+# -- generative vision-language models (im_backend_transformers' Florence-2 and SmolVLM / Idefics3 families) -----
 
 _CORPUS = (
     "a photo of a cat on the mat. The dog runs in the park, and a red car waits by the house!",
@@ -248,5 +248,56 @@ def tiny_smolvlm(folder: Path, *, seed: int = 0, image_size: int = 32) -> Path:
         tokenizer=tokenizer,
         image_seq_len=(image_size // 8) ** 2 // 4,
         chat_template=_IDEFICS3_CHAT_TEMPLATE,
+    ).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_depth_anything(folder: Path, *, seed: int = 0, size: int = 56, metric: bool = False) -> Path:
+    """A Depth-Anything (4-layer, 32-wide DINOv2 backbone, patch 14) with its DPT image processor (``size`` × ``size``,
+    keep aspect ratio, multiples of 14, bicubic, ImageNet mean/std), saved to ``folder``."""
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    try:
+        from transformers import DPTImageProcessorPil as Processor
+    except ImportError:  # pragma: no cover - older transformers: one (PIL) processor
+        from transformers import DPTImageProcessor as Processor
+
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=size,
+        patch_size=14,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+        initializer_range=0.2,  # the default 0.02 makes a random 4-layer model's depth ~1e-7 everywhere
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        reassemble_factors=[4, 2, 1, 0.5],
+        patch_size=14,
+        depth_estimation_type="metric" if metric else "relative",
+        max_depth=20 if metric else 1,
+        initializer_range=0.2,
+    )
+    model = DepthAnythingForDepthEstimation(config).eval()
+    with torch.no_grad():  # about half the pixels above the final ReLU: a depth map with structure, not zeros
+        model.head.conv3.bias.fill_(20.0)
+    model.save_pretrained(str(folder))
+    Processor(
+        size={"height": size, "width": size},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        do_pad=False,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(str(folder))
     return folder

@@ -38,3 +38,63 @@ def constant_onnx(
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
     return path
+
+
+def _layout_head(outputs: dict[str, np.ndarray]):
+    """A torch module whose forward(images) returns the given arrays (batch axis included), in order."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for i, value in enumerate(outputs.values()):
+                self.register_buffer(f"out{i}", torch.from_numpy(np.ascontiguousarray(value)))
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            z = images.mean() * 0
+            res = []
+            for i in range(len(outputs)):
+                buf = getattr(self, f"out{i}")
+                res.append(buf + z if buf.is_floating_point() else buf + z.to(buf.dtype))
+            return tuple(res)
+
+    return Head().eval()
+
+
+def torch_layout_onnx(
+    path: Path,
+    outputs: dict[str, np.ndarray],
+    input_shape: tuple[int, int, int, int] = (1, 3, 32, 32),
+) -> Path:
+    """A small torch module that emits the given raw outputs (a published head's layout: float or integer arrays,
+    batch axis included) from an image input, exported to ONNX with ``torch.onnx.export`` (input ``images``,
+    outputs named and ordered as given). The outputs do not depend on the pixels: the decoders are checked against
+    hand-computed expectations on exactly these values."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _layout_head(outputs),
+            (torch.zeros(input_shape),),
+            str(path),
+            input_names=["images"],
+            output_names=list(outputs),
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def torch_layout_torchscript(
+    path: Path,
+    outputs: dict[str, np.ndarray],
+    input_shape: tuple[int, int, int, int] = (1, 3, 32, 32),
+) -> Path:
+    """The module of :func:`torch_layout_onnx`, traced and saved as TorchScript (outputs in the given order)."""
+    import torch
+
+    torch.jit.trace(_layout_head(outputs), (torch.zeros(input_shape),)).save(str(path))
+    return path

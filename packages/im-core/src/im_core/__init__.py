@@ -24,8 +24,10 @@ _EXPORTS: dict[str, str] = {
     "Classification": "im_core._results",
     "Detections": "im_core._results",
     "Embeddings": "im_core._results",
+    "DepthMap": "im_core._results_depth",
     "Gaze": "im_core._results",
     "RLEMask": "im_core._results",
+    "SemanticSegmentation": "im_core._results_semantic",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
     "TextGeneration": "im_core._results_text",
@@ -52,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     # tasks and inputs
     "ClassificationModel": "im_core._tasks",
     "EmbeddingModel": "im_core._tasks",
+    "DepthEstimationModel": "im_core._tasks",
     "GazeModel": "im_core._tasks",
     "InstanceSegmentationModel": "im_core._tasks",
     "KeypointDetectionModel": "im_core._tasks",
@@ -59,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "Model": "im_core._tasks",
     "MultiLabelClassificationModel": "im_core._tasks",
     "ObjectDetectionModel": "im_core._tasks",
+    "SemanticSegmentationModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
     "VisionLanguageModel": "im_core._tasks_vlm",
@@ -127,11 +131,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         WeightsProvider,
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
+    from im_core._results_depth import DepthMap
+    from im_core._results_semantic import SemanticSegmentation
     from im_core._results_text import TextGeneration
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
     from im_core._tasks import (
         ClassificationModel,
+        DepthEstimationModel,
         EmbeddingModel,
         GazeModel,
         InstanceSegmentationModel,
@@ -140,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         Model,
         MultiLabelClassificationModel,
         ObjectDetectionModel,
+        SemanticSegmentationModel,
         TextDetectionModel,
         TextRecognitionModel,
     )

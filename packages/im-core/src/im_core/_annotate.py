@@ -69,11 +69,13 @@ def annotate(image: np.ndarray, result: Any, *, skeleton: Sequence[tuple[int, in
     Args:
         image: the image the result was computed on, BGR.
         result: a :class:`~im_core.Detections`, :class:`~im_core.Classification`, :class:`~im_core.TextRecognition`,
-            :class:`~im_core.Gaze` or :class:`~im_core.Embeddings` (nothing to draw: the image is returned as is).
+            :class:`~im_core.Gaze`, :class:`~im_core.SemanticSegmentation` (a colour per class, background left
+            clear) or :class:`~im_core.Embeddings` (nothing to draw: the image is returned as is).
         skeleton: keypoint index pairs to join (a pose model's ``metadata.extra["skeleton"]``); 17 keypoints
             without one are joined as COCO persons.
     """
     from im_core._results import Classification, Detections, Gaze, TextRecognition
+    from im_core._results_semantic import SemanticSegmentation
 
     out = np.ascontiguousarray(image, dtype=np.uint8).copy()
     pen = _Pen(out)
@@ -87,11 +89,27 @@ def annotate(image: np.ndarray, result: Any, *, skeleton: Sequence[tuple[int, in
                 pen.label(out, line.text, x, y, (0, 200, 0))
     elif isinstance(result, Gaze):
         _gaze(out, result, pen)
+    elif isinstance(result, SemanticSegmentation):
+        _semantic(out, result)
     elif isinstance(result, Classification):
         for row, (name, score) in enumerate(result.top_k(3)):
             step = int(30 * pen.font_scale / 0.4 * 0.6) + 6
             pen.label(out, f"{name} {score:.2f}", 4, 4 + (row + 1) * step, _color(row))
     return out
+
+
+def _semantic(image: np.ndarray, seg: Any) -> None:
+    """A colour per class (by class id) over the image at 45 %; background pixels stay as they are."""
+    cm = seg.class_map
+    if cm.shape != image.shape[:2]:
+        return
+    ids = np.asarray(seg.present_class_ids, np.int64)
+    palette = np.zeros((int(ids.max(initial=0)) + 1, 3), np.uint8)
+    for c in ids.tolist():  # one entry per class present
+        palette[c] = _color(c)
+    paint = cm != (-1 if seg.background_class_id is None else seg.background_class_id)
+    blend = (0.45 * palette[cm[paint]] + 0.55 * image[paint]).round()
+    image[paint] = blend.astype(np.uint8)
 
 
 def _polygon(image: np.ndarray, points: np.ndarray, color: tuple[int, int, int], pen: _Pen) -> None:

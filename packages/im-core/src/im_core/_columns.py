@@ -125,8 +125,11 @@ def _row(result: Any) -> dict[str, Any]:
         if len(result) != 1:
             raise InvalidParameterError(f"An Embeddings result per image holds one vector, this one {len(result)}.")
         return {"embedding": _list(result.vectors[0])}
+    from im_core._results_semantic import SemanticSegmentation
+
+    if isinstance(result, SemanticSegmentation):  # one row per present class, as its to_detections()
+        return _detections(result.to_detections())
     raise InvalidParameterError(
-        "results_to_columns takes Detections, Classification, TextRecognition, TextGeneration, Gaze or Embeddings (or "
-        f"an exception "
-        f"for a failed image), got {type(result).__name__}."
+        "results_to_columns takes Detections, Classification, TextRecognition, TextGeneration, Gaze, Embeddings or "
+        f"SemanticSegmentation (or an exception for a failed image), got {type(result).__name__}."
     )

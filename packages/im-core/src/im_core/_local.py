@@ -228,7 +228,7 @@ _OWN_BACKEND_SUFFIXES = {
     ".pt2": "im-backend-torch",
     ".pt": "im-backend-torch",
     ".pth": "im-backend-torch",
-    ".safetensors": "im-transformers",
+    ".safetensors": "im-backend-transformers",
     ".plan": "im-backend-trt",
     ".engine": "im-backend-trt",
 }

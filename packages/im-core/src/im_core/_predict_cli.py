@@ -287,6 +287,7 @@ def _speed_text(speed: Speed) -> str:
 def _summary(result: Any) -> str:
     """``2 face, 1 person`` for detections; the top class, the line count, ... for the others."""
     from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
+    from im_core._results_semantic import SemanticSegmentation
 
     if isinstance(result, Detections):
         if not len(result):
@@ -303,6 +304,11 @@ def _summary(result: Any) -> str:
         return f"{len(result)} face(s)"
     if isinstance(result, Embeddings):
         return f"{result.vectors.shape[1]}-d embedding"
+    if isinstance(result, SemanticSegmentation):
+        names = [result.class_names[c] if c < len(result.class_names) else str(c) for c in result.present_class_ids]
+        return "classes: " + (
+            ", ".join(n for c, n in zip(result.present_class_ids, names) if c != result.background_class_id) or "none"
+        )
     return type(result).__name__
 
 

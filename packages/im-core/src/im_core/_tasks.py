@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Unio
 
 from im_core._images import ColorFormat, Image, is_batch, to_images
 from im_core._results import Classification, Detections, Embeddings, Gaze, TextRecognition
+from im_core._results_depth import DepthMap
+from im_core._results_semantic import SemanticSegmentation
 
 if TYPE_CHECKING:
     import os
@@ -46,6 +48,7 @@ __all__ = [
     "Model",
     "MultiLabelClassificationModel",
     "ObjectDetectionModel",
+    "SemanticSegmentationModel",
     "TextDetectionModel",
     "TextRecognitionModel",
     "check_names",
@@ -452,3 +455,15 @@ class TextRecognitionModel(Model[TextRecognition]):
 
 class GazeModel(Model[Gaze]):
     task = "gaze-estimation"
+
+
+class DepthEstimationModel(Model[DepthMap]):
+    """Monocular depth: each image gives a :class:`~im_core.DepthMap` at its original size."""
+
+    task = "depth-estimation"
+
+
+class SemanticSegmentationModel(Model[SemanticSegmentation]):
+    """Semantic segmentation: one class per pixel (:class:`~im_core.SemanticSegmentation`)."""
+
+    task = "semantic-segmentation"

@@ -23,7 +23,10 @@ __getattr__, __dir__ = lazy_exports(globals(), _FAMILIES)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.classification._classifier import ImageClassifier, MultiLabelImageClassifier
+    from im_models.depth._depth_anything import DepthAnything
     from im_models.detr._detection import DETRDetection
+    from im_models.detr._keypoints import DETRKeypoints
+    from im_models.detr._segmentation import DETRSegmentation
     from im_models.embeddings._clip import CLIPModel
     from im_models.embeddings._image import ImageEmbedder
     from im_models.faces._blazeface import BlazeFaceDetector
@@ -32,9 +35,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_models.segmentation._semantic import (
+        DeepLabV3PlusSegmentation,
+        RFDETRSemanticSegmentation,
+        YOLO26SemanticSegmentation,
+    )
+    from im_models.segmentation._yolact import YOLACTSegmentation
     from im_models.yolo._classification import YOLOClassification
     from im_models.yolo._detection import YOLODetection
     from im_models.yolo._end_to_end import YOLOEndToEndDetection
     from im_models.yolo._pose import YOLOPose
     from im_models.yolo._segmentation import YOLOSegmentation
+    from im_models.yolo._yolonas import YOLONASDetection
     from im_models.yolo._yolov5 import YOLOv5Detection

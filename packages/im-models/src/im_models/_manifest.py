@@ -7,6 +7,9 @@ from im_core import ModelEntry, ModelsManifest
 
 _ULTRALYTICS = ("yolov8", "yolo11", "yolov11", "yolo12", "yolov12", "ultralytics")
 _YOLO_FEATURES = frozenset({"nms_fused", "ultralytics"})
+# RF-DETR packages describe their architecture in model features (inference-models' registry accepts these)
+_RFDETR = ("rfdetr", "rf-detr")
+_RFDETR_FEATURES = frozenset({"resolution", "patch_size", "num_windows", "dec_layers", "num_queries", "num_select"})
 
 ENTRIES = (
     # YOLO family, Ultralytics export layout (issue: model families I). Features: "ultralytics" = export metadata
@@ -31,7 +34,31 @@ ENTRIES = (
         "im_models.yolo._end_to_end:YOLOEndToEndDetection",
         features=_YOLO_FEATURES,
     ),
-    ModelEntry(("rfdetr", "rf-detr", "detr"), "object-detection", "im_models.detr._detection:DETRDetection"),
+    ModelEntry(("detr",), "object-detection", "im_models.detr._detection:DETRDetection"),
+    ModelEntry(_RFDETR, "object-detection", "im_models.detr._detection:DETRDetection", features=_RFDETR_FEATURES),
+    ModelEntry(
+        _RFDETR, "instance-segmentation", "im_models.detr._segmentation:DETRSegmentation", features=_RFDETR_FEATURES
+    ),
+    ModelEntry(_RFDETR, "keypoint-detection", "im_models.detr._keypoints:DETRKeypoints", features=_RFDETR_FEATURES),
+    ModelEntry(
+        _RFDETR,
+        "semantic-segmentation",
+        "im_models.segmentation._semantic:RFDETRSemanticSegmentation",
+        features=_RFDETR_FEATURES,
+    ),
+    ModelEntry(
+        ("deep-lab-v3-plus", "deeplabv3plus"),
+        "semantic-segmentation",
+        "im_models.segmentation._semantic:DeepLabV3PlusSegmentation",
+    ),
+    ModelEntry(
+        ("yolonas", "yolo-nas"),
+        "object-detection",
+        "im_models.yolo._yolonas:YOLONASDetection",
+        features=frozenset({"nms_fused"}),
+    ),
+    ModelEntry(("yolo26",), "semantic-segmentation", "im_models.segmentation._semantic:YOLO26SemanticSegmentation"),
+    ModelEntry(("yolact",), "instance-segmentation", "im_models.segmentation._yolact:YOLACTSegmentation"),
     # Model families II: faces, OCR, classification, embeddings, gaze
     ModelEntry(
         ("mediapipe-face-detector", "blazeface"), "object-detection", "im_models.faces._blazeface:BlazeFaceDetector"
@@ -59,6 +86,12 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
+    # Hugging Face folders (transformers backend) and the packages `im export` writes from them
+    ModelEntry(
+        ("depth-anything", "depth-anything-v2", "depth-anything-v3"),
+        "depth-estimation",
+        "im_models.depth._depth_anything:DepthAnything",
+    ),
     # The same families under the architecture and task names of Roboflow's registry (inference-models): the
     # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.
     ModelEntry(("pp-ocrv6-det",), "object-detection", "im_models.ocr._detection:DBTextDetector"),

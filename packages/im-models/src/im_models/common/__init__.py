@@ -21,7 +21,7 @@ Packages
     :func:`load_detector_package` / :class:`DetectorPackage` (Roboflow layout or bare Ultralytics export → session,
     pre-processing config, class names), :func:`pre_process_images`, :func:`canvas_key_of`, :func:`run_session`,
     :class:`Prepared`, :func:`resolve_class_names`, :func:`class_count_error`, :func:`static_dim`,
-    :func:`recommended_parameters`.
+    :func:`recommended_parameters`, :func:`substitute_fit_longer_edge`.
     (Which network file to load and the class names come from core: ``ctx.network_file()``,
     ``ctx.class_names(session)``.)
 Package files
@@ -30,9 +30,12 @@ Package files
     steps of ``image_pre_processing``).
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
+Hugging Face parity
+    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`.
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
-    :func:`rle_from_box_mask`, :func:`box_pixel_bounds`.
+    :func:`rle_from_box_mask`, :func:`box_pixel_bounds`; :func:`full_masks` (per-detection mask logits over the
+    whole input, RF-DETR) and :func:`maps_to_original` (logit maps → original pixels).
 """
 
 from im_models.common._activations import as_probabilities, sigmoid, softmax
@@ -60,10 +63,19 @@ from im_models.common._detector_package import (
     resolve_class_names,
     run_session,
     static_dim,
+    substitute_fit_longer_edge,
 )
-from im_models.common._masks import MaskFormat, box_pixel_bounds, instance_masks, rle_from_box_mask
+from im_models.common._masks import (
+    MaskFormat,
+    box_pixel_bounds,
+    full_masks,
+    instance_masks,
+    maps_to_original,
+    rle_from_box_mask,
+)
 from im_models.common._model_file import recommended_parameters
 from im_models.common._nms import box_iou, nms
+from im_models.common._pil_resize import PIL_RESAMPLE, resize_like_pil
 from im_models.common._postprocess import (
     DETECTION_PARAMS,
     DetectionParams,
@@ -84,6 +96,7 @@ from im_models.common._preprocess import (
 
 __all__ = [
     "DETECTION_PARAMS",
+    "PIL_RESAMPLE",
     "DetectionParams",
     "DetectorPackage",
     "ImageTransform",
@@ -109,9 +122,11 @@ __all__ = [
     "crop_quads",
     "filter_candidates",
     "input_spatial_dynamic",
+    "full_masks",
     "instance_masks",
     "is_torch_tensor",
     "load_detector_package",
+    "maps_to_original",
     "nms",
     "order_quads",
     "parse_inference_config",
@@ -121,12 +136,14 @@ __all__ = [
     "recommended_parameters",
     "resolve_class_names",
     "resolve_detection_params",
+    "resize_like_pil",
     "rle_from_box_mask",
     "run_session",
     "select_detections",
     "sigmoid",
     "softmax",
     "static_dim",
+    "substitute_fit_longer_edge",
     "suppress",
     "target_size",
     "to_numpy",

@@ -39,6 +39,7 @@ __all__ = [
     "resolve_class_names",
     "run_session",
     "static_dim",
+    "substitute_fit_longer_edge",
 ]
 
 
@@ -121,6 +122,25 @@ def load_detector_package(ctx: PackageContext) -> DetectorPackage:
     recommended = ctx.package.recommended_parameters or ctx.metadata.recommended_parameters
     names = list(ctx.class_names(session))
     return DetectorPackage(session, config, rect, names, features, recommended, layout)
+
+
+def substitute_fit_longer_edge(package: DetectorPackage, family: str, mode: str, padding: int | None = None) -> None:
+    """Replace a ``fit-longer-edge`` resize the family cannot undo by ``mode`` (the reference's implicit resize-mode
+    substitution: ``stretch`` for RF-DETR, ``letterbox`` for the semantic segmenters), with a warning."""
+    net = package.config.network_input
+    if net.resize_mode != "fit-longer-edge":
+        return
+    import warnings
+
+    warnings.warn(
+        f"This {family} package was trained with the `fit-longer-edge` resize mode, which {family} results cannot "
+        f"be mapped back from; `{mode}` is used instead (as inference-models does). Retrain or export with another "
+        "resize mode to avoid the difference.",
+        UserWarning,
+        stacklevel=3,
+    )
+    new = replace(net, resize_mode=mode) if padding is None else replace(net, resize_mode=mode, padding_value=padding)
+    package.config = replace(package.config, network_input=new)
 
 
 def run_session(package: DetectorPackage, prepared: Prepared) -> list[Any]:

@@ -20,7 +20,7 @@ from im_core import RLEMask
 from im_core.errors import InvalidParameterError
 from im_models.common._preprocess import ImageTransform
 
-__all__ = ["MaskFormat", "box_pixel_bounds", "instance_masks", "rle_from_box_mask"]
+__all__ = ["MaskFormat", "box_pixel_bounds", "full_masks", "instance_masks", "maps_to_original", "rle_from_box_mask"]
 
 MaskFormat = Literal["dense", "rle"]
 
@@ -139,3 +139,52 @@ def instance_masks(
         else:
             rles.append(rle_from_box_mask(local, x0, y0, h, w))
     return dense if dense is not None else rles
+
+
+def maps_to_original(maps: np.ndarray, t: ImageTransform) -> np.ndarray:
+    """float32 (k ≤ 4, mh, mw) maps covering the whole network input → float32 (k, H, W) at the original image's
+    pixels: one bilinear ``cv2.warpAffine`` (pixel centres aligned, edges replicated) through the image's
+    transform, so letterbox padding, stretch and static crop are undone at once."""
+    import cv2
+
+    k, mh, mw = maps.shape
+    rx, ry = mw / t.input_width, mh / t.input_height
+    # source index of destination pixel u: ((u + 0.5) * scale + offset) * r - 0.5  (pixel centres at +0.5)
+    m = np.array(
+        [
+            [t.scale_x * rx, 0.0, (0.5 * t.scale_x + t.offset_x) * rx - 0.5],
+            [0.0, t.scale_y * ry, (0.5 * t.scale_y + t.offset_y) * ry - 0.5],
+        ],
+        np.float64,
+    )
+    src = np.ascontiguousarray(maps.transpose(1, 2, 0), np.float32)
+    out = cv2.warpAffine(
+        src,
+        m,
+        (t.original_width, t.original_height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out.reshape(t.original_height, t.original_width, k).transpose(2, 0, 1)
+
+
+def full_masks(
+    mask_logits: np.ndarray, transform: ImageTransform, *, mask_format: MaskFormat = "dense"
+) -> np.ndarray | list[RLEMask]:
+    """Masks of N detections from per-detection mask logits covering the whole network input (RF-DETR's mask
+    head: (N, H/4, W/4)), bilinearly resized to the original image and thresholded at logit 0, not cropped to the
+    boxes (as the reference's RF-DETR post-processing does). Pixels outside the visible region are off.
+
+    Returns:
+        ``"dense"``: bool (N, H, W); ``"rle"``: a list of N :class:`RLEMask`.
+    """
+    if mask_format not in ("dense", "rle"):
+        raise InvalidParameterError(f"mask_format must be 'dense' or 'rle', got {mask_format!r}.")
+    h, w = transform.original_height, transform.original_width
+    logits = np.asarray(mask_logits, np.float32)
+    x0, y0, x1, y1 = transform.region
+    dense = np.zeros((len(logits), h, w), bool)
+    for start in range(0, len(logits), 4):  # ≤ 4 maps per warp (OpenCV's channel limit)
+        on = maps_to_original(logits[start : start + 4], transform) > 0
+        dense[start : start + len(on), y0:y1, x0:x1] = on[:, y0:y1, x0:x1]
+    return dense if mask_format == "dense" else [RLEMask.encode(m) for m in dense]

@@ -26,11 +26,12 @@ from im_models.common import (
     resolve_detection_params,
     run_session,
     static_dim,
+    substitute_fit_longer_edge,
     top_pairs,
     xywh_to_xyxy,
 )
 
-__all__ = ["DETRDetection", "decode_detr", "split_detr_outputs"]
+__all__ = ["DETRDetection", "decode_detr", "detr_boxes", "select_detr", "split_detr_outputs"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,18 +50,18 @@ def split_detr_outputs(raw: list[Any]) -> tuple[Any, Any]:
     return boxes[0], logits[0]
 
 
-def decode_detr(
-    boxes: Any, logits: Any, num_classes: int, params: DetectionParams, t: ImageTransform
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image: (Q, 4) normalised cxcywh + (Q, C') logits → ``(xyxy original px, scores, class_ids)``.
+def select_detr(logits: Any, num_classes: int, params: DetectionParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image: (Q, C') logits → ``(query indices, class ids, scores)`` of the kept (query, class) pairs, best
+    first.
 
     Scores are ``sigmoid(logit)`` for every (query, class) pair of the classes the class filter allows; the best
     ``max_detections`` pairs are taken (a query may appear with two classes, as in RF-DETR; ties: lower query, then
-    lower class first), then the thresholds apply. Logit columns beyond ``num_classes`` are ignored.
+    lower class first), then the thresholds apply. Logit columns beyond ``num_classes`` are ignored (the
+    reference drops these "no-object" rows too: ``post_process_object_detection_results``, inference-models 0.39.6
+    models/rfdetr/common.py).
 
-    ``boxes`` / ``logits`` may be numpy arrays or torch tensors: the top-k over the Q × C pairs runs where they live
-    (:func:`im_models.common.top_pairs`); only the k best logits and their boxes are copied to the CPU,
-    where the sigmoid, thresholds and box scaling run.
+    ``logits`` may be a numpy array or a torch tensor: the top-k over the Q × C pairs runs where it lives
+    (:func:`im_models.common.top_pairs`); only the k best logits are copied to the CPU.
     """
     ops = array_ops(logits)
     lg = ops.float32(logits[:, :num_classes])
@@ -70,20 +71,35 @@ def decode_detr(
         lg = lg[:, ops.table(allowed, lg)]
     k = min(params.max_detections, lg.shape[0] * lg.shape[1])
     if k == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     q_dev, cls_dev = top_pairs(lg, k, ops)
     top_logits = ops.numpy(lg[q_dev, cls_dev])  # the k ≤ max_detections best pairs, best first
-    top_boxes = ops.numpy(boxes[q_dev])
+    q = ops.numpy(q_dev, np.int64)
     cls = ops.numpy(cls_dev, np.int64)
     if allowed is not None:
         cls = allowed[cls]
     scores = 1.0 / (1.0 + np.exp(-top_logits))
     ok = scores >= params.thresholds[cls]
-    cls, scores = cls[ok], scores[ok].astype(np.float32)
-    xyxy = xywh_to_xyxy(top_boxes[ok])
+    return q[ok], cls[ok], scores[ok].astype(np.float32)
+
+
+def detr_boxes(boxes: Any, queries: np.ndarray, t: ImageTransform) -> np.ndarray:
+    """(Q, 4) normalised ``cx cy w h`` (numpy or torch) of the chosen ``queries`` → float32 (N, 4) ``x1 y1 x2 y2``
+    in original pixels (scaled to the network input, then through the image's transform)."""
+    ops = array_ops(boxes)
+    xyxy = xywh_to_xyxy(ops.numpy(boxes[ops.table(queries, boxes)]).reshape(-1, 4))
     xyxy[:, 0::2] *= t.input_width
     xyxy[:, 1::2] *= t.input_height
-    return t.boxes_to_original(xyxy), scores, cls
+    return t.boxes_to_original(xyxy)
+
+
+def decode_detr(
+    boxes: Any, logits: Any, num_classes: int, params: DetectionParams, t: ImageTransform
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image: (Q, 4) normalised cxcywh + (Q, C') logits → ``(xyxy original px, scores, class_ids)``
+    (:func:`select_detr`, then :func:`detr_boxes`)."""
+    q, cls, scores = select_detr(logits, num_classes, params)
+    return detr_boxes(boxes, q, t), scores, cls
 
 
 class DETRDetection(ObjectDetectionModel):
@@ -141,6 +157,8 @@ class DETRDetection(ObjectDetectionModel):
                 raise CorruptedModelPackageError(
                     f"The package lists {len(names)} class names but the network's logits have only {c} classes."
                 )
+        if package.layout == "roboflow" and ctx.metadata.architecture.lower() in ("rfdetr", "rf-detr"):
+            substitute_fit_longer_edge(package, "RF-DETR", "stretch")
         package.config = replace(package.config, network_input=replace(package.config.network_input, dynamic=False))
         removed = package.config.removed_class_names
         if removed:

@@ -1,11 +1,11 @@
-"""Entry-point manifests of im-transformers (light: imports nothing heavy)."""
+"""Entry-point manifests of im-backend-transformers (light: imports nothing heavy)."""
 
 from im_core import BackendManifest, CommandManifest, ModelEntry, ModelsManifest
 
 MANIFEST = BackendManifest(
     name="transformers",
-    target="im_transformers._backend:TransformersBackend",
-    distribution="im-transformers",
+    target="im_backend_transformers._backend:TransformersBackend",
+    distribution="im-backend-transformers",
     extra="transformers",
     runtime_packages=("transformers", "torch"),
     # behind every exported format: an exported package of the same model runs faster, without Python-level models
@@ -18,8 +18,8 @@ MANIFEST = BackendManifest(
 
 EXPORT_COMMAND = CommandManifest(
     name="export",
-    target="im_transformers._cli:configure",
-    distribution="im-transformers",
+    target="im_backend_transformers._cli:configure",
+    distribution="im-backend-transformers",
     help="Export a Hugging Face model folder to im packages (ONNX or TorchScript), one network file per part.",
 )
 
@@ -27,8 +27,8 @@ EXPORT_COMMAND = CommandManifest(
 #: architecture names are those im_models.hf's config.json sniffer gives)
 MODELS = ModelsManifest(
     entries=(
-        ModelEntry(("florence-2", "florence2"), "vision-language", "im_transformers._florence2:Florence2"),
-        ModelEntry(("smolvlm", "idefics3"), "vision-language", "im_transformers._smolvlm:SmolVLM"),
+        ModelEntry(("florence-2", "florence2"), "vision-language", "im_backend_transformers._florence2:Florence2"),
+        ModelEntry(("smolvlm", "idefics3"), "vision-language", "im_backend_transformers._smolvlm:SmolVLM"),
     ),
-    distribution="im-transformers",
+    distribution="im-backend-transformers",
 )

@@ -16,8 +16,8 @@ task                               call                                         
 =================================  ==================================================  ===========================
 
 Prompts, pixels and token ids are the folder's ``Florence2Processor``'s; the answer is parsed by im
-(:mod:`im_transformers._florence_parse`) into boxes in original-image pixels. Detections: ``class_names`` are the
-labels (object names, phrases, OCR text) in order of first appearance, ``confidence`` is 1 (Florence-2 gives no
+(:mod:`im_backend_transformers._florence_parse`) into boxes in original-image pixels. Detections: ``class_names`` are
+the labels (object names, phrases, OCR text) in order of first appearance, ``confidence`` is 1 (Florence-2 gives no
 scores), OCR regions carry their four corners in ``data["polygon"]`` (N, 4, 2) and ``xyxy`` is their bounds.
 """
 
@@ -27,12 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from im_backend_transformers._florence_parse import (
+    BOX_TASKS,
+    OCR_REGION_TASKS,
+    PHRASE_TASKS,
+    TEXT_TASKS,
+    parse_generation,
+)
+from im_backend_transformers._generation import GENERATE_PART, GenerativeSession
+from im_backend_transformers._vlm_common import GENERATION_DEFAULTS, generation_kwargs, pil_rgb
 from im_core import Detections, Image, PackageContext, TextGeneration, VisionLanguageModel
 from im_core.errors import InvalidParameterError, ModelLoadingError
 from im_core.sdk import check_names
-from im_transformers._florence_parse import BOX_TASKS, OCR_REGION_TASKS, PHRASE_TASKS, TEXT_TASKS, parse_generation
-from im_transformers._generation import GENERATE_PART, GenerativeSession
-from im_transformers._vlm_common import GENERATION_DEFAULTS, generation_kwargs, pil_rgb
 
 __all__ = ["Florence2", "TASKS"]
 

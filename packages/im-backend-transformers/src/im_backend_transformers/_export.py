@@ -59,9 +59,9 @@ def export_folder(
     """
     import torch
 
+    from im_backend_transformers._backend import folder_config, load_hf_model
+    from im_backend_transformers._parts import parts_of
     from im_core.sdk import registry
-    from im_transformers._backend import folder_config, load_hf_model
-    from im_transformers._parts import parts_of
 
     if backend not in _SUFFIX:
         raise InvalidParameterError(f"backend={backend!r}: export writes 'onnx' or 'torch' packages.")

@@ -53,7 +53,7 @@ def _reference(reference, image, task: str, text: str | None):
 
 
 def test_folder_negotiates_the_transformers_backend(model) -> None:
-    from im_transformers._florence2 import Florence2
+    from im_backend_transformers._florence2 import Florence2
 
     assert isinstance(model, Florence2)
     m = model.metadata
@@ -101,7 +101,7 @@ def _random_answer(rng: np.random.Generator) -> str:
 def test_reference_parity_parser_on_written_answers(reference, size: tuple[int, int]) -> None:
     """Random weights seldom write well-formed answers, so im's parser is also compared with the processor's
     post_process_generation on 300 written answers (objects, phrases, OCR lines, banned phrases, unicode)."""
-    from im_transformers._florence_parse import parse_generation
+    from im_backend_transformers._florence_parse import parse_generation
 
     processor, _ = reference
     rng = np.random.default_rng(sum(size))
@@ -192,7 +192,7 @@ def test_pickle_only_folder_is_refused(florence_folder: Path, tmp_path: Path) ->
 
 
 def test_export_is_refused_with_the_reason(florence_folder: Path, tmp_path: Path) -> None:
-    from im_transformers import export_folder
+    from im_backend_transformers import export_folder
 
     with pytest.raises(ModelLoadingError, match="not export"):
         export_folder(florence_folder, tmp_path / "out")

@@ -3,9 +3,9 @@ greedy or sampling, ``max_new_tokens``, stop strings) and streams decoded text w
 
 How it is loaded (the one way, for every generative family): a family calls ``ctx.load_part("generate")``; the
 ``transformers`` backend sees ``part="generate"`` (:data:`GENERATE_PART`) and returns a :class:`GenerativeSession`
-around the folder's model (shared with every other session of the folder, :func:`im_transformers.load_hf_model`)
+around the folder's model (shared with every other session of the folder, :func:`im_backend_transformers.load_hf_model`)
 and its processor (``AutoProcessor``), instead of a tensor-in / tensor-out :class:`im_core.Session`. Generation is
-not a :class:`~im_transformers.Part`: a loop over a growing KV cache with sampling and stopping rules is not one
+not a :class:`~im_backend_transformers.Part`: a loop over a growing KV cache with sampling and stopping rules is not one
 traced graph, so these models are not exported (``im export`` refuses them and says why); they run on torch.
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from im_backend_transformers._parts import Part
 from im_core import TensorSpec
-from im_transformers._parts import Part
 
 __all__ = ["clip_parts"]
 

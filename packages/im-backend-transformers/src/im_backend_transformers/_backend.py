@@ -1,6 +1,6 @@
 """The ``transformers`` backend: a Hugging Face model folder run on torch, one :class:`Session` per part.
 
-A folder is ``config.json`` (its ``model_type`` picks the recipe, :mod:`im_transformers._parts`) next to
+A folder is ``config.json`` (its ``model_type`` picks the recipe, :mod:`im_backend_transformers._parts`) next to
 ``model.safetensors`` (or a sharded ``model.safetensors.index.json``). Pickle weights (``pytorch_model.bin``) are
 refused unless ``allow_pickle=True`` is passed: unpickling runs code the file chooses.
 
@@ -72,8 +72,9 @@ def _torch() -> Any:
         import transformers  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError(
-            f"Hugging Face model folders need torch and transformers ({exc}). Fix: pip install 'im-transformers'.",
-            distribution="im-transformers",
+            f"Hugging Face model folders need torch and transformers ({exc}). "
+            "Fix: pip install 'im-backend-transformers'.",
+            distribution="im-backend-transformers",
         ) from exc
     return torch
 
@@ -86,7 +87,7 @@ def load_hf_model(folder: Path, device: Device, *, dtype: str | None = None, all
         ModelImplementationNotFoundError: no recipe for the folder's ``model_type``.
         CorruptedModelPackageError: transformers could not build the model from the files.
     """
-    from im_transformers._parts import RECIPES
+    from im_backend_transformers._parts import RECIPES
 
     torch = _torch()
     folder = Path(folder)
@@ -145,7 +146,7 @@ class TransformersBackend(BackendBase):
         try:
             import transformers
         except ImportError as exc:
-            return BackendProbe("transformers", False, reason=f"{exc}. Fix: pip install 'im-transformers'.")
+            return BackendProbe("transformers", False, reason=f"{exc}. Fix: pip install 'im-backend-transformers'.")
         from im_backend_torch import TorchBackend
 
         torch_probe = TorchBackend().probe()
@@ -176,8 +177,8 @@ class TransformersBackend(BackendBase):
     def load(self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any) -> Any:
         """A session running one part of the folder holding ``path`` (its weights file or the folder itself)."""
         from im_backend_torch import TorchSession, apply_thread_policy
-        from im_transformers._generation import GENERATE_PART, GenerativeSession
-        from im_transformers._parts import parts_of
+        from im_backend_transformers._generation import GENERATE_PART, GenerativeSession
+        from im_backend_transformers._parts import parts_of
 
         self.check_options(options)
         device = Device.parse(device)

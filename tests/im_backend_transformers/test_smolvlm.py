@@ -49,7 +49,7 @@ def _reference(reference, image, prompt: str, seed: int | None = None, **kwargs)
 
 
 def test_folder_negotiates_the_transformers_backend(model) -> None:
-    from im_transformers._smolvlm import SmolVLM
+    from im_backend_transformers._smolvlm import SmolVLM
 
     assert isinstance(model, SmolVLM)
     m = model.metadata

@@ -54,10 +54,15 @@ class Recipe:
 
 #: config.json ``model_type`` -> recipe. Families add theirs with :func:`register_recipe`.
 RECIPES: dict[str, Recipe] = {
-    "clip": Recipe("transformers:CLIPModel", "im_transformers._clip:clip_parts"),
-    "florence2": Recipe("transformers:Florence2ForConditionalGeneration", "im_transformers._generation:no_parts"),
-    "idefics3": Recipe("transformers:Idefics3ForConditionalGeneration", "im_transformers._generation:no_parts"),
-    "smolvlm": Recipe("transformers:SmolVLMForConditionalGeneration", "im_transformers._generation:no_parts"),
+    "clip": Recipe("transformers:CLIPModel", "im_backend_transformers._clip:clip_parts"),
+    "depth_anything": Recipe(
+        "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
+    ),
+    "florence2": Recipe(
+        "transformers:Florence2ForConditionalGeneration", "im_backend_transformers._generation:no_parts"
+    ),
+    "idefics3": Recipe("transformers:Idefics3ForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
+    "smolvlm": Recipe("transformers:SmolVLMForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
 }
 
 
@@ -71,6 +76,6 @@ def parts_of(model: Any, model_type: str) -> Mapping[str, Part]:
     from im_core.sdk import load_target
 
     builder: Callable[[Any], Mapping[str, Part]] = load_target(
-        RECIPES[model_type].parts, distribution="im-transformers"
+        RECIPES[model_type].parts, distribution="im-backend-transformers"
     )
     return builder(model)

@@ -55,7 +55,7 @@ def test_towers_equal_transformers_own_forward(clip_folder: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_exported_package_gives_the_folders_results(clip_folder: Path, tmp_path: Path, backend: str) -> None:
-    from im_transformers import export_folder
+    from im_backend_transformers import export_folder
 
     out = export_folder(clip_folder, tmp_path / backend, backend=backend)
     suffix = {"onnx": ".onnx", "torch": ".torchscript"}[backend]
@@ -81,7 +81,7 @@ def test_im_export_command(clip_folder: Path, tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_non_empty_destination(clip_folder: Path, tmp_path: Path) -> None:
-    from im_transformers import export_folder
+    from im_backend_transformers import export_folder
 
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(InvalidParameterError, match="not empty"):
@@ -117,7 +117,7 @@ def test_a_model_type_without_a_family_lists_the_supported_ones(tmp_path: Path) 
 
 
 def test_missing_part_file_says_what_was_looked_for(clip_folder: Path, tmp_path: Path) -> None:
-    from im_transformers import export_folder
+    from im_backend_transformers import export_folder
 
     out = export_folder(clip_folder, tmp_path / "pkg")
     (out / "text.onnx").unlink()
@@ -125,8 +125,8 @@ def test_missing_part_file_says_what_was_looked_for(clip_folder: Path, tmp_path:
         AutoModel.from_pretrained(out, tokenizer=toy_tokenizer())
 
 
-def test_importing_im_transformers_and_im_models_stays_light() -> None:
-    code = "import sys, im_models, im_transformers, im_models.hf; print(sorted(sys.modules))"
+def test_importing_im_backend_transformers_and_im_models_stays_light() -> None:
+    code = "import sys, im_models, im_backend_transformers, im_models.hf; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for heavy in ("torch", "transformers", "tokenizers", "onnxruntime", "cv2"):
         assert f"'{heavy}'" not in out, heavy

@@ -1,0 +1,1 @@
+"""Semantic segmentation (DeepLabV3+, RF-DETR) and YOLACT instance segmentation."""
