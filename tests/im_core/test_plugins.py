@@ -212,6 +212,10 @@ def test_install_hint_conventions_match_the_workspace_entry_points():
         assert eps, group
         for ep in eps:
             manifest = ep.load()
+            if group == "im.models" and manifest.distribution == ep.dist.name != pattern:
+                # families whose runtime lives in another wheel ship there and say so (im-backend-transformers'
+                # generative vision-language families); the hint for an architecture no wheel has names im-models
+                continue
             names = [getattr(e, "name", ep.name) for e in getattr(manifest, "entries", (manifest,))]
             for name in names:
                 assert ep.dist.name == pattern.format(name=name), (group, name)

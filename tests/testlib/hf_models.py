@@ -470,3 +470,194 @@ def tiny_grounding_dino(folder: Path, *, seed: int = 0, shortest_edge: int = 96,
     processor = GroundingDinoImageProcessor(size=size)
     GroundingDinoProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(str(folder))
     return folder
+
+
+_CORPUS = (
+    "a photo of a cat on the mat. The dog runs in the park, and a red car waits by the house!",
+    "Locate the objects with category name in the image. What does the image describe?",
+    "Describe in detail what is shown in the image. Describe with a paragraph what is shown in the image.",
+    "What is the text in the image? What is the text in the image, with regions?",
+    "Locate the phrases in the caption: Locate the region proposals in the image. with their descriptions.",
+    "User: Assistant: What is in this picture? How many people are there? Answer in one word, 0123456789.",
+)
+
+
+def _byte_level_bpe(special: list[str], vocab_size: int = 320) -> Any:
+    """A byte-level BPE ``tokenizers.Tokenizer`` trained on a few sentences (no download), ``special`` first."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(_CORPUS) * 4, trainer)
+    return tok
+
+
+#: what Florence-2's processor parses with (the original model's post-processing configuration)
+FLORENCE_POST_PROCESSOR_CONFIG = {
+    "ocr": {"PATTERN": r"(.+?)" + r"<loc_(\d+)>" * 8, "AREA_THRESHOLD": 0.0},
+    "phrase_grounding": {"banned_grounding_tokens": ["the image", "image", "it"]},
+    "pure_text": {},
+    "description_with_bboxes": {},
+    "description_with_polygons": {},
+    "polygons": {},
+    "bboxes": {},
+    "description_with_bboxes_or_polygons": {},
+}
+
+
+def tiny_florence2(folder: Path, *, seed: int = 0, image_size: int = 64) -> Path:
+    """A Florence-2 (DaViT 4 stages of 1 block, 8-32 wide; BART 1+1 layers, 32 wide) with a trained byte-level BPE
+    vocabulary plus Florence's special tokens (``<loc_0>``..``<loc_999>``, ``<od>``..., ``<image>``), its
+    ``Florence2Processor`` (CLIP image processor at ``image_size``², 5 image tokens), saved to ``folder``.
+
+    Word embeddings are not tied, so the random decoder does not only repeat its start token."""
+    import torch
+    from transformers import (
+        BartTokenizer,
+        CLIPImageProcessor,
+        Florence2Config,
+        Florence2ForConditionalGeneration,
+        Florence2Processor,
+    )
+
+    tok = _byte_level_bpe(["<s>", "<pad>", "</s>", "<unk>"])
+    tokenizer = BartTokenizer(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    extra = ["<od>", "</od>", "<ocr>", "</ocr>", *(f"<loc_{i}>" for i in range(1000))]
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [*extra, "<cap>", "</cap>", "<poly>", "</poly>", "<sep>"]}
+    )
+    torch.manual_seed(seed)
+    config = Florence2Config(
+        vision_config={
+            "depths": (1, 1, 1, 1),
+            "embed_dim": (8, 16, 16, 32),
+            "num_heads": (1, 2, 2, 2),
+            "num_groups": (1, 2, 2, 2),
+            "window_size": 2,
+            "projection_dim": 32,
+            "drop_path_rate": 0.0,
+            "max_position_embeddings": 8,
+            "max_temporal_embeddings": 4,
+        },
+        text_config={
+            "model_type": "bart",
+            "vocab_size": len(tokenizer),
+            "d_model": 32,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "decoder_attention_heads": 2,
+            "encoder_ffn_dim": 32,
+            "decoder_ffn_dim": 32,
+            "max_position_embeddings": 128,
+            "bos_token_id": 0,
+            "pad_token_id": 1,
+            "eos_token_id": 2,
+            "decoder_start_token_id": 2,
+            "tie_word_embeddings": False,
+        },
+        image_token_id=tokenizer.image_token_id,
+        tie_word_embeddings=False,
+    )
+    Florence2ForConditionalGeneration(config).eval().save_pretrained(str(folder))
+    image_processor = CLIPImageProcessor(
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
+        image_seq_length=(image_size // 32) ** 2 + 1,
+    )
+    Florence2Processor(
+        image_processor=image_processor, tokenizer=tokenizer, post_processor_config=FLORENCE_POST_PROCESSOR_CONFIG
+    ).save_pretrained(str(folder))
+    return folder
+
+
+#: SmolVLM's chat template (Idefics3 layout): "User:<image>question<end_of_utterance>\nAssistant:"
+_IDEFICS3_CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+
+def tiny_smolvlm(folder: Path, *, seed: int = 0, image_size: int = 32) -> Path:
+    """A SmolVLM in the Idefics3 layout (``model_type`` ``idefics3``, as SmolVLM-Instruct): SigLIP-style vision
+    tower (1 layer, 32 wide, 8-px patches) with pixel shuffle (×2) into a 2-layer, 32-wide Llama, a trained
+    byte-level BPE vocabulary with the image tokens, its ``Idefics3Processor`` (no image splitting, ``image_size``²,
+    4 image tokens) and chat template, saved to ``folder``."""
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+        PreTrainedTokenizerFast,
+    )
+
+    special = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>"]
+    tok = _byte_level_bpe([*special, "<global-img>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=["<image>", "<fake_token_around_image>", "<global-img>"],
+    )
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special}
+    torch.manual_seed(seed)
+    config = Idefics3Config(
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 8,
+        },
+        text_config={
+            "model_type": "llama",
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 256,
+            "bos_token_id": ids["<|im_start|>"],
+            "eos_token_id": ids["<end_of_utterance>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": False,
+        },
+        scale_factor=2,
+        image_token_id=ids["<image>"],
+        tie_word_embeddings=False,
+    )
+    Idefics3ForConditionalGeneration(config).eval().save_pretrained(str(folder))
+    image_processor = Idefics3ImageProcessor(
+        do_image_splitting=False,
+        size={"longest_edge": image_size},
+        max_image_size={"longest_edge": image_size},
+    )
+    Idefics3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_seq_len=(image_size // 8) ** 2 // 4,
+        chat_template=_IDEFICS3_CHAT_TEMPLATE,
+    ).save_pretrained(str(folder))
+    return folder

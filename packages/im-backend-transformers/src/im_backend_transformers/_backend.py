@@ -32,7 +32,8 @@ __all__ = ["LOAD_OPTIONS", "TransformersBackend", "folder_config", "load_hf_mode
 #: options ``load`` understands
 LOAD_OPTIONS = frozenset(
     {
-        "part",  # which network of the folder (e.g. "vision", "text"); optional when the recipe has one part
+        "part",  # which network of the folder (e.g. "vision", "text"); optional when the recipe has one part;
+        # "generate": the whole model behind a GenerativeSession (generative vision-language models)
         "allow_pickle",  # True: also load pytorch_model.bin (unpickling runs code the file chooses)
         "dtype",  # "fp32" (default) | "fp16" | "bf16"
         "num_threads",  # torch intra-op threads (process-wide)
@@ -176,6 +177,7 @@ class TransformersBackend(BackendBase):
     def load(self, path: Path, *, device: Device | str, package: ModelPackage | None = None, **options: Any) -> Any:
         """A session running one part of the folder holding ``path`` (its weights file or the folder itself)."""
         from im_backend_torch import TorchSession, apply_thread_policy
+        from im_backend_transformers._generation import GENERATE_PART, GenerativeSession
         from im_backend_transformers._parts import parts_of
 
         self.check_options(options)
@@ -187,8 +189,10 @@ class TransformersBackend(BackendBase):
         model = load_hf_model(
             folder, device, dtype=options.get("dtype"), allow_pickle=bool(options.get("allow_pickle"))
         )
-        parts = parts_of(model, folder_config(folder)["model_type"])
         name = options.get("part")
+        if name == GENERATE_PART:  # a generative model: generate() behind a session of its own (see _generation)
+            return GenerativeSession.load(folder, model, device)
+        parts = parts_of(model, folder_config(folder)["model_type"])
         if name is None and len(parts) == 1:
             name = next(iter(parts))
         if not isinstance(name, str) or name not in parts:

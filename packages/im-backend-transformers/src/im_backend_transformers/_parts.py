@@ -65,6 +65,11 @@ RECIPES: dict[str, Recipe] = {
     "owlv2": Recipe("transformers:Owlv2ForObjectDetection", "im_backend_transformers._owlv2:owlv2_parts"),
     "dinov2": Recipe("transformers:Dinov2Model", "im_backend_transformers._dinov2:dinov2_parts"),
     "dinov3_vit": Recipe("transformers:DINOv3ViTModel", "im_backend_transformers._dinov2:dinov2_parts"),
+    "florence2": Recipe(
+        "transformers:Florence2ForConditionalGeneration", "im_backend_transformers._generation:no_parts"
+    ),
+    "idefics3": Recipe("transformers:Idefics3ForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
+    "smolvlm": Recipe("transformers:SmolVLMForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
 }
 
 

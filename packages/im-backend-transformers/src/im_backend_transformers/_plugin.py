@@ -1,6 +1,6 @@
 """Entry-point manifests of im-backend-transformers (light: imports nothing heavy)."""
 
-from im_core import BackendManifest, CommandManifest
+from im_core import BackendManifest, CommandManifest, ModelEntry, ModelsManifest
 
 MANIFEST = BackendManifest(
     name="transformers",
@@ -21,4 +21,14 @@ EXPORT_COMMAND = CommandManifest(
     target="im_backend_transformers._cli:configure",
     distribution="im-backend-transformers",
     help="Export a Hugging Face model folder to im packages (ONNX or TorchScript), one network file per part.",
+)
+
+#: the generative vision-language families: they need torch and transformers, so they live in this wheel (the
+#: architecture names are those im_models.hf's config.json sniffer gives)
+MODELS = ModelsManifest(
+    entries=(
+        ModelEntry(("florence-2", "florence2"), "vision-language", "im_backend_transformers._florence2:Florence2"),
+        ModelEntry(("smolvlm", "idefics3"), "vision-language", "im_backend_transformers._smolvlm:SmolVLM"),
+    ),
+    distribution="im-backend-transformers",
 )

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "TextRecognition": "im_core._results",
     "ImageEmbedding": "im_core._results_promptable",
     "PromptSegmentation": "im_core._results_promptable",
+    "TextGeneration": "im_core._results_text",
     "results_to_columns": "im_core._columns",
     # metadata
     "BackendRequirements": "im_core._metadata",
@@ -70,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "PromptableSegmentationModel": "im_core._tasks_promptable",
     "Prompts": "im_core._tasks_promptable",
     "OpenVocabularyDetectionModel": "im_core._tasks_open_vocab",
+    "VisionLanguageModel": "im_core._tasks_vlm",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_core._results_depth import DepthMap
     from im_core._results_promptable import ImageEmbedding, PromptSegmentation
     from im_core._results_semantic import SemanticSegmentation
+    from im_core._results_text import TextGeneration
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
     from im_core._tasks import (
@@ -157,3 +160,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from im_core._tasks_open_vocab import OpenVocabularyDetectionModel
     from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts
+    from im_core._tasks_vlm import VisionLanguageModel

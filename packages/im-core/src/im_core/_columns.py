@@ -15,6 +15,7 @@ from im_core._results import (
     TextRecognition,
     _rle_list,
 )
+from im_core._results_text import TextGeneration
 from im_core.errors import InvalidParameterError
 
 __all__ = ["results_to_columns"]
@@ -42,7 +43,8 @@ def results_to_columns(
         ``class_name`` (list of str), ``masks`` (list of COCO uncompressed RLE ``{"size": [h, w], "counts": [...]}``
         or None when the model gives no masks) and ``error`` (``"ErrorClass: message"`` or None). Extra columns
         appear only when some result needs them: ``keypoints`` / ``keypoint_confidence`` (pose and faces),
-        ``text`` (OCR lines), ``yaw`` / ``pitch`` (gaze, radians), ``embedding`` (one vector per image).
+        ``text`` (OCR lines; a generated answer as one entry), ``yaw`` / ``pitch`` (gaze, radians), ``embedding``
+        (one vector per image).
         A failed row holds None in every column but ``path`` and ``error``. Values are plain Python (no numpy
         scalars); floats stay floats, NaN and infinities included (Arrow and Parquet store them as they are — for
         strict JSON use each result's ``to_dict``).
@@ -117,6 +119,8 @@ def _row(result: Any) -> dict[str, Any]:
         row = _detections(result.faces) if result.faces is not None else {"n": len(result)}
         row.update(yaw=_list(result.yaw), pitch=_list(result.pitch))
         return row
+    if isinstance(result, TextGeneration):  # one answer per image: its text, in the OCR lines' column
+        return {"n": 1, "text": [result.text]}
     if isinstance(result, Embeddings):
         if len(result) != 1:
             raise InvalidParameterError(f"An Embeddings result per image holds one vector, this one {len(result)}.")
@@ -126,6 +130,6 @@ def _row(result: Any) -> dict[str, Any]:
     if isinstance(result, SemanticSegmentation):  # one row per present class, as its to_detections()
         return _detections(result.to_detections())
     raise InvalidParameterError(
-        "results_to_columns takes Detections, Classification, TextRecognition, Gaze, Embeddings or "
+        "results_to_columns takes Detections, Classification, TextRecognition, TextGeneration, Gaze, Embeddings or "
         f"SemanticSegmentation (or an exception for a failed image), got {type(result).__name__}."
     )
