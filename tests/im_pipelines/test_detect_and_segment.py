@@ -133,3 +133,23 @@ def test_pipelines_are_registered() -> None:
         ("open-vocabulary-detect-and-segment", OpenVocabularyDetectAndSegmentPipeline),
     ):
         assert registry().pipeline(name).target == f"im_pipelines._segment:{cls.__name__}"
+
+
+def test_owlv2_then_sam_on_real_photos(sam: Any, asset: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The open-vocabulary pipeline with a real open-vocabulary family (a tiny random OWLv2 and the tiny SAM): each
+    query becomes the class name of its boxes, and each box's mask is the one SAM gives that box alone."""
+    from testlib.hf_models import tiny_owlv2
+
+    owl = AutoModel.from_pretrained(
+        tiny_owlv2(tmp_path_factory.mktemp("hf") / "tiny-owlv2"), session_options={"num_threads": 1}
+    )
+    pipeline = AutoModelPipeline.from_pretrained("open-vocabulary-detect-and-segment", models_parameters=[owl, sam])
+    queries = ["a cat", "a person"]
+    for image in _images(asset)[:2]:
+        detections = owl(image, classes=queries, confidence=0.0, max_detections=3)
+        result = pipeline(image, queries=queries, confidence=0.0, detector_params={"max_detections": 3})
+        assert len(result) == len(detections) > 0 and set(result.names) <= set(queries)
+        np.testing.assert_allclose(result.xyxy, detections.xyxy)
+        h, w = image.shape[:2]
+        alone = sam.segment(image, boxes=np.clip(detections.xyxy, 0, [w, h, w, h]), multimask=False)
+        assert np.array_equal(result.masks, alone.masks[:, 0])
