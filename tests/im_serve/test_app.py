@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from im_core import ModelSpec
+from im_core import AutoModel, ModelSpec
 from im_core.errors import InvalidParameterError, ModelLoadingError
 from im_serve import create_app
 
@@ -114,11 +114,11 @@ def test_metrics(client, images) -> None:
 def test_loading_in_the_background_gates_readiness(asset, nudenet, images, monkeypatch) -> None:
     release = threading.Event()
 
-    def slow_load(self):
+    def slow_load(*args, **kwargs):
         assert release.wait(30)
         return nudenet
 
-    monkeypatch.setattr(ModelSpec, "load", slow_load)
+    monkeypatch.setattr(AutoModel, "from_pretrained", slow_load)
     app = create_app({"nudenet": ModelSpec(str(asset("yolo/nudenet_320n.onnx")))})
     with AppClient(app) as client:
         assert client.get("/v2/health/live").status_code == 200  # the server answers while the model loads
@@ -137,10 +137,10 @@ def test_loading_in_the_background_gates_readiness(asset, nudenet, images, monke
 
 
 def test_a_model_that_fails_to_load_leaves_the_others_serving(asset, nudenet, images, monkeypatch) -> None:
-    def broken(self):
+    def broken(*args, **kwargs):
         raise ModelLoadingError("the weights are corrupt")
 
-    monkeypatch.setattr(ModelSpec, "load", broken)
+    monkeypatch.setattr(AutoModel, "from_pretrained", broken)
     app = create_app({"broken": ModelSpec(str(asset("yolo/nudenet_320n.onnx"))), "nudenet": nudenet})
     with AppClient(app) as client:
         for _ in range(200):

@@ -188,3 +188,71 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     )
     assert server.proc.returncode == 0, server.log
     assert exited < graceful, f"exited {exited:.2f} s after SIGTERM (graceful timeout {graceful} s)"
+
+
+def test_deadline_504_on_a_real_server(server_process, asset, images) -> None:
+    """A request still queued behind a slow batch at its deadline gets 504 at the deadline and never runs."""
+    path = asset("yolo/nudenet_320n.onnx")
+    server = server_process([str(HERE / "slow_server.py"), str(path), "0.5", "1", "64"])
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(httpx.post, f"{server.url}/v1/models/slow/predict", content=images[0], timeout=30)
+        time.sleep(0.15)  # the worker is in its 0.5 s batch
+        started = time.monotonic()
+        late = httpx.post(
+            f"{server.url}/v1/models/slow/predict", content=images[1], headers={"X-Deadline-Ms": "100"}, timeout=30
+        )
+        waited = time.monotonic() - started
+        assert busy.result().status_code == 200
+    assert late.status_code == 504 and late.json()["error"]["type"] == "DeadlineExceeded"
+    assert waited < 0.3, f"answered {waited:.2f} s after sending, past its 0.1 s deadline"
+    time.sleep(0.2)
+    batches, requests, _ = _batch_sizes(server.url, "slow")
+    assert (batches, requests) == (1.0, 1.0), "the late request was never run"
+    assert 'im_serve_deadline_exceeded_total{model="slow"} 1.0' in httpx.get(f"{server.url}/metrics").text
+
+
+def test_two_models_with_an_lru_bound_of_one(server_process, asset, nudenet, images) -> None:
+    """Two models in one process, at most one resident: concurrent clients on both get the in-process answers
+    (predict and the Roboflow route), while the server unloads and reloads them."""
+    from im_core import AutoModel
+
+    face_args = {"architecture": "blazeface", "task": "object-detection"}
+    face = AutoModel.from_pretrained(asset("face/blazeface_front_128.onnx"), **face_args)
+    models = {
+        "nudenet": [str(asset("yolo/nudenet_320n.onnx")), {}],
+        "face": [str(asset("face/blazeface_front_128.onnx")), face_args],
+    }
+    server = server_process([str(HERE / "specs_server.py"), json.dumps(models), json.dumps({"max_loaded_models": 1})])
+    expected = {
+        name: [json.loads(json.dumps(m(d).to_dict())) for d in images]
+        for name, m in (("nudenet", nudenet), ("face", face))
+    }
+
+    def client(c: int) -> list[tuple]:
+        out = []
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for j in range(4):
+                name, k = ("nudenet", "face")[(c + j) % 2], (c + j) % len(images)
+                r = http.post(f"/v1/models/{name}/predict", content=images[k])
+                out.append((name, k, r.status_code, r.json()))
+        return out
+
+    with ThreadPoolExecutor(8) as pool:
+        rows = [row for rows in pool.map(client, range(8)) for row in rows]
+    for name, k, status, body in rows:
+        assert status == 200, body
+        assert body == expected[name][k]
+    import base64
+
+    for name in ("face", "nudenet"):
+        r = httpx.post(
+            f"{server.url}/infer/object_detection",
+            json={"model_id": name, "image": {"type": "base64", "value": base64.b64encode(images[0]).decode()}},
+            timeout=60,
+        )
+        assert r.status_code == 200 and len(r.json()["predictions"]) == expected[name][0]["n"]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    loads = sum(float(v) for v in re.findall(r"im_serve_model_loads_total\{model=\"\w+\"\} (\S+)", metrics))
+    unloads = sum(float(v) for v in re.findall(r"im_serve_model_unloads_total\{model=\"\w+\"\} (\S+)", metrics))
+    assert loads >= 3 and unloads >= 2 and loads - unloads == 1, (loads, unloads)
+    assert "im_serve_models_loaded 1.0" in metrics
