@@ -126,6 +126,7 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     )
     stop = threading.Event()
     signalled: list[float] = []
+    ok: list[int] = []  # one entry per 200 so far
 
     def client(c: int) -> list[tuple]:
         """Requests on a fresh connection each until the server refuses connections; honours Retry-After."""
@@ -143,6 +144,8 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
                 out.append((f"dropped: {exc!r}", sent, time.monotonic()))
                 return out
             out.append((r.status_code, sent, time.monotonic()))
+            if r.status_code == 200:
+                ok.append(1)
             if r.status_code == 503:
                 time.sleep(float(r.headers["retry-after"]))
             k += 1
@@ -151,6 +154,9 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     with ThreadPoolExecutor(CLIENTS) as pool:
         futures = [pool.submit(client, c) for c in range(CLIENTS)]
         time.sleep(1.0)  # under load
+        until = time.monotonic() + 30
+        while len(ok) < CLIENTS and time.monotonic() < until:
+            time.sleep(0.05)  # a busy machine answers slowly: at least CLIENTS answers before the signal
         signalled.append(time.monotonic())
         server.terminate()
         time.sleep(0.02)
@@ -180,7 +186,9 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     assert "timeout graceful shutdown exceeded" not in server.log
     in_flight = [o for o, sent, done in rows if sent < signalled[0] < done]
     # in flight at the signal: those the worker had taken are answered 200 after it, those still on their way get 503
-    assert set(in_flight) <= {200, 503} and 200 in in_flight, "requests accepted before SIGTERM are answered"
+    # ("refused": a client that took its timestamp before the signal but, on a busy machine, connected only after
+    # the listener closed: never accepted)
+    assert set(in_flight) <= {200, 503, "refused"} and 200 in in_flight, "requests accepted before SIGTERM are answered"
     assert outcomes.count(200) >= CLIENTS
     print(  # for the record (pytest -s): how the load ended
         f"sigterm: {outcomes.count(200)} x 200, {outcomes.count(503)} x 503, {outcomes.count('refused')} refused, "
@@ -194,10 +202,10 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
 def test_deadline_504_on_a_real_server(server_process, asset, images) -> None:
     """A request still queued behind a slow batch at its deadline gets 504 at the deadline and never runs."""
     path = asset("yolo/nudenet_320n.onnx")
-    server = server_process([str(HERE / "slow_server.py"), str(path), "0.5", "1", "64"])
+    server = server_process([str(HERE / "slow_server.py"), str(path), "1.0", "1", "64"])
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(httpx.post, f"{server.url}/v1/models/slow/predict", content=images[0], timeout=30)
-        time.sleep(0.15)  # the worker is in its 0.5 s batch
+        time.sleep(0.15)  # the worker is in its 1 s batch
         started = time.monotonic()
         late = httpx.post(
             f"{server.url}/v1/models/slow/predict", content=images[1], headers={"X-Deadline-Ms": "100"}, timeout=30
@@ -205,7 +213,8 @@ def test_deadline_504_on_a_real_server(server_process, asset, images) -> None:
         waited = time.monotonic() - started
         assert busy.result().status_code == 200
     assert late.status_code == 504 and late.json()["error"]["type"] == "DeadlineExceeded"
-    assert waited < 0.3, f"answered {waited:.2f} s after sending, past its 0.1 s deadline"
+    # at its deadline, not when the worker is free (after the 1 s batch); slack for a busy 2-core machine
+    assert waited < 0.7, f"answered {waited:.2f} s after sending, past its 0.1 s deadline"
     time.sleep(0.2)
     batches, requests, _ = _batch_sizes(server.url, "slow")
     assert (batches, requests) == (1.0, 1.0), "the late request was never run"

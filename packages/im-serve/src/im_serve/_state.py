@@ -59,7 +59,7 @@ class ServeState:
     def ready(self) -> bool:
         """Not draining, preloading done, and no model failed to load (models unloaded by the LRU bound are
         loaded again on demand and do not count)."""
-        return not self.draining and all(not w._initial and w.state != "failed" for w in self.workers.values())
+        return not self.draining and all(not w.preloading and w.state != "failed" for w in self.workers.values())
 
 
 def error_status(exc: BaseException) -> int:

@@ -226,6 +226,11 @@ class ModelWorker:
             self.state, self._initial = "unloaded", False
 
     @property
+    def preloading(self) -> bool:
+        """Whether its first load (at start) is not done yet."""
+        return self._initial
+
+    @property
     def evictable(self) -> bool:
         """Whether the pool may unload it: models given as specs (a loaded model could not be loaded again)."""
         from im_core import ModelSpec
