@@ -76,7 +76,8 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     def run(args: argparse.Namespace) -> int:
         from im_core import ModelSpec
         from im_core.errors import InvalidParameterError
-        from im_serve._worker import prefetch
+        from im_serve._app import create_app
+        from im_serve._server import serve
 
         specs: dict[str, Any] = {}
         for text in args.models:
@@ -85,11 +86,6 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
                 raise InvalidParameterError(f"two models are named {name!r}: give each NAME=ID a different NAME.")
             options = {} if args.device is None else {"device": args.device}
             specs[name] = ModelSpec(model_id, **options)
-        # the preloaded models start loading now, while FastAPI and uvicorn are imported
-        prefetch(list(specs.values())[: args.max_loaded_models])
-        from im_serve._app import create_app
-        from im_serve._server import serve
-
         app = create_app(
             specs,
             max_batch_size=args.max_batch_size,

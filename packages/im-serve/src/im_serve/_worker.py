@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import gc
 import logging
 import threading
@@ -26,12 +25,9 @@ from im_core.errors import ImError
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["DeadlineExceeded", "Job", "Metrics", "ModelPool", "ModelWorker", "Refused", "make_metrics", "prefetch"]
+__all__ = ["DeadlineExceeded", "Job", "Metrics", "ModelPool", "ModelWorker", "Refused", "make_metrics"]
 
 logger = logging.getLogger("im.serve")
-
-#: spec -> its load started by :func:`prefetch`, taken by the first load of that spec's worker
-_PREFETCHED: dict[Any, concurrent.futures.Future[Any]] = {}
 
 
 def _from_pretrained(spec: Any) -> Any:
@@ -39,24 +35,6 @@ def _from_pretrained(spec: Any) -> Any:
 
     # not spec.load(): its per-process cache would keep an unloaded model in memory
     return AutoModel.from_pretrained(spec.model_id_or_path, **spec.kwargs)
-
-
-def prefetch(specs: list[Any]) -> None:
-    """Start loading ``specs`` in background threads now. ``im serve`` calls it before it imports FastAPI and
-    uvicorn (about a second and a half), so that the loads overlap those imports; the first load of a worker serving
-    an equal spec takes the result (or its error)."""
-
-    def run(spec: Any, future: concurrent.futures.Future[Any]) -> None:
-        try:
-            future.set_result(_from_pretrained(spec))
-        except BaseException as exc:  # handed to the worker, which reports it as a failed load
-            future.set_exception(exc)
-
-    for spec in specs:
-        if spec not in _PREFETCHED:
-            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-            _PREFETCHED[spec] = future
-            threading.Thread(target=run, args=(spec, future), name="im-serve-prefetch", daemon=True).start()
 
 
 #: renders one result for the response: ``render(result, width, height, seconds)`` (image size in pixels, seconds
@@ -312,11 +290,7 @@ class ModelWorker:
 
         start = time.perf_counter()
         try:
-            if isinstance(self.source, ModelSpec):
-                started = _PREFETCHED.pop(self.source, None)
-                model = started.result() if started is not None else _from_pretrained(self.source)
-            else:
-                model = self.source
+            model = _from_pretrained(self.source) if isinstance(self.source, ModelSpec) else self.source
         except Exception as exc:  # a model that cannot load leaves the others serving
             logger.exception("im serve: model %r failed to load", self.name)
             with self._cond:
