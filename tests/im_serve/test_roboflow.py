@@ -331,6 +331,14 @@ def test_url_images_when_allowed(nudenet, images) -> None:
         server.server_close()
 
 
+def test_a_list_longer_than_the_queue_is_400(nudenet, images) -> None:
+    with AppClient(create_app({"nudenet": nudenet}, max_queue=2)) as client:
+        status, body = _post(client, "/infer/object_detection", {"model_id": "nudenet", "image": [b64(images[0])] * 3})
+        assert status == 400 and "at most 2 may wait" in body["message"]
+        status, body = _post(client, "/infer/object_detection", {"model_id": "nudenet", "image": [b64(images[0])] * 2})
+        assert status == 200 and len(body) == 2
+
+
 def test_metrics_label_the_roboflow_routes_by_model(client, images) -> None:
     client.post("/infer/object_detection", json={"model_id": "nudenet", "image": b64(images[0])})
     text = client.get("/metrics").text

@@ -112,6 +112,11 @@ def add_roboflow_routes(app: FastAPI, state: ServeState) -> None:
                 raise InvalidParameterError(f"model {worker.name!r} is a {task} model: send it to {hint}.")
             if not items:
                 raise ModelInputError("the request's image list is empty: send at least one image.")
+            if len(items) > worker.max_queue:
+                raise ModelInputError(
+                    f"the request has {len(items)} images and at most {worker.max_queue} may wait for a model "
+                    "(the server's max_queue): send them in smaller lists."
+                )
             names = list(worker.info.class_names) if worker.info is not None else None
             params, drop_all = im_params(body, names)
             images = [
