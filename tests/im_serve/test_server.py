@@ -186,9 +186,10 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     assert "timeout graceful shutdown exceeded" not in server.log
     in_flight = [o for o, sent, done in rows if sent < signalled[0] < done]
     # in flight at the signal: those the worker had taken are answered 200 after it, those still on their way get 503
-    # ("refused": a client that took its timestamp before the signal but, on a busy machine, connected only after
-    # the listener closed: never accepted)
-    assert set(in_flight) <= {200, 503, "refused"} and 200 in in_flight, "requests accepted before SIGTERM are answered"
+    # ("refused" or "dropped": a client that took its timestamp before the signal but, on a busy machine, connected
+    # only as the listener closed: never read by the app, as the access-log check above proves)
+    unread = {o for o in in_flight if o == "refused" or str(o).startswith("dropped")}
+    assert set(in_flight) - unread <= {200, 503} and 200 in in_flight, "requests accepted before SIGTERM are answered"
     assert outcomes.count(200) >= CLIENTS
     print(  # for the record (pytest -s): how the load ended
         f"sigterm: {outcomes.count(200)} x 200, {outcomes.count(503)} x 503, {outcomes.count('refused')} refused, "
