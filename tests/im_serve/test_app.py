@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from im_core import ModelSpec
+from im_core import AutoModel, ModelSpec
 from im_core.errors import InvalidParameterError, ModelLoadingError
 from im_serve import create_app
 
@@ -114,11 +114,11 @@ def test_metrics(client, images) -> None:
 def test_loading_in_the_background_gates_readiness(asset, nudenet, images, monkeypatch) -> None:
     release = threading.Event()
 
-    def slow_load(self):
+    def slow_load(*args, **kwargs):
         assert release.wait(30)
         return nudenet
 
-    monkeypatch.setattr(ModelSpec, "load", slow_load)
+    monkeypatch.setattr(AutoModel, "from_pretrained", slow_load)
     app = create_app({"nudenet": ModelSpec(str(asset("yolo/nudenet_320n.onnx")))})
     with AppClient(app) as client:
         assert client.get("/v2/health/live").status_code == 200  # the server answers while the model loads
@@ -137,10 +137,10 @@ def test_loading_in_the_background_gates_readiness(asset, nudenet, images, monke
 
 
 def test_a_model_that_fails_to_load_leaves_the_others_serving(asset, nudenet, images, monkeypatch) -> None:
-    def broken(self):
+    def broken(*args, **kwargs):
         raise ModelLoadingError("the weights are corrupt")
 
-    monkeypatch.setattr(ModelSpec, "load", broken)
+    monkeypatch.setattr(AutoModel, "from_pretrained", broken)
     app = create_app({"broken": ModelSpec(str(asset("yolo/nudenet_320n.onnx"))), "nudenet": nudenet})
     with AppClient(app) as client:
         for _ in range(200):
@@ -262,3 +262,18 @@ def test_a_runner_replaces_the_workers_behind_the_same_routes(nudenet, images) -
 def test_create_app_refuses_a_runner_without_predict(nudenet) -> None:
     with pytest.raises(InvalidParameterError, match="runner must have"):
         create_app({"nudenet": nudenet}, runner=object())  # type: ignore[arg-type]
+
+
+def test_a_runner_request_past_its_deadline_gets_504_and_is_not_run(nudenet, images) -> None:
+    runner = _Runner(nudenet)
+    app = create_app({"nudenet": nudenet}, runner=runner)
+    with AppClient(app) as c:
+        late = c.post(PREDICT, content=images[0], headers={"X-Deadline-Ms": "0.001"})  # past before it is handed over
+        assert late.status_code == 504 and late.json()["error"]["type"] == "DeadlineExceeded"
+        assert runner.calls == []
+        assert c.post(PREDICT, content=images[0], params={"deadline_ms": 10000}).status_code == 200
+        assert runner.calls == [("nudenet", {})]  # deadline_ms is the server's, not a call parameter
+        app.state.im_serve.observe_batch("nudenet", 3)  # what a batching runner reports
+        text = c.get("/metrics").text
+    assert 'im_serve_batch_size_sum{model="nudenet"} 3.0' in text
+    assert 'im_serve_requests_total{code="504",model="nudenet"' in text

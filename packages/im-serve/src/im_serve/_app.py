@@ -1,5 +1,8 @@
-"""The HTTP app: one worker thread per model, opportunistic batching through ``infer_batch``, bounded queues, KServe
-v2 health and metadata, Prometheus metrics.
+"""The HTTP app: one worker thread per model (:mod:`im_serve._worker`), opportunistic batching through
+``infer_batch``, bounded queues, per-request deadlines, at most ``max_loaded_models`` models resident, KServe v2
+health and metadata, Prometheus metrics, and the Roboflow inference server's routes (:mod:`im_serve._roboflow`).
+With ``runner=`` (a :class:`ModelRunner`, :mod:`im_serve._runner`) the same routes hand each image to the runner
+instead of the worker threads.
 
 Batching never changes an answer: a worker takes whatever queued while its previous batch ran (at most
 ``max_batch_size`` requests), groups them by call parameters and runs each group through
@@ -10,120 +13,36 @@ error in its own slot. A request's answer therefore never depends on the other r
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
-import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from im_core.errors import ImError, InvalidParameterError, ModelInputError
+from im_serve._runner import ModelRunner, run_on_runner
+from im_serve._state import (
+    DEADLINE_PARAM,
+    ServeState,
+    error_body,
+    error_response,
+    refuse,
+    request_deadline,
+    run_jobs,
+)
+from im_serve._worker import Job, ModelPool, ModelWorker, Refused, make_metrics
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from im_core import Model, ModelSpec
 
-__all__ = ["ModelRunner", "create_app"]
-
-logger = logging.getLogger("im.serve")
+__all__ = ["ModelRunner", "create_app", "parse_params"]
 
 #: names a query string may not set: they are arguments of ``infer_batch`` itself, chosen by the server
 RESERVED_PARAMS = frozenset({"errors"})
-#: seconds a client is told to wait before retrying a refused request (queue full, model loading, draining)
-RETRY_AFTER_S = 1
 PREDICT_ROUTE = "/v1/models/{model}/predict"
-
-
-@runtime_checkable
-class ModelRunner(Protocol):
-    """What runs the models when :func:`create_app` is given ``runner=``, in place of its own worker threads (the Ray
-    Serve deployment of im-ray is one: its ``@serve.batch`` and ``@serve.multiplexed`` run the models, while the
-    routes, parameters, errors, metrics and drain stay im-serve's).
-    """
-
-    async def predict(self, model: str, data: bytes, params: dict[str, Any]) -> Any:
-        """One image's answer: its result's ``to_dict()``, or the :class:`~im_core.errors.ImError` of this image
-        (returned or raised: a 400 for bad input or parameters, else 500)."""
-        ...
-
-    def loaded(self, model: str) -> Model[Any] | None:
-        """The model named ``model`` if it is loaded here (for its metadata), else None."""
-        ...
-
-
-class Refused(Exception):
-    """A request the server does not take now (queue full, model not ready, draining): 503 with ``Retry-After``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(eq=False)
-class _Job:
-    data: bytes
-    params: dict[str, Any]
-    key: str
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-
-
-@dataclass
-class _Metrics:
-    registry: CollectorRegistry
-    requests: Any
-    latency: Any
-    batch_size: Any
-    queue_depth: Any
-    inference: Any
-    load_seconds: Any
-
-
-def _metrics() -> _Metrics:
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-    registry = CollectorRegistry(auto_describe=True)
-    return _Metrics(
-        registry=registry,
-        requests=Counter(
-            "im_serve_requests",
-            "HTTP requests by model, route and status code",
-            ["model", "route", "code"],
-            registry=registry,
-        ),
-        latency=Histogram(
-            "im_serve_request_duration_seconds",
-            "request latency, from arrival to response",
-            ["model", "route"],
-            registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        ),
-        batch_size=Histogram(
-            "im_serve_batch_size",
-            "requests taken together by a model's worker",
-            ["model"],
-            registry=registry,
-            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128),
-        ),
-        queue_depth=Gauge(
-            "im_serve_queue_depth", "requests waiting for a model's worker", ["model"], registry=registry
-        ),
-        inference=Histogram(
-            "im_serve_inference_seconds",
-            "time of one worker batch (decode, inference, serialisation)",
-            ["model"],
-            registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        ),
-        load_seconds=Gauge("im_serve_model_load_seconds", "time the model took to load", ["model"], registry=registry),
-    )
 
 
 def _param_value(values: list[str]) -> Any:
@@ -155,198 +74,50 @@ def parse_params(items: list[tuple[str, str]]) -> dict[str, Any]:
     return {name: _param_value(values) for name, values in grouped.items()}
 
 
-@dataclass(eq=False)
-class ModelWorker:
-    """One model: its loading, its bounded queue and the thread that runs its batches."""
-
-    name: str
-    source: Any  # ModelSpec or a loaded Model
-    metrics: _Metrics
-    max_batch_size: int = 8
-    max_queue: int = 64
-    max_wait_s: float = 0.0
-    model: Any = None
-    state: str = "loading"  # loading -> ready | failed
-    error: str | None = None
-    _queue: collections.deque[_Job] = field(default_factory=collections.deque)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _stopping: bool = False
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name=f"im-serve-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop after answering what is queued (the thread is a daemon: a batch still running never holds exit)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def depth(self) -> int:
-        return len(self._queue)
-
-    def submit(self, job: _Job) -> None:
-        """Queue a job.
-
-        Raises:
-            Refused: the model is not loaded, or the queue holds ``max_queue`` jobs.
-        """
-        with self._cond:
-            if self.state != "ready" or self._stopping:
-                raise Refused(
-                    f"model {self.name!r} is not ready ({self.state})" + (f": {self.error}" if self.error else "")
-                )
-            if len(self._queue) >= self.max_queue:
-                raise Refused(f"model {self.name!r} has {self.max_queue} requests waiting; retry later")
-            self._queue.append(job)
-            self.metrics.queue_depth.labels(self.name).set(len(self._queue))
-            self._cond.notify()
-
-    def _load(self) -> bool:
-        from im_core import ModelSpec
-
-        start = time.perf_counter()
-        try:
-            self.model = self.source.load() if isinstance(self.source, ModelSpec) else self.source
-        except Exception as exc:  # a model that cannot load leaves the others serving
-            logger.exception("im serve: model %r failed to load", self.name)
-            with self._cond:
-                self.state, self.error = "failed", exc.message if isinstance(exc, ImError) else repr(exc)
-            return False
-        self.metrics.load_seconds.labels(self.name).set(time.perf_counter() - start)
-        with self._cond:
-            self.state = "ready"
-        logger.info("im serve: model %r ready", self.name)
-        return True
-
-    def _take(self) -> list[_Job] | None:
-        with self._cond:
-            while not self._queue and not self._stopping:
-                self._cond.wait()
-            if not self._queue:
-                return None  # stopping, nothing left
-            if self.max_wait_s > 0 and len(self._queue) < self.max_batch_size:
-                deadline = time.monotonic() + self.max_wait_s
-                while len(self._queue) < self.max_batch_size and not self._stopping:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-            jobs = [self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))]
-            self.metrics.queue_depth.labels(self.name).set(len(self._queue))
-            return jobs
-
-    def _main(self) -> None:
-        if not self._load():
-            return
-        while (jobs := self._take()) is not None:
-            self.metrics.batch_size.labels(self.name).observe(len(jobs))
-            start = time.perf_counter()
-            groups: dict[str, list[_Job]] = {}
-            for job in jobs:
-                groups.setdefault(job.key, []).append(job)
-            for group in groups.values():
-                self._run(group)
-            self.metrics.inference.labels(self.name).observe(time.perf_counter() - start)
-
-    def _run(self, group: list[_Job]) -> None:
-        answers: list[Any]
-        try:
-            results = self.model.infer_batch([j.data for j in group], errors="return", **group[0].params)
-            answers = [r if isinstance(r, ImError) else r.to_dict() for r in results]
-        except Exception as exc:  # a wrong parameter name (every item of the group), or a bug: every job answered
-            if not isinstance(exc, ImError):
-                logger.exception("im serve: model %r failed on a batch", self.name)
-            answers = [exc] * len(group)
-        for job, answer in zip(group, answers):
-            job.loop.call_soon_threadsafe(_settle, job.future, answer)
-
-
-def _settle(future: asyncio.Future[Any], answer: Any) -> None:
-    if not future.done():  # the client may have gone away
-        future.set_result(answer)
-
-
-async def _run(runner: ModelRunner, model: str, data: bytes, params: dict[str, Any]) -> Any:
-    """The runner's answer; an exception it raises is the answer (an ImError: 4xx/500 with its message)."""
-    try:
-        return await runner.predict(model, data, params)
-    except Exception as exc:
-        if not isinstance(exc, ImError):
-            logger.exception("im serve: the runner failed on model %r", model)
-        return exc
-
-
-def _error_status(exc: BaseException) -> int:
-    if isinstance(exc, (ModelInputError, InvalidParameterError)):
-        return 400
-    return 500
-
-
-def _error_body(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, ImError):
-        return {"error": {"type": type(exc).__name__, "message": exc.message, "help_url": exc.help_url}}
-    return {"error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}}
-
-
-@dataclass(eq=False)
-class ServeState:
-    """What the routes share (``app.state.im_serve``)."""
-
-    workers: dict[str, ModelWorker]
-    metrics: _Metrics
-    draining: bool = False
-    runner: ModelRunner | None = None
-
-    def drain(self) -> None:
-        """Readiness turns 503 and new work is refused; work already accepted is still answered."""
-        self.draining = True
-
-    @property
-    def ready(self) -> bool:
-        return not self.draining and all(w.state == "ready" for w in self.workers.values())
-
-    def observe_batch(self, model: str, size: int) -> None:
-        """Count a batch of ``size`` requests of ``model`` in ``im_serve_batch_size`` (for runners that batch)."""
-        self.metrics.batch_size.labels(model).observe(size)
-
-    def model_state(self, model: str) -> tuple[str, str | None, Any]:
-        """``(state, error, loaded model or None)`` of a served model."""
-        worker = self.workers.get(model)
-        if worker is not None:
-            return worker.state, worker.error, worker.model
-        loaded = self.runner.loaded(model) if self.runner is not None else None
-        return "ready", None, loaded
-
-
 def create_app(
     models: Mapping[str, ModelSpec | Model[Any]],
     *,
     max_batch_size: int = 8,
     max_queue: int = 64,
     max_wait_ms: float = 0.0,
+    deadline_ms: float | None = None,
+    max_loaded_models: int | None = None,
+    allow_url_images: bool = False,
+    url_max_bytes: int = 20 * 2**20,
+    url_timeout_s: float = 10.0,
     runner: ModelRunner | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models`` (name -> :class:`~im_core.ModelSpec` or loaded model).
 
     Specs are loaded by each model's worker thread when the app starts (its lifespan), so a slow load never blocks
-    the server or the other models; readiness is false until every model is loaded.
+    the server or the other models; readiness is false until every preloaded model is loaded.
 
     Args:
-        models: the served models by the name used in the routes (``/v1/models/{name}/predict``).
+        models: the served models by the name used in the routes (``/v1/models/{name}/predict``, ``model_id`` of the
+            Roboflow routes).
         max_batch_size: the most requests a worker takes at once (grouped by parameters, then by canvas inside
             ``infer_batch``; answers never depend on the batch).
-        max_queue: requests that may wait per model; beyond it a request gets 503 with ``Retry-After``.
+        max_queue: images that may wait per model; beyond it a request gets 503 with ``Retry-After``.
         max_wait_ms: how long a worker waits for a batch to fill (0, the default: it takes what queued while its
             previous batch ran; a wait pays off on GPUs only).
+        deadline_ms: the default deadline of a request, in ms from its arrival (``None``: none); a request still
+            queued at its deadline is answered 504 and not run. A request sets its own with the ``X-Deadline-Ms``
+            header or the ``deadline_ms`` query parameter.
+        max_loaded_models: the most models given as specs that are resident at once (``None``: all). The first
+            ``max_loaded_models`` specs are loaded at start; the others on their first request. Before a model
+            loads, the least recently used idle one is unloaded (its sessions closed); its next request waits in its
+            queue while it loads again. Models given already loaded are never unloaded and do not count.
+        allow_url_images: whether the Roboflow routes fetch ``{"type": "url"}`` images (off: a server-side request
+            forgery risk; such requests get 400).
+        url_max_bytes: the largest image fetched from a URL.
+        url_timeout_s: the timeout of a URL fetch's connection and of each read.
         runner: what runs the models instead of the app's own worker threads (:class:`ModelRunner`; im-ray's Ray
-            Serve deployment). The batching, queue and loading arguments above then do not apply: the runner
-            loads models when it chooses, and the models are ready from the start. A runner that batches reports
-            its batch sizes to ``/metrics`` with ``app.state.im_serve.observe_batch(model, size)``.
+            Serve deployment), for every route (``/v1/models/{name}/predict`` and the Roboflow ``/infer/*``).
+            ``max_batch_size`` (other than as the batch size the Roboflow registry reports), ``max_queue``,
+            ``max_wait_ms`` and ``max_loaded_models`` then do not apply: the runner batches, queues and loads models
+            when it chooses, and the models are ready from the start. Deadlines apply up to the moment a request is
+            handed to the runner (past it: 504, not run); after that it is waited for. A runner that batches
+            reports its batch sizes to ``/metrics`` with ``app.state.im_serve.observe_batch(model, size)``.
 
     Raises:
         InvalidParameterError: no model, a bad name, or a bound below 1.
@@ -367,23 +138,46 @@ def create_app(
             f"max_batch_size and max_queue must be at least 1 and max_wait_ms at least 0, got {max_batch_size}, "
             f"{max_queue} and {max_wait_ms}."
         )
-    metrics = _metrics()
+    if (max_loaded_models is not None and max_loaded_models < 1) or (deadline_ms is not None and deadline_ms <= 0):
+        raise InvalidParameterError(
+            f"max_loaded_models must be at least 1 and deadline_ms above 0 (or None), got {max_loaded_models} and "
+            f"{deadline_ms}."
+        )
     if runner is not None and not isinstance(runner, ModelRunner):
         raise InvalidParameterError(
             f"runner must have async predict(model, data, params) and loaded(model), not {type(runner).__name__}."
         )
-    workers = (
-        {
-            name: ModelWorker(
-                name, source, metrics, max_batch_size=max_batch_size, max_queue=max_queue, max_wait_s=max_wait_ms / 1000
-            )
-            for name, source in models.items()
-        }
-        if runner is None
-        else {}
-    )
+    metrics = make_metrics()
+    pool = ModelPool(max_loaded_models, metrics)
+    specs = 0
+    for name, source in models.items() if runner is None else ():
+        preload = True
+        if isinstance(source, ModelSpec):
+            specs += 1
+            preload = max_loaded_models is None or specs <= max_loaded_models
+        pool.workers[name] = ModelWorker(
+            name,
+            source,
+            metrics,
+            pool,
+            max_batch_size=max_batch_size,
+            max_queue=max_queue,
+            max_wait_s=max_wait_ms / 1000,
+            preload=preload,
+        )
+    workers = pool.workers
     names = frozenset(models)
-    state = ServeState(workers, metrics, runner=runner)
+    state = ServeState(
+        pool,
+        metrics,
+        deadline_ms=deadline_ms,
+        allow_url_images=allow_url_images,
+        url_max_bytes=url_max_bytes,
+        url_timeout_s=url_timeout_s,
+        runner=runner,
+        sources=dict(models),
+        max_batch_size=max_batch_size,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -398,13 +192,6 @@ def create_app(
 
     app = FastAPI(title="im serve", lifespan=lifespan)
     app.state.im_serve = state
-
-    def refuse(reason: str) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"type": "Unavailable", "message": reason}},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
 
     def unknown(model: str) -> JSONResponse:
         return JSONResponse(
@@ -430,7 +217,9 @@ def create_app(
         finally:
             route = scope.get("route")  # the router writes the matched route and path parameters into the scope
             path = getattr(route, "path", "unmatched")
-            model = scope.get("path_params", {}).get("model", "") if route is not None else ""
+            model = scope.get("im_serve_model") or (
+                scope.get("path_params", {}).get("model", "") if route is not None else ""
+            )
             if model and model not in names:
                 model = "unknown"  # a bounded label set: never a client-chosen string
             metrics.requests.labels(model, path, str(status[0])).inc()
@@ -447,30 +236,32 @@ def create_app(
 
     @app.post(PREDICT_ROUTE)
     async def predict(model: str, request: Request) -> Response:
+        arrived = time.monotonic()
         if model not in names:
             return unknown(model)
         if state.draining:
             return refuse("the server is shutting down")
         try:
-            params = parse_params(list(request.query_params.multi_items()))
+            deadline = request_deadline(request, state.deadline_ms, arrived)
+            params = parse_params([(k, v) for k, v in request.query_params.multi_items() if k != DEADLINE_PARAM])
         except ImError as exc:
-            return JSONResponse(_error_body(exc), status_code=400)
+            return JSONResponse(error_body(exc), status_code=400)
         data = await request.body()
         if not data:
             empty = ModelInputError("the request body is empty: send the image file's bytes (JPEG, PNG, ...).")
-            return JSONResponse(_error_body(empty), status_code=400)
+            return JSONResponse(error_body(empty), status_code=400)
         if runner is not None:
-            answer = await _run(runner, model, data, params)
+            (answer,) = await run_on_runner(runner, model, [data], params, deadline=deadline)
         else:
             loop = asyncio.get_running_loop()
-            job = _Job(data, params, json.dumps(params, sort_keys=True, default=repr), loop, loop.create_future())
+            key = json.dumps(params, sort_keys=True, default=repr)
+            job = Job(data, params, key, loop, loop.create_future(), deadline=deadline)
             try:
-                workers[model].submit(job)
+                (answer,) = await run_jobs(workers[model], [job])
             except Refused as exc:
                 return refuse(exc.reason)
-            answer = await job.future
         if isinstance(answer, BaseException):
-            return JSONResponse(_error_body(answer), status_code=_error_status(answer))
+            return error_response(answer)
         return JSONResponse(answer)
 
     @app.get("/v2/health/live")
@@ -485,7 +276,7 @@ def create_app(
     async def model_metadata(model: str) -> Response:
         if model not in names:
             return unknown(model)
-        model_state, error, loaded = state.model_state(model)
+        model_state, error, info = state.model_state(model)
         body: dict[str, Any] = {
             "name": model,
             "versions": [],
@@ -496,7 +287,6 @@ def create_app(
         }
         if error:
             body["error"] = error
-        info = getattr(loaded, "metadata", None)
         if info is not None:
             body["platform"] = f"im-{info.backend}" if info.backend else "im"
             body["parameters"] = {
@@ -525,4 +315,7 @@ def create_app(
             metrics.queue_depth.labels(name).set(worker.depth)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from im_serve._roboflow_routes import add_roboflow_routes
+
+    add_roboflow_routes(app, state)
     return app

@@ -1,4 +1,5 @@
-"""``im serve NAME=ID ... --host --port --max-batch-size --max-wait-ms --max-queue --graceful-timeout``."""
+"""``im serve NAME=ID ... --host --port --max-batch-size --max-wait-ms --max-queue --deadline-ms --max-loaded-models
+--allow-url-images --graceful-timeout``."""
 
 from __future__ import annotations
 
@@ -43,6 +44,25 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     )
     parser.add_argument("--max-queue", type=int, default=64, help="requests waiting per model before 503 (default 64)")
     parser.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=None,
+        help="default deadline of a request in ms: still queued then, it gets 504 unrun (default: none; a request "
+        "sets its own with the X-Deadline-Ms header or ?deadline_ms=)",
+    )
+    parser.add_argument(
+        "--max-loaded-models",
+        type=int,
+        default=None,
+        help="most models resident at once; the least recently used idle one is unloaded and loads again on its "
+        "next request (default: all)",
+    )
+    parser.add_argument(
+        "--allow-url-images",
+        action="store_true",
+        help='let the Roboflow /infer/* routes fetch {"type": "url"} images (off by default: SSRF risk)',
+    )
+    parser.add_argument(
         "--graceful-timeout", type=float, default=30.0, help="seconds from SIGTERM to exit (default 30)"
     )
     parser.add_argument(
@@ -67,7 +87,13 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
             options = {} if args.device is None else {"device": args.device}
             specs[name] = ModelSpec(model_id, **options)
         app = create_app(
-            specs, max_batch_size=args.max_batch_size, max_queue=args.max_queue, max_wait_ms=args.max_wait_ms
+            specs,
+            max_batch_size=args.max_batch_size,
+            max_queue=args.max_queue,
+            max_wait_ms=args.max_wait_ms,
+            deadline_ms=args.deadline_ms,
+            max_loaded_models=args.max_loaded_models,
+            allow_url_images=args.allow_url_images,
         )
         return serve(
             app,
