@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_models.segmentation._segformer import SegFormerSegmentation
     from im_models.segmentation._semantic import (
         DeepLabV3PlusSegmentation,
         RFDETRSemanticSegmentation,

@@ -31,7 +31,9 @@ Package files
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Hugging Face parity
-    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`.
+    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`;
+    :func:`resize_like_torch` (maps resized as ``torch.nn.functional.interpolate``, bilinear or bicubic,
+    ``align_corners=False``: the processors' post-processing).
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`; :func:`full_masks` (per-detection mask logits over the
@@ -86,6 +88,7 @@ from im_models.common._postprocess import (
     suppress,
     xywh_to_xyxy,
 )
+from im_models.common._torch_resize import TorchResizeMode, resize_like_torch
 from im_models.common._preprocess import (
     ImageTransform,
     canvas_size,
@@ -106,6 +109,7 @@ __all__ = [
     "Prepared",
     "RESIZE_MODES",
     "StaticCrop",
+    "TorchResizeMode",
     "adjust_images",
     "array_ops",
     "as_probabilities",
@@ -137,6 +141,7 @@ __all__ = [
     "resolve_class_names",
     "resolve_detection_params",
     "resize_like_pil",
+    "resize_like_torch",
     "rle_from_box_mask",
     "run_session",
     "select_detections",
