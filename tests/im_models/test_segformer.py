@@ -147,3 +147,20 @@ def test_bad_package_files_are_named(segformer_folder: Path, tmp_path: Path) -> 
     (folder / "config.json").write_text(json.dumps({**config, "id2label": {"0": "wall", "2": "sky"}}))
     with pytest.raises(AllPackagesFailedError, match=r"id2label must number the classes 0\.\.1"):
         AutoModel.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize(("src", "dst"), [((16, 16), (300, 451)), ((37, 29), (12, 100)), ((5, 7), (5, 7))])
+def test_resize_like_torch_equals_torch_interpolate(mode: str, src: tuple[int, int], dst: tuple[int, int]) -> None:
+    """The numpy kernels behind SegFormer's and Depth-Anything's post-processing equal PyTorch's (up-, down- and
+    same-size resizes, several channels)."""
+    torch = pytest.importorskip("torch")
+    from im_models.common import resize_like_torch
+
+    x = np.random.default_rng(0).standard_normal((3, *src)).astype(np.float32) * 4
+    want = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=dst, mode=mode, align_corners=False)
+    got = resize_like_torch(x, dst, mode)  # type: ignore[arg-type]
+    assert got.shape == (3, *dst) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want[0].numpy(), rtol=0, atol=5e-5)
+    with pytest.raises(InvalidParameterError, match="mode must be"):
+        resize_like_torch(x, dst, "nearest")  # type: ignore[arg-type]
