@@ -58,7 +58,9 @@ RECIPES: dict[str, Recipe] = {
     "depth_anything": Recipe(
         "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
     ),
-    "segformer": Recipe("transformers:SegformerForSemanticSegmentation", "im_backend_transformers._segformer:segformer_parts"),
+    "segformer": Recipe(
+        "transformers:SegformerForSemanticSegmentation", "im_backend_transformers._segformer:segformer_parts"
+    ),
 }
 
 

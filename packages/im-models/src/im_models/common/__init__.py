@@ -88,7 +88,6 @@ from im_models.common._postprocess import (
     suppress,
     xywh_to_xyxy,
 )
-from im_models.common._torch_resize import TorchResizeMode, resize_like_torch
 from im_models.common._preprocess import (
     ImageTransform,
     canvas_size,
@@ -96,6 +95,7 @@ from im_models.common._preprocess import (
     prepare_batch,
     target_size,
 )
+from im_models.common._torch_resize import TorchResizeMode, resize_like_torch
 
 __all__ = [
     "DETECTION_PARAMS",

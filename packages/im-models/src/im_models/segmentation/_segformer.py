@@ -21,6 +21,7 @@ and only then does the ``confidence`` call parameter apply: pixels below it beco
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -117,7 +118,7 @@ class SegFormerSegmentation(SemanticSegmentationModel):
                 num_classes=len(names),
                 background_class_id=self.background_class_id,
                 thresholds=thresholds,
-                resize=lambda maps, size=(h, w): resize_like_torch(maps, size, "bilinear"),
+                resize=partial(resize_like_torch, size=(h, w), mode="bilinear"),
             )
             results.append(SemanticSegmentation(class_map, conf, names, self.background_class_id))
         return results
@@ -136,7 +137,9 @@ def _class_names(config: Any) -> list[str]:
     try:
         ids = sorted(int(k) for k in labels)
     except (TypeError, ValueError) as exc:
-        raise CorruptedModelPackageError(f"config.json: id2label keys must be class ids, got {list(labels)[:5]}.") from exc
+        raise CorruptedModelPackageError(
+            f"config.json: id2label keys must be class ids, got {list(labels)[:5]}."
+        ) from exc
     if ids != list(range(len(ids))):
         raise CorruptedModelPackageError(f"config.json: id2label must number the classes 0..{len(ids) - 1}.")
     return [str(labels[str(i)] if str(i) in labels else labels[i]) for i in ids]

@@ -85,15 +85,24 @@ def decode_semantic(
     best = np.full((h, w), -np.inf, np.float32)
     arg = np.zeros((h, w), np.int64)
     norm = np.zeros((h, w), np.float32)  # softmax: sum of exp(logit - best), rescaled as best grows
+    # plane by plane into preallocated buffers: numpy's axis-0 reductions (max, argmax, sum) over a few large planes,
+    # and a fresh (H, W) temporary per step, cost 3-10x more than these in-place updates
+    better, total, tmp = np.empty((h, w), bool), np.empty((h, w), np.float32), np.empty((h, w), np.float32)
     for start in range(0, k, 4):  # ≤ 4 channels per warp (OpenCV's limit): a running argmax and log-sum-exp
         chunk = to_original(logits[start : start + 4])
-        c_best = chunk.max(axis=0)
         if activation == "softmax":
-            new_best = np.maximum(best, c_best)
-            norm = norm * np.exp(best - new_best) + np.exp(chunk - new_best[None]).sum(axis=0)
-        better = c_best > best  # strict: the first channel reaching the maximum wins, as argmax does
-        best = np.where(better, c_best, best)
-        arg = np.where(better, chunk.argmax(axis=0) + start, arg)
+            new_best = np.maximum(best, chunk[0])
+            for plane in chunk[1:]:
+                np.maximum(new_best, plane, out=new_best)
+            np.exp(np.subtract(chunk[0], new_best, out=total), out=total)
+            for plane in chunk[1:]:
+                total += np.exp(np.subtract(plane, new_best, out=tmp), out=tmp)
+            norm *= np.exp(np.subtract(best, new_best, out=tmp), out=tmp)
+            norm += total
+        for j, plane in enumerate(chunk):  # strict: the first channel reaching the maximum wins, as argmax does
+            np.greater(plane, best, out=better)
+            np.copyto(best, plane, where=better)
+            np.copyto(arg, start + j, where=better)
     conf = 1.0 / norm if activation == "softmax" and k > 1 else 1.0 / (1.0 + np.exp(-best))
     conf = conf.astype(np.float32)
     if background_class_id is None:
