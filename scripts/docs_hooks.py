@@ -254,7 +254,10 @@ def _help(argv: list[str]) -> str:
 
 
 def _subcommands(text: str) -> list[str]:
+    """The subcommands a usage line offers: its ``{a,b}`` group that is not an option's choices
+    (``--backend {onnx,torch}``)."""
     usage = text.split("\n\n", 1)[0]
+    usage = re.sub(r"-[\w-]+ \{[^}]*\}", "", usage)  # an option's choices (--backend {onnx,torch}) are no subcommands
     found = re.search(r"\{([\w,-]+)\}", usage)
     return found.group(1).split(",") if found else []
 
@@ -266,9 +269,8 @@ def cli_page() -> str:
         "",
         "Generated from the `im` parser when this site was built (the `--help` of every command). Other",
         "distributions add subcommands through the `im.cli` entry-point group (`registry` comes from",
-        "im-providers, `trt` from im-backend-trt, `serve` from im-serve, `export` from im-backend-transformers).",
-        "Errors print one line with a help link and",
-        "exit 2.",
+        "im-providers, `trt` from im-backend-trt, `serve` from im-serve, `ray-serve` from im-ray, `export` from",
+        "im-backend-transformers). Errors print one line with a help link and exit 2.",
         "",
     ]
 

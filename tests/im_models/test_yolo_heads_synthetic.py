@@ -498,3 +498,51 @@ def test_pose_keypoints_of_an_ultralytics_export_are_clipped_to_the_image(tmp_pa
     assert d.keypoints[0, 0].tolist() == [100.0, 0.0]
     assert d.keypoints[0, 1].tolist() == [640.0, 40.0]
     assert d.keypoints[0, 2].tolist() == [120.0, 40.0]  # inside: unchanged
+
+
+@pytest.mark.parametrize("arch", ["yolov5", "yolov7"])
+def test_yolov5_and_yolov7_segmentation_rows_with_objectness_and_prototypes(tmp_path, outputs, arch):
+    """YOLOv5-seg / YOLOv7-seg layout: (1, N, 5 + C + 32) rows ``cx cy w h obj p_1..p_C m_1..m_32`` and
+    (1, 32, H/4, W/4) prototypes (YOLOv7's export adds per-level 5-D outputs, which are ignored). Hand-computed:
+    score = obj × p; prototype 0 is +1 on the left half of the map and -1 on the right, so a box whose first
+    coefficient is +10 gets the left half of its box as mask, one with -10 the right half."""
+    from im_models.yolo._yolov5 import YOLOv5Segmentation
+
+    n, c, p = 12, 2, 32
+    rows = np.zeros((1, n, 5 + c + p), np.float32)
+    rows[0, 0, :7] = (16, 16, 16, 16, 0.9, 0.9, 0.1)  # box (8, 8, 24, 24), score 0.81, class 0
+    rows[0, 0, 7] = 10.0
+    rows[0, 1, :7] = (40, 40, 16, 16, 0.8, 0.2, 0.75)  # box (32, 32, 48, 48), score 0.6, class 1
+    rows[0, 1, 7] = -10.0
+    rows[0, 2, :7] = (41, 40, 16, 16, 0.7, 0.2, 0.75)  # same class, overlapping, lower: suppressed
+    rows[0, 3, :7] = (50, 10, 8, 8, 0.3, 0.5, 0.5)  # 0.15 < 0.25: dropped
+    protos = np.zeros((1, p, 16, 16), np.float32)
+    protos[0, 0, :, :8] = 1.0
+    protos[0, 0, :, 8:] = -1.0
+    graph = {"output0": rows, "protos": protos}
+    if arch == "yolov7":
+        graph = {"output0": rows, **{f"level{k}": np.zeros((1, 3, 2, 2, 5 + c + p), np.float32) for k in range(3)}}
+        graph["protos"] = protos
+    path = constant_onnx(tmp_path / f"{arch}-seg.onnx", graph, input_shape=(1, 3, 64, 64))
+    model = YOLOv5Segmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b"], (64, 64), arch=arch))
+    d = _call(_on(model, outputs), _image(64, 64))
+    np.testing.assert_allclose(d.confidence, [0.81, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(d.xyxy, [[8, 8, 24, 24], [32, 32, 48, 48]])
+    assert d.class_id.tolist() == [0, 1]
+    want = np.zeros((2, 64, 64), bool)
+    want[0, 8:24, 8:24] = True  # box 0 lies wholly in the left half (x < 32)
+    want[1, 32:48, 32:48] = True  # box 1 wholly in the right half (x ≥ 32), where prototype 0 is -1
+    np.testing.assert_array_equal(d.dense_masks(), want)
+    rows[0, 0, 7] = -10.0  # the first box's mask now lies in the half it does not cover: empty
+    path = constant_onnx(tmp_path / "flip.onnx", {"output0": rows, "protos": protos}, input_shape=(1, 3, 64, 64))
+    flipped = YOLOv5Segmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b"], (64, 64), arch=arch))
+    assert not flipped(_image(64, 64)).dense_masks()[0].any()
+    with pytest.raises(CorruptedModelPackageError, match="3 class names"):
+        YOLOv5Segmentation.from_package(_ctx(path, "instance-segmentation", ["a", "b", "c"], (64, 64), arch=arch))
+
+
+def test_yolov5_and_yolov7_segmentation_are_registered():
+    from im_core import registry
+
+    for arch in ("yolov5", "yolov7"):
+        assert registry().model_class(arch, "instance-segmentation", "onnx").__name__ == "YOLOv5Segmentation"

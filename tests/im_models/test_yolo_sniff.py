@@ -80,14 +80,14 @@ def test_nms_in_the_export_args_of_an_onnx_export():
 
 def test_an_obb_export_is_refused_not_decoded_as_detections(tmp_path):
     """An Ultralytics ``-obb`` export (output (1, 4 + C + 1, N): boxes, class scores, then an angle in radians):
-    loaded bare it names its task, which no family implements (no hint to pass task='object-detection'); loaded
-    with that task anyway, the angle channel is read as a class score above 1 and the call is refused instead of
-    returning boxes whose "scores" are angles (issue 15)."""
+    loaded bare it is an oriented-box detector; loaded with task='object-detection' anyway, the angle channel is
+    read as a class score above 1 and the call is refused instead of returning boxes whose "scores" are angles
+    (issue 15)."""
     import numpy as np
     import pytest
 
     from im_core import AutoModel
-    from im_core.errors import ModelRuntimeError, NoCompatiblePackageError
+    from im_core.errors import ModelRuntimeError
     from testlib.onnx_graphs import constant_onnx
 
     n = 64
@@ -97,8 +97,8 @@ def test_an_obb_export_is_refused_not_decoded_as_detections(tmp_path):
     out[0, 5] = np.linspace(0.5, 2.29, n)  # the angle channel
     meta = {"author": "Ultralytics", "task": "obb", "names": "{0: 'plane'}", "imgsz": "[64, 64]", "stride": "32"}
     path = constant_onnx(tmp_path / "yolo11n-obb.onnx", {"output0": out}, input_shape=(1, 3, 64, 64), metadata=meta)
-    with pytest.raises(NoCompatiblePackageError, match="for task 'oriented-object-detection'"):
-        AutoModel.from_pretrained(path)
+    bare = AutoModel.from_pretrained(path)
+    assert bare.metadata.task == "oriented-object-detection" and len(bare(np.zeros((64, 64, 3), np.uint8))) == 0
     model = AutoModel.from_pretrained(path, task="object-detection", class_names=["plane", "angle?"])
     with pytest.raises(ModelRuntimeError, match="not laid out as this task expects"):
         model(np.zeros((64, 64, 3), np.uint8))

@@ -131,7 +131,7 @@ def test_face_gaze_pipeline_random_weight_gaze_network(registry, asset, tmp_path
 
 
 def test_pipeline_errors_say_what_to_do(registry):
-    with pytest.raises(PluginError, match="Installed: face-gaze, ocr"):
+    with pytest.raises(PluginError, match="Installed: detect-and-classify, detect-and-segment, face-gaze, ocr"):
         AutoModelPipeline.from_pretrained("nope")
     with pytest.raises(InvalidParameterError, match=r"in order: \['text_detector', 'text_recognizer'"):
         AutoModelPipeline.from_pretrained("ocr")

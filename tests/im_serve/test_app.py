@@ -219,3 +219,46 @@ def test_max_wait_ms_lets_a_batch_fill(nudenet, images) -> None:
         text = client.get("/metrics").text
     assert 'im_serve_batch_size_count{model="nudenet"} 1.0' in text
     assert 'im_serve_batch_size_sum{model="nudenet"} 4.0' in text
+
+
+class _Runner:
+    """A ModelRunner that runs the model inline and records what it was asked (what im-ray's Ray Serve replica
+    does with @serve.batch and @serve.multiplexed)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.calls: list[tuple[str, dict]] = []
+        self.is_loaded = False
+
+    async def predict(self, model, data, params):
+        self.calls.append((model, params))
+        self.is_loaded = True
+        result = self.model.infer_batch([data], errors="return", **params)[0]
+        return result if isinstance(result, Exception) else result.to_dict()
+
+    def loaded(self, model):
+        return self.model if self.is_loaded else None
+
+
+def test_a_runner_replaces_the_workers_behind_the_same_routes(nudenet, images) -> None:
+    runner = _Runner(nudenet)
+    with AppClient(create_app({"nudenet": ModelSpec("no-such-model-is-loaded")}, runner=runner)) as c:
+        assert c.get("/v2/health/ready").status_code == 200  # nothing to load: the runner loads on demand
+        assert c.get("/v2/models/nudenet/ready").json() == {"name": "nudenet", "ready": True}
+        assert "parameters" not in c.get("/v2/models/nudenet").json()  # not loaded yet
+        response = c.post(PREDICT, content=images[1], params={"confidence": 0.3})
+        assert response.status_code == 200, response.text
+        assert response.json() == _same_json(nudenet(images[1], confidence=0.3))
+        assert runner.calls == [("nudenet", {"confidence": 0.3})]
+        assert c.get("/v2/models/nudenet").json()["parameters"]["class_names"] == list(nudenet.class_names)
+        bad = c.post(PREDICT, content=b"not an image")
+        assert bad.status_code == 400 and bad.json()["error"]["type"] == "ModelInputError"
+        assert c.post(PREDICT, content=images[0], params={"no_such": 1}).status_code == 400
+        assert c.post("/v1/models/other/predict", content=images[0]).status_code == 404
+        assert len(runner.calls) == 3  # the unknown model never reached the runner
+        assert 'code="400"' in c.get("/metrics").text
+
+
+def test_create_app_refuses_a_runner_without_predict(nudenet) -> None:
+    with pytest.raises(InvalidParameterError, match="runner must have"):
+        create_app({"nudenet": nudenet}, runner=object())  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ PUBLIC_MODULES = (
     "im_serve",
     "im_backend_transformers",
     "im_models.hf",
+    "im_ray",
     "im_vision",
 )
 

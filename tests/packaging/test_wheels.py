@@ -19,6 +19,7 @@ MEMBERS = [
     "im-models",
     "im-pipelines",
     "im-serve",
+    "im-ray",
 ]
 
 pytestmark = pytest.mark.slow

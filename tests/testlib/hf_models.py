@@ -12,22 +12,26 @@ from typing import Any
 
 
 def tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, context_length: int = 16) -> Path:
-    """A CLIP with 2-layer, 32-wide towers, 16-d projections and a 300-token vocabulary, saved to ``folder``."""
+    """A CLIP with 2-layer, 32-wide towers and 16-d projections, saved to ``folder`` with its processor: the image
+    processor and a byte-level BPE tokenizer trained here (:func:`clip_tokenizer_files`: ``vocab.json``,
+    ``merges.txt``, and ``tokenizer.json`` + ``tokenizer_config.json`` as ``save_pretrained`` writes them), like a
+    real download."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
+    tokens = clip_tokenizer_files(folder)
     torch.manual_seed(seed)
     config = CLIPConfig(
         text_config={
-            "vocab_size": 300,
+            "vocab_size": tokens["vocab_size"],
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_hidden_layers": 2,
             "num_attention_heads": 2,
             "max_position_embeddings": context_length,
-            "bos_token_id": 1,
-            "eos_token_id": 2,
-            "pad_token_id": 0,
+            "bos_token_id": tokens["bos_token_id"],
+            "eos_token_id": tokens["eos_token_id"],
+            "pad_token_id": tokens["eos_token_id"],
         },
         vision_config={
             "hidden_size": 32,
@@ -40,7 +44,9 @@ def tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, context_leng
         projection_dim=16,
     )
     CLIPModel(config).eval().save_pretrained(str(folder))
-    CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size=image_size).save_pretrained(str(folder))
+    images = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size=image_size)
+    text = CLIPTokenizer.from_pretrained(str(folder), model_max_length=context_length)
+    CLIPProcessor(image_processor=images, tokenizer=text).save_pretrained(str(folder))
     return folder
 
 
@@ -57,6 +63,170 @@ def toy_tokenizer(context_length: int = 16) -> Any:
         return ids, mask
 
     return tokenize
+
+
+#: words the tiny CLIP vocabularies are trained on (fixed, so the trained merges are too)
+_CORPUS_WORDS = [
+    "a",
+    "photo",
+    "of",
+    "the",
+    "cat",
+    "dog",
+    "bird",
+    "car",
+    "person",
+    "astronaut",
+    "camera",
+    "grass",
+    "space",
+    "red",
+    "green",
+    "blue",
+    "picture",
+    "image",
+    "on",
+    "in",
+    "with",
+    "and",
+    "an",
+    "small",
+    "large",
+    "two",
+    "people",
+    "running",
+    "sitting",
+    "street",
+    "city",
+    "night",
+    "day",
+    "sky",
+    "water",
+    "tree",
+    "house",
+    "café",
+    "naïve",
+    "über",
+    "zoë",
+    "東京",
+    "写真",
+    "猫",
+    "🐱",
+    "😀",
+    "it's",
+    "we're",
+    "they've",
+    "i'm",
+    "you'll",
+    "he'd",
+    "don't",
+    "123",
+    "4567",
+    "hello,",
+    "world!",
+    "(x)",
+    "[y]",
+    "{z}",
+    "#tag",
+    "@me",
+]
+
+
+def clip_tokenizer_files(folder: Path, *, merges: int = 300, seed: int = 0) -> dict[str, int]:
+    """Train a byte-level BPE vocabulary with ``tokenizers`` and write it in CLIP's slow-tokenizer format.
+
+    ``vocab.json``: the 256 byte symbols, the same with ``</w>``, the merged symbols in merge order, then
+    ``<|startoftext|>`` and ``<|endoftext|>`` (last, as in OpenAI's CLIP); ``merges.txt``: ``#version: 0.2`` then
+    one merge per line. Returns ``{"vocab_size", "bos_token_id", "eos_token_id"}``.
+    """
+    import json
+    import random
+
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    rng = random.Random(seed)
+    corpus = [" ".join(rng.choice(_CORPUS_WORDS) for _ in range(rng.randint(1, 12))) for _ in range(2000)]
+    split = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(split), behavior="removed", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=100_000, initial_alphabet=alphabet, end_of_word_suffix="</w>", show_progress=False
+    )
+    tok.train_from_iterator(corpus, trainer)
+    pairs = [tuple(m) if isinstance(m, list) else tuple(m.split()) for m in json.loads(tok.to_str())["model"]["merges"]]
+    pairs = pairs[:merges]
+    symbols = [*alphabet, *(a + "</w>" for a in alphabet)]
+    symbols += [a + b for a, b in pairs if a + b not in set(symbols)]
+    symbols += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {s: i for i, s in enumerate(dict.fromkeys(symbols))}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    lines = ["#version: 0.2", *(f"{a} {b}" for a, b in pairs)]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"vocab_size": len(vocab), "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"]}
+
+
+def tiny_dinov2(folder: Path, *, seed: int = 0) -> Path:
+    """A DINOv2 with a 2-layer, 32-wide ViT (patch 8, pre-trained size 40: a 5x5 position grid) and its image
+    processor as DINOv2 ships it, scaled down (short side 36 bicubic, centre crop 32: a 4x4 grid, so the position
+    embeddings are interpolated like the real 518 → 224), saved to ``folder``."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(seed)
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=40, patch_size=8
+    )
+    Dinov2Model(config).eval().save_pretrained(str(folder))
+    BitImageProcessor(
+        size={"shortest_edge": 36},
+        crop_size={"height": 32, "width": 32},
+        resample=3,
+        do_center_crop=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_dinov3(folder: Path, *, seed: int = 0) -> Path:
+    """A DINOv3 ViT (2 layers, 32 wide, patch 8, 2 register tokens, RoPE) saved to ``folder`` with the
+    ``preprocessor_config.json`` DINOv3 ships, scaled down (``DINOv3ViTImageProcessorFast``: stretch to 32x32,
+    bilinear on rescaled floats, ImageNet mean/std). That processor exists only as a torchvision backend, so the
+    file is written here rather than by ``save_pretrained``."""
+    import json
+
+    import torch
+    from transformers import DINOv3ViTConfig, DINOv3ViTModel
+
+    torch.manual_seed(seed)
+    config = DINOv3ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, patch_size=8,
+        image_size=32, num_register_tokens=2,
+    )  # fmt: skip
+    DINOv3ViTModel(config).eval().save_pretrained(str(folder))
+    processor = {
+        "image_processor_type": "DINOv3ViTImageProcessorFast",
+        "do_resize": True,
+        "size": {"height": 32, "width": 32},
+        "resample": 2,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return folder
 
 
 def tiny_depth_anything(folder: Path, *, seed: int = 0, size: int = 56, metric: bool = False) -> Path:
@@ -107,6 +277,198 @@ def tiny_depth_anything(folder: Path, *, seed: int = 0, size: int = 56, metric: 
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_sam(folder: Path, *, seed: int = 0, image_size: int = 128) -> Path:
+    """A SAM with a 2-layer, 32-wide ViT (patch 16), 32 output channels and a 2-layer mask decoder, saved to
+    ``folder`` with its (Pillow) image processor.
+
+    Weights are drawn again (fan-in scaled normal, seeded) after construction: SAM's own initialisation gives
+    mask logits of ~1e-5, where the ``> 0`` threshold would compare rounding noise instead of masks.
+    """
+    import math
+
+    import torch
+    from transformers import SamConfig, SamModel
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+    torch.manual_seed(seed)
+    config = SamConfig(
+        vision_config={
+            "hidden_size": 32,
+            "output_channels": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 16,
+            "window_size": 4,
+            "global_attn_indexes": [1],
+            "num_pos_feats": 16,
+            "mlp_dim": 64,
+        },
+        prompt_encoder_config={"hidden_size": 32, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},
+        mask_decoder_config={
+            "hidden_size": 32,
+            "mlp_dim": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "iou_head_hidden_dim": 32,
+        },
+    )
+    model = SamModel(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or "positional_embedding" in name:
+                continue
+            if param.dim() > 1:
+                param.normal_(0, 1.0 / math.sqrt(param[0].numel()))
+            elif name.endswith("bias"):
+                param.normal_(0, 0.1)
+    model.save_pretrained(str(folder))
+    low = image_size // 4
+    SamImageProcessorPil(
+        size={"longest_edge": image_size},
+        pad_size={"height": image_size, "width": image_size},
+        mask_size={"longest_edge": low},
+        mask_pad_size={"height": low, "width": low},
+    ).save_pretrained(str(folder))
+    return folder
+
+
+#: words the tiny CLIP-style BPE vocabularies merge into whole tokens (every other word falls back to bytes)
+_BPE_WORDS = ("a", "cat", "photo", "of", "the", "remote", "control", "person", "dog", "face")
+
+
+def tiny_clip_bpe_tokenizer(*, pad_token: str = "!", model_max_length: int = 16) -> Any:
+    """A ``transformers`` ``CLIPTokenizer`` with CLIP's byte-level BPE layout and a 500-odd-token vocabulary: the
+    256 byte symbols (alone and word-final), merges that spell :data:`_BPE_WORDS`, then ``<|startoftext|>`` and
+    ``<|endoftext|>`` as the two highest ids (as in CLIP, where the text tower pools at the largest id)."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for s in [*symbols, *(f"{s}</w>" for s in symbols)]:
+        vocab.setdefault(s, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in _BPE_WORDS:
+        left = word[0]
+        for i, ch in enumerate(word[1:], start=1):
+            right = ch + ("</w>" if i == len(word) - 1 else "")
+            merges.append((left, right))
+            left = left + right
+            vocab.setdefault(left, len(vocab))
+    merges = list(dict.fromkeys(merges))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=merges, pad_token=pad_token, model_max_length=model_max_length)
+
+
+def tiny_owlv2(folder: Path, *, seed: int = 0, image_size: int = 64, patch_size: int = 8) -> Path:
+    """An OWLv2 detector (``Owlv2ForObjectDetection``) with 2-layer, 32-wide towers, a 16-token context and
+    ``image_size`` / ``patch_size`` patches, saved with its processor (``Owlv2ImageProcessor`` resizing to
+    ``image_size``, the tiny CLIP BPE tokenizer) to ``folder``."""
+    import torch
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+
+    tokenizer = tiny_clip_bpe_tokenizer()
+    torch.manual_seed(seed)
+    config = Owlv2Config(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "pad_token_id": 0,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": patch_size,
+        },
+        projection_dim=32,
+    )
+    Owlv2ForObjectDetection(config).eval().save_pretrained(str(folder))
+    processor = Owlv2ImageProcessor(size={"height": image_size, "width": image_size})
+    Owlv2Processor(image_processor=processor, tokenizer=tokenizer).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_bert_wordpiece_tokenizer() -> Any:
+    """A ``transformers`` ``BertTokenizer`` (WordPiece, lower-cased) whose special ids are BERT-base-uncased's where
+    Grounding DINO hard-codes them (``[CLS]`` 101, ``[SEP]`` 102, ``.`` 1012, ``?`` 1029), with letters, digits,
+    ``##`` continuations and the words of :data:`_BPE_WORDS` as whole tokens; 1100 ids."""
+    from transformers import BertTokenizer
+
+    fixed = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]", 1012: ".", 1029: "?"}
+    pieces = [*"abcdefghijklmnopqrstuvwxyz0123456789,!'-"]
+    pieces += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    pieces += [w for w in _BPE_WORDS if len(w) > 1] + ["##s", "##ing", "##ed", "remo", "##te"]
+    tokens = dict(fixed)
+    free = (i for i in range(1100) if i not in fixed)
+    for piece in pieces:
+        tokens[next(free)] = piece
+    for i in free:
+        tokens[i] = f"[unused{i}]"
+    vocab = {tokens[i]: i for i in range(1100)}
+    return BertTokenizer(vocab=vocab, do_lower_case=True)
+
+
+def tiny_grounding_dino(folder: Path, *, seed: int = 0, shortest_edge: int = 96, longest_edge: int = 144) -> Path:
+    """A Grounding DINO (``GroundingDinoForObjectDetection``): a 1-block-per-stage Swin backbone, a 1-layer 32-wide
+    BERT, 1 encoder and 2 decoder layers (the fewest its weight tying takes) of width 32 and 30 queries, saved with
+    its processor (images resized to ``shortest_edge`` / ``longest_edge``: 96 is the least that leaves the last
+    feature level 2 × 2 for its group norm; the tiny BERT WordPiece tokenizer) to ``folder``."""
+    import torch
+    from transformers import (
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+    )
+
+    tokenizer = tiny_bert_wordpiece_tokenizer()
+    torch.manual_seed(seed)
+    config = GroundingDinoConfig(
+        backbone_config={
+            "model_type": "swin",
+            "embed_dim": 8,
+            "depths": [1, 1, 1, 1],
+            "num_heads": [1, 1, 1, 1],
+            "window_size": 4,
+            "out_indices": [2, 3, 4],
+        },
+        text_config={
+            "model_type": "bert",
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+        },
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=30,
+        encoder_n_points=2,
+        decoder_n_points=2,
+    )
+    GroundingDinoForObjectDetection(config).eval().save_pretrained(str(folder))
+    size = {"shortest_edge": shortest_edge, "longest_edge": longest_edge}
+    processor = GroundingDinoImageProcessor(size=size)
+    GroundingDinoProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(str(folder))
     return folder
 
 

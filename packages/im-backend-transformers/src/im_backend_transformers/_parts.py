@@ -58,6 +58,13 @@ RECIPES: dict[str, Recipe] = {
     "depth_anything": Recipe(
         "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
     ),
+    "sam": Recipe("transformers:SamModel", "im_backend_transformers._sam:sam_parts"),
+    "grounding-dino": Recipe(
+        "transformers:GroundingDinoForObjectDetection", "im_backend_transformers._grounding_dino:grounding_dino_parts"
+    ),
+    "owlv2": Recipe("transformers:Owlv2ForObjectDetection", "im_backend_transformers._owlv2:owlv2_parts"),
+    "dinov2": Recipe("transformers:Dinov2Model", "im_backend_transformers._dinov2:dinov2_parts"),
+    "dinov3_vit": Recipe("transformers:DINOv3ViTModel", "im_backend_transformers._dinov2:dinov2_parts"),
     "segformer": Recipe(
         "transformers:SegformerForSemanticSegmentation", "im_backend_transformers._segformer:segformer_parts"
     ),

@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "SemanticSegmentation": "im_core._results_semantic",
     "TextLine": "im_core._results",
     "TextRecognition": "im_core._results",
+    "ImageEmbedding": "im_core._results_promptable",
+    "PromptSegmentation": "im_core._results_promptable",
     "results_to_columns": "im_core._columns",
     # metadata
     "BackendRequirements": "im_core._metadata",
@@ -64,6 +66,10 @@ _EXPORTS: dict[str, str] = {
     "SemanticSegmentationModel": "im_core._tasks",
     "TextDetectionModel": "im_core._tasks",
     "TextRecognitionModel": "im_core._tasks",
+    "EmbeddingCache": "im_core._tasks_promptable",
+    "PromptableSegmentationModel": "im_core._tasks_promptable",
+    "Prompts": "im_core._tasks_promptable",
+    "OpenVocabularyDetectionModel": "im_core._tasks_open_vocab",
     "Image": "im_core._images",
     "to_images": "im_core._images",
     "PackageContext": "im_core._context",
@@ -130,6 +136,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from im_core._results import Classification, Detections, Embeddings, Gaze, RLEMask, TextLine, TextRecognition
     from im_core._results_depth import DepthMap
+    from im_core._results_promptable import ImageEmbedding, PromptSegmentation
     from im_core._results_semantic import SemanticSegmentation
     from im_core._session import BaseSession
     from im_core._spec import ModelSpec
@@ -148,3 +155,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         TextDetectionModel,
         TextRecognitionModel,
     )
+    from im_core._tasks_open_vocab import OpenVocabularyDetectionModel
+    from im_core._tasks_promptable import EmbeddingCache, PromptableSegmentationModel, Prompts

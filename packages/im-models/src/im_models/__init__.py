@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.detr._keypoints import DETRKeypoints
     from im_models.detr._segmentation import DETRSegmentation
     from im_models.embeddings._clip import CLIPModel
+    from im_models.embeddings._dinov2 import DINOv2Embedder, DINOv2Probe, DINOv2ProbeMultiLabel
     from im_models.embeddings._image import ImageEmbedder
     from im_models.faces._blazeface import BlazeFaceDetector
     from im_models.faces._centerface import CenterFaceDetector
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.ocr._angle import TextAngleClassifier
     from im_models.ocr._detection import DBTextDetector
     from im_models.ocr._recognition import CTCTextRecognizer
+    from im_models.open_vocab._grounding_dino import GroundingDINODetector
+    from im_models.open_vocab._owlv2 import OWLv2Detector
+    from im_models.segment_anything._sam import SAMModel
     from im_models.segmentation._segformer import SegFormerSegmentation
     from im_models.segmentation._semantic import (
         DeepLabV3PlusSegmentation,
@@ -45,7 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.yolo._classification import YOLOClassification
     from im_models.yolo._detection import YOLODetection
     from im_models.yolo._end_to_end import YOLOEndToEndDetection
+    from im_models.yolo._obb import YOLOOrientedDetection
     from im_models.yolo._pose import YOLOPose
     from im_models.yolo._segmentation import YOLOSegmentation
     from im_models.yolo._yolonas import YOLONASDetection
-    from im_models.yolo._yolov5 import YOLOv5Detection
+    from im_models.yolo._yolov5 import YOLOv5Detection, YOLOv5Segmentation

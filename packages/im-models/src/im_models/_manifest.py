@@ -25,9 +25,23 @@ ENTRIES = (
     ModelEntry(
         _ULTRALYTICS, "classification", "im_models.yolo._classification:YOLOClassification", features=_YOLO_FEATURES
     ),
+    # Ultralytics -obb exports (YOLOv8/11 OBB, YOLO26 OBB): rotated boxes; the output layout picks the decoder
+    ModelEntry(
+        (*_ULTRALYTICS, "yolo26"),
+        "oriented-object-detection",
+        "im_models.yolo._obb:YOLOOrientedDetection",
+        features=_YOLO_FEATURES,
+    ),
     # YOLOv9 exports carry the v8 (anchor-free, DFL) head: the Ultralytics families read them
     ModelEntry(("yolov9",), "object-detection", "im_models.yolo._detection:YOLODetection", features=_YOLO_FEATURES),
     ModelEntry(("yolov5",), "object-detection", "im_models.yolo._yolov5:YOLOv5Detection", features=_YOLO_FEATURES),
+    # YOLOv5-seg and YOLOv7-seg: rows with objectness, then mask coefficients; prototypes as the v8 layout
+    ModelEntry(
+        ("yolov5", "yolov7"),
+        "instance-segmentation",
+        "im_models.yolo._yolov5:YOLOv5Segmentation",
+        features=_YOLO_FEATURES,
+    ),
     ModelEntry(
         ("yolov10", "yolo26"),
         "object-detection",
@@ -59,6 +73,15 @@ ENTRIES = (
     ),
     ModelEntry(("yolo26",), "semantic-segmentation", "im_models.segmentation._semantic:YOLO26SemanticSegmentation"),
     ModelEntry(("yolact",), "instance-segmentation", "im_models.segmentation._yolact:YOLACTSegmentation"),
+    # YOLO26 / YOLOv10 segmentation and pose: the Ultralytics families, which decode end-to-end rows or one-to-many
+    # columns as the output's layout says
+    ModelEntry(
+        ("yolov10", "yolo26"),
+        "instance-segmentation",
+        "im_models.yolo._segmentation:YOLOSegmentation",
+        features=_YOLO_FEATURES,
+    ),
+    ModelEntry(("yolov10", "yolo26"), "keypoint-detection", "im_models.yolo._pose:YOLOPose", features=_YOLO_FEATURES),
     # Model families II: faces, OCR, classification, embeddings, gaze
     ModelEntry(
         ("mediapipe-face-detector", "blazeface"), "object-detection", "im_models.faces._blazeface:BlazeFaceDetector"
@@ -85,6 +108,20 @@ ENTRIES = (
         "im_models.embeddings._image:ImageEmbedder",
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
+    ModelEntry(("sam",), "promptable-segmentation", "im_models.segment_anything._sam:SAMModel"),
+    ModelEntry(("owlv2",), "open-vocabulary-object-detection", "im_models.open_vocab._owlv2:OWLv2Detector"),
+    ModelEntry(
+        ("grounding-dino",),
+        "open-vocabulary-object-detection",
+        "im_models.open_vocab._grounding_dino:GroundingDINODetector",
+    ),
+    ModelEntry(("dinov2", "dinov3"), "embedding", "im_models.embeddings._dinov2:DINOv2Embedder"),
+    ModelEntry(("dinov2-probe", "dinov3-probe"), "classification", "im_models.embeddings._dinov2:DINOv2Probe"),
+    ModelEntry(
+        ("dinov2-probe", "dinov3-probe"),
+        "multi-label-classification",
+        "im_models.embeddings._dinov2:DINOv2ProbeMultiLabel",
+    ),
     ModelEntry(("l2cs-net", "l2cs"), "gaze-estimation", "im_models.gaze._l2cs:L2CSGaze"),
     # Hugging Face folders (transformers backend) and the packages `im export` writes from them
     ModelEntry(
@@ -100,6 +137,14 @@ ENTRIES = (
     ModelEntry(("pp-ocrv6-rec",), "text-only-ocr", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("pp-ocrv6-rec",), "text-recognition", "im_models.ocr._recognition:CTCTextRecognizer"),
     ModelEntry(("l2cs-net",), "gaze-detection", "im_models.gaze._l2cs:L2CSGaze"),
+    # dinov3_probe ONNX packages (weights.onnx: backbone + linear layer → logits, inference_config.json with a
+    # softmax post-processing, class_names.txt) are image classifiers
+    ModelEntry(("dinov3_probe",), "classification", "im_models.classification._classifier:ImageClassifier"),
+    ModelEntry(
+        ("dinov3_probe",),
+        "multi-label-classification",
+        "im_models.classification._classifier:MultiLabelImageClassifier",
+    ),
 )
 
 MANIFEST = ModelsManifest(

@@ -24,6 +24,21 @@ MANIFEST = PipelinesManifest(
             target="im_pipelines._builtin:FaceGazePipeline",
             description="face detection → gaze (yaw, pitch) of each face",
         ),
+        PipelineEntry(
+            name="detect-and-segment",
+            target="im_pipelines._segment:DetectAndSegmentPipeline",
+            description="any object detector's boxes → a SAM mask per box (Detections with masks)",
+        ),
+        PipelineEntry(
+            name="open-vocabulary-detect-and-segment",
+            target="im_pipelines._segment:OpenVocabularyDetectAndSegmentPipeline",
+            description="text queries → open-vocabulary detector (OWLv2, Grounding DINO) → a SAM mask per box",
+        ),
+        PipelineEntry(
+            name="detect-and-classify",
+            target="im_pipelines._classify:DetectAndClassifyPipeline",
+            description="object detection → a class for each box's crop (CLIP zero-shot labels, or a classifier)",
+        ),
     ),
     distribution="im-pipelines",
 )

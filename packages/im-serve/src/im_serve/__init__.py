@@ -14,7 +14,9 @@ from im_core.sdk import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "ModelRunner": "im_serve._app",
     "create_app": "im_serve._app",
+    "parse_model_arg": "im_serve._cli",
     "serve": "im_serve._server",
 }
 
@@ -23,5 +25,6 @@ __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from im_serve._app import create_app
+    from im_serve._app import ModelRunner, create_app
+    from im_serve._cli import parse_model_arg
     from im_serve._server import serve

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from im_core import Model, ModelSpec
 
-__all__ = ["create_app"]
+__all__ = ["ModelRunner", "create_app"]
 
 logger = logging.getLogger("im.serve")
 
@@ -39,6 +39,23 @@ RESERVED_PARAMS = frozenset({"errors"})
 #: seconds a client is told to wait before retrying a refused request (queue full, model loading, draining)
 RETRY_AFTER_S = 1
 PREDICT_ROUTE = "/v1/models/{model}/predict"
+
+
+@runtime_checkable
+class ModelRunner(Protocol):
+    """What runs the models when :func:`create_app` is given ``runner=``, in place of its own worker threads (the Ray
+    Serve deployment of im-ray is one: its ``@serve.batch`` and ``@serve.multiplexed`` run the models, while the
+    routes, parameters, errors, metrics and drain stay im-serve's).
+    """
+
+    async def predict(self, model: str, data: bytes, params: dict[str, Any]) -> Any:
+        """One image's answer: its result's ``to_dict()``, or the :class:`~im_core.errors.ImError` of this image
+        (returned or raised: a 400 for bad input or parameters, else 500)."""
+        ...
+
+    def loaded(self, model: str) -> Model[Any] | None:
+        """The model named ``model`` if it is loaded here (for its metadata), else None."""
+        ...
 
 
 class Refused(Exception):
@@ -254,6 +271,16 @@ def _settle(future: asyncio.Future[Any], answer: Any) -> None:
         future.set_result(answer)
 
 
+async def _run(runner: ModelRunner, model: str, data: bytes, params: dict[str, Any]) -> Any:
+    """The runner's answer; an exception it raises is the answer (an ImError: 4xx/500 with its message)."""
+    try:
+        return await runner.predict(model, data, params)
+    except Exception as exc:
+        if not isinstance(exc, ImError):
+            logger.exception("im serve: the runner failed on model %r", model)
+        return exc
+
+
 def _error_status(exc: BaseException) -> int:
     if isinstance(exc, (ModelInputError, InvalidParameterError)):
         return 400
@@ -273,6 +300,7 @@ class ServeState:
     workers: dict[str, ModelWorker]
     metrics: _Metrics
     draining: bool = False
+    runner: ModelRunner | None = None
 
     def drain(self) -> None:
         """Readiness turns 503 and new work is refused; work already accepted is still answered."""
@@ -282,6 +310,18 @@ class ServeState:
     def ready(self) -> bool:
         return not self.draining and all(w.state == "ready" for w in self.workers.values())
 
+    def observe_batch(self, model: str, size: int) -> None:
+        """Count a batch of ``size`` requests of ``model`` in ``im_serve_batch_size`` (for runners that batch)."""
+        self.metrics.batch_size.labels(model).observe(size)
+
+    def model_state(self, model: str) -> tuple[str, str | None, Any]:
+        """``(state, error, loaded model or None)`` of a served model."""
+        worker = self.workers.get(model)
+        if worker is not None:
+            return worker.state, worker.error, worker.model
+        loaded = self.runner.loaded(model) if self.runner is not None else None
+        return "ready", None, loaded
+
 
 def create_app(
     models: Mapping[str, ModelSpec | Model[Any]],
@@ -289,6 +329,7 @@ def create_app(
     max_batch_size: int = 8,
     max_queue: int = 64,
     max_wait_ms: float = 0.0,
+    runner: ModelRunner | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models`` (name -> :class:`~im_core.ModelSpec` or loaded model).
 
@@ -302,6 +343,10 @@ def create_app(
         max_queue: requests that may wait per model; beyond it a request gets 503 with ``Retry-After``.
         max_wait_ms: how long a worker waits for a batch to fill (0, the default: it takes what queued while its
             previous batch ran; a wait pays off on GPUs only).
+        runner: what runs the models instead of the app's own worker threads (:class:`ModelRunner`; im-ray's Ray
+            Serve deployment). The batching, queue and loading arguments above then do not apply: the runner
+            loads models when it chooses, and the models are ready from the start. A runner that batches reports
+            its batch sizes to ``/metrics`` with ``app.state.im_serve.observe_batch(model, size)``.
 
     Raises:
         InvalidParameterError: no model, a bad name, or a bound below 1.
@@ -323,13 +368,22 @@ def create_app(
             f"{max_queue} and {max_wait_ms}."
         )
     metrics = _metrics()
-    workers = {
-        name: ModelWorker(
-            name, source, metrics, max_batch_size=max_batch_size, max_queue=max_queue, max_wait_s=max_wait_ms / 1000
+    if runner is not None and not isinstance(runner, ModelRunner):
+        raise InvalidParameterError(
+            f"runner must have async predict(model, data, params) and loaded(model), not {type(runner).__name__}."
         )
-        for name, source in models.items()
-    }
-    state = ServeState(workers, metrics)
+    workers = (
+        {
+            name: ModelWorker(
+                name, source, metrics, max_batch_size=max_batch_size, max_queue=max_queue, max_wait_s=max_wait_ms / 1000
+            )
+            for name, source in models.items()
+        }
+        if runner is None
+        else {}
+    )
+    names = frozenset(models)
+    state = ServeState(workers, metrics, runner=runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -354,7 +408,7 @@ def create_app(
 
     def unknown(model: str) -> JSONResponse:
         return JSONResponse(
-            {"error": {"type": "ModelNotFound", "message": f"no model {model!r}; served: {sorted(workers)}"}},
+            {"error": {"type": "ModelNotFound", "message": f"no model {model!r}; served: {sorted(names)}"}},
             status_code=404,
         )
 
@@ -377,7 +431,7 @@ def create_app(
             route = scope.get("route")  # the router writes the matched route and path parameters into the scope
             path = getattr(route, "path", "unmatched")
             model = scope.get("path_params", {}).get("model", "") if route is not None else ""
-            if model and model not in workers:
+            if model and model not in names:
                 model = "unknown"  # a bounded label set: never a client-chosen string
             metrics.requests.labels(model, path, str(status[0])).inc()
             metrics.latency.labels(model, path).observe(time.perf_counter() - start)
@@ -393,8 +447,7 @@ def create_app(
 
     @app.post(PREDICT_ROUTE)
     async def predict(model: str, request: Request) -> Response:
-        worker = workers.get(model)
-        if worker is None:
+        if model not in names:
             return unknown(model)
         if state.draining:
             return refuse("the server is shutting down")
@@ -406,13 +459,16 @@ def create_app(
         if not data:
             empty = ModelInputError("the request body is empty: send the image file's bytes (JPEG, PNG, ...).")
             return JSONResponse(_error_body(empty), status_code=400)
-        loop = asyncio.get_running_loop()
-        job = _Job(data, params, json.dumps(params, sort_keys=True, default=repr), loop, loop.create_future())
-        try:
-            worker.submit(job)
-        except Refused as exc:
-            return refuse(exc.reason)
-        answer = await job.future
+        if runner is not None:
+            answer = await _run(runner, model, data, params)
+        else:
+            loop = asyncio.get_running_loop()
+            job = _Job(data, params, json.dumps(params, sort_keys=True, default=repr), loop, loop.create_future())
+            try:
+                workers[model].submit(job)
+            except Refused as exc:
+                return refuse(exc.reason)
+            answer = await job.future
         if isinstance(answer, BaseException):
             return JSONResponse(_error_body(answer), status_code=_error_status(answer))
         return JSONResponse(answer)
@@ -427,20 +483,20 @@ def create_app(
 
     @app.get("/v2/models/{model}")
     async def model_metadata(model: str) -> Response:
-        worker = workers.get(model)
-        if worker is None:
+        if model not in names:
             return unknown(model)
+        model_state, error, loaded = state.model_state(model)
         body: dict[str, Any] = {
             "name": model,
             "versions": [],
             "platform": "im",
             "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1]}],
             "outputs": [{"name": "result", "datatype": "BYTES", "shape": [1]}],
-            "state": worker.state,
+            "state": model_state,
         }
-        if worker.error:
-            body["error"] = worker.error
-        info = getattr(worker.model, "metadata", None)
+        if error:
+            body["error"] = error
+        info = getattr(loaded, "metadata", None)
         if info is not None:
             body["platform"] = f"im-{info.backend}" if info.backend else "im"
             body["parameters"] = {
@@ -456,10 +512,9 @@ def create_app(
 
     @app.get("/v2/models/{model}/ready")
     async def model_ready(model: str) -> Response:
-        worker = workers.get(model)
-        if worker is None:
+        if model not in names:
             return unknown(model)
-        ok = worker.state == "ready" and not state.draining
+        ok = state.model_state(model)[0] == "ready" and not state.draining
         return JSONResponse({"name": model, "ready": ok}, status_code=200 if ok else 503)
 
     @app.get("/metrics")

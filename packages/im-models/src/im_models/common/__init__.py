@@ -9,7 +9,9 @@ Pre-processing
     :func:`canvas_size` (the canvas one image gets alone: a family's ``Model.canvas_key``),
     :func:`input_spatial_dynamic`.
 Post-processing
-    :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`top_k_positions`, :func:`xywh_to_xyxy`,
+    :func:`nms` (exact greedy, vectorised), :func:`box_iou`, :func:`rotated_nms` / :func:`probiou` /
+    :func:`xywhr_to_corners` (oriented boxes, as Ultralytics suppresses them), :func:`top_k_positions`,
+    :func:`xywh_to_xyxy`,
     :func:`resolve_detection_params` / :class:`DetectionParams` / :func:`select_detections` (thresholds, class
     filter, pre-NMS top-k, NMS, ``max_detections``), :func:`class_thresholds`, :func:`class_filter_mask`,
     :data:`DETECTION_PARAMS` (the call parameters every detector takes, for its ``Model.CALL_PARAMS``).
@@ -28,6 +30,7 @@ Package files
     :func:`parse_keypoints_metadata` (keypoint names and skeleton per object class),
     :func:`class_names_remapping` (``class_names_operations``), :func:`adjust_images` (the grayscale and contrast
     steps of ``image_pre_processing``).
+Resizing
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Hugging Face parity
@@ -95,6 +98,7 @@ from im_models.common._preprocess import (
     prepare_batch,
     target_size,
 )
+from im_models.common._rotated import probiou, rotated_nms, xywhr_to_corners
 from im_models.common._torch_resize import TorchResizeMode, resize_like_torch
 
 __all__ = [
@@ -136,6 +140,7 @@ __all__ = [
     "parse_inference_config",
     "parse_keypoints_metadata",
     "pre_process_images",
+    "probiou",
     "prepare_batch",
     "recommended_parameters",
     "resolve_class_names",
@@ -143,6 +148,7 @@ __all__ = [
     "resize_like_pil",
     "resize_like_torch",
     "rle_from_box_mask",
+    "rotated_nms",
     "run_session",
     "select_detections",
     "sigmoid",
@@ -156,4 +162,5 @@ __all__ = [
     "top_pairs",
     "ultralytics_config",
     "xywh_to_xyxy",
+    "xywhr_to_corners",
 ]

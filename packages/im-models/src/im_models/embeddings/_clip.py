@@ -4,12 +4,17 @@ Package layout (a folder)::
 
     image_encoder.onnx   images (N, 3, H, W) float → (N, D) or pooled-able features
     text_encoder.onnx    token ids (N, L) int64 [+ attention mask (N, L)] → (N, D)
-    vocab.txt            one token per line (or pass ``tokenizer=`` to from_pretrained: texts -> (ids, mask))
+    tokenizer.json       CLIP's byte-level BPE (or vocab.json + merges.txt, the slow tokenizer's files): see
+                         :mod:`im_models.embeddings._bpe`; needs ``tokenizers`` (``im-models[text]``)
+    vocab.txt            older packages: a word vocabulary, one token per line
+                         (or pass ``tokenizer=`` to from_pretrained: texts -> (ids, mask))
     clip_config.json     optional: {"image_size": 224, "mean": [...], "std": [...], "color": "rgb",
                                     "context_length": 77, "logit_scale": 100.0, "template": "a photo of a {}"}
 
-No CLIP weights can be obtained in this project's test environment; the interface is tested with small towers
-built in the tests.
+A Hugging Face CLIP folder (``config.json``, ``model.safetensors``, its processor and tokenizer files) and the im
+package exported from it (``vision.onnx``, ``text.onnx`` and the same side files) load the same way: the image
+pre-processing is then the folder's image processor (:class:`~im_models.embeddings._hf_image.HFImageProcessor`,
+equal to transformers' ``CLIPImageProcessorPil``), the context length ``text_config.max_position_embeddings``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 from im_core import Classification, EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import check_names, is_batch
-from im_models.common import NetworkInput, prepare_batch, softmax, to_numpy
+from im_models.common import softmax, to_numpy
+from im_models.embeddings._hf_image import HFImageProcessor, image_processor_config
 from im_models.embeddings._pooling import l2_normalize, pool_features
 from im_models.embeddings._tokenizer import VocabTokenizer
 
@@ -47,8 +53,9 @@ Tokenizer = Callable[[Sequence[str]], "tuple[np.ndarray, np.ndarray] | np.ndarra
 class CLIPModel(EmbeddingModel):
     """Zero-shot image/text model: ``embed_images``, ``embed_texts``, ``similarity`` and ``classify``.
 
-    ``model(image)`` returns the image's :class:`Embeddings` (task ``embedding``). Images are resized (short side to
-    ``image_size``, then centre crop), normalised with CLIP's mean/std; vectors are L2-normalised.
+    ``model(image)`` returns the image's :class:`Embeddings` (task ``embedding``). Images are resized as CLIP's
+    image processor does (short side to ``image_size`` with Pillow's bicubic filter, centre crop, rescale to [0, 1],
+    CLIP's mean/std); vectors are L2-normalised.
     """
 
     #: keyword arguments of ``from_pretrained`` this family reads when it is built
@@ -62,6 +69,7 @@ class CLIPModel(EmbeddingModel):
         tokenizer: Tokenizer,
         info: LoadedModelInfo,
         config: dict[str, Any],
+        processor: HFImageProcessor | None = None,
     ) -> None:
         self.image_session = image_session
         self.text_session = text_session
@@ -70,14 +78,10 @@ class CLIPModel(EmbeddingModel):
         self.logit_scale = float(config["logit_scale"])
         self.template = str(config["template"])
         size = int(config["image_size"])
-        self._net = NetworkInput(
-            height=size,
-            width=size,
-            color=str(config["color"]),  # type: ignore[arg-type]
-            resize_mode="stretch",
-            mean=tuple(config["mean"]),
-            std=tuple(config["std"]),
+        self.processor = processor or HFImageProcessor(
+            shortest_edge=size, crop=(size, size), mean=tuple(config["mean"]), std=tuple(config["std"])
         )
+        self.color = str(config["color"])
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> CLIPModel:
@@ -87,41 +91,39 @@ class CLIPModel(EmbeddingModel):
             if not isinstance(data, dict):
                 raise CorruptedModelPackageError("clip_config.json must hold a JSON object.")
             config.update({k: v for k, v in data.items() if k in _DEFAULTS})
-        if ctx.has("preprocessor_config.json"):  # a Hugging Face folder (or a package exported from one)
-            config.update(_hf_image_processor(ctx.read_json("preprocessor_config.json")))
+        hf_processor = image_processor_config(ctx)  # a Hugging Face folder (or a package exported from one)
+        hf_config = ctx.read_json("config.json") if ctx.has("config.json") else None
+        if isinstance(hf_config, dict) and isinstance(hf_config.get("text_config"), dict):
+            text_config = hf_config["text_config"]
+            if isinstance(text_config.get("max_position_embeddings"), int):
+                config["context_length"] = text_config["max_position_embeddings"]
         options = dict(ctx.options)
         tokenizer = options.pop("tokenizer", None)
         check_names(options, _DEFAULTS, "CLIPModel takes no load option(s)")
         config.update(options)
         if tokenizer is None:
-            if not ctx.has("vocab.txt"):
-                raise CorruptedModelPackageError(
-                    f"{ctx.model_id!r} has no vocab.txt; add one or pass tokenizer= (texts -> ids[, mask])."
-                )
-            tokens = ctx.path("vocab.txt").read_text(encoding="utf-8").split("\n")
-            tokenizer = VocabTokenizer([t for t in tokens if t], int(config["context_length"]), config["lowercase"])
+            tokenizer = _package_tokenizer(ctx, config)
         image = ctx.load_part("vision", names=("image_encoder.onnx", "visual.onnx"))
         text = ctx.load_part("text", names=("text_encoder.onnx", "textual.onnx"))
         if "logit_scale" in image.metadata and "logit_scale" not in options:  # learned: it lives in the weights
             config["logit_scale"] = float(image.metadata["logit_scale"])
+        processor = None
+        if hf_processor is not None and not {"image_size", "mean", "std"} & set(options):
+            processor = HFImageProcessor.from_config(hf_processor, mean=config["mean"], std=config["std"])
         side = image.inputs[0].shape[-1] if image.inputs and len(image.inputs[0].shape) == 4 else None
         if isinstance(side, int) and "image_size" not in options:  # a fixed-size tower says its own size
             config["image_size"] = side
-        return cls(image, text, tokenizer, ctx.info(), config)
+        return cls(image, text, tokenizer, ctx.info(), config, processor)
 
     # -- image tower (the Model stages) ---------------------------------------------------------------------------
 
-    def canvas_key(self, image: Image, **params: Any) -> None:
-        return None  # a fixed input size: every image gets the same canvas, so any images may share a batch
+    def canvas_key(self, image: Image, **params: Any) -> tuple[int, int]:
+        # the network input size: with a centre crop, every image shares a batch
+        return self.processor.output_size(image.height, image.width)
 
     def pre_process(self, images: list[Image], **params: Any) -> np.ndarray:
-        size = self._net.height
-        crops = []
-        for im in images:  # short side → size, centre square (computed in original pixels: one resize)
-            side = min(im.height, im.width)
-            y0, x0 = (im.height - side) // 2, (im.width - side) // 2
-            crops.append(Image(im.pixels[y0 : y0 + side, x0 : x0 + side], im.color))
-        return prepare_batch(crops, self._net, size=(size, size))[0]
+        batch = self.processor(images)
+        return np.ascontiguousarray(batch[:, ::-1]) if self.color == "bgr" else batch
 
     def forward(self, prepared: np.ndarray) -> np.ndarray:
         name, out = self.image_session.inputs[0].name, self.image_session.outputs[0].name
@@ -168,27 +170,37 @@ class CLIPModel(EmbeddingModel):
             template: prompt with one ``{}``, default from the package (``"a photo of a {}"``).
             **params: as for ``infer`` (``color_format="rgb"`` for RGB numpy images).
         """
-        if not labels:
-            raise InvalidParameterError("classify needs at least one label.")
-        prompt = self.template if template is None else template
-        sim = self.similarity(images, [prompt.format(label) for label in labels], **params)
-        probs = softmax(self.logit_scale * sim, axis=1)
+        if not labels or isinstance(labels, str):
+            raise InvalidParameterError("classify needs at least one label (a list of class names).")
+        probs = self.zero_shot_scores(self.embed_images(images, **params).vectors, labels, template=template)
         results = [Classification(row, tuple(labels)) for row in probs]
         return results if is_batch(images) else results[0]
 
+    def zero_shot_scores(
+        self, image_vectors: np.ndarray, labels: Sequence[str], *, template: str | None = None
+    ) -> np.ndarray:
+        """float32 (N, L) softmax over ``logit_scale * cos(image, template.format(label))`` for image embeddings
+        already computed (``embed_images(...).vectors`` or ``run_images`` results), one row per image."""
+        if not labels or isinstance(labels, str):
+            raise InvalidParameterError("classify needs at least one label (a list of class names).")
+        prompt = self.template if template is None else template
+        texts = self.embed_texts([prompt.format(label) for label in labels]).vectors
+        return softmax(self.logit_scale * (np.asarray(image_vectors, np.float32) @ texts.T), axis=1)
 
-def _hf_image_processor(data: Any) -> dict[str, Any]:
-    """image_size / mean / std from a Hugging Face ``preprocessor_config.json`` (``crop_size`` as an int or
-    ``{"height", "width"}``; ``image_mean``, ``image_std``)."""
-    if not isinstance(data, dict):
-        raise CorruptedModelPackageError("preprocessor_config.json must hold a JSON object.")
-    out: dict[str, Any] = {}
-    crop = data.get("crop_size")
-    side = crop.get("height") if isinstance(crop, dict) else crop
-    if isinstance(side, int) and side > 0:
-        out["image_size"] = side
-    for key, name in (("image_mean", "mean"), ("image_std", "std")):
-        value = data.get(key)
-        if isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value):
-            out[name] = tuple(float(v) for v in value)
-    return out
+
+def _package_tokenizer(ctx: PackageContext, config: dict[str, Any]) -> Tokenizer:
+    """The package's tokenizer: CLIP's byte-level BPE (``tokenizer.json``, or ``vocab.json`` + ``merges.txt``),
+    else the word vocabulary of older packages (``vocab.txt``)."""
+    length = int(config["context_length"])
+    if ctx.has("tokenizer.json") or (ctx.has("vocab.json") and ctx.has("merges.txt")):
+        from im_models.embeddings._bpe import CLIPBPETokenizer
+
+        return CLIPBPETokenizer.from_folder(ctx.directory, length)
+    if ctx.has("vocab.txt"):
+        tokens = ctx.path("vocab.txt").read_text(encoding="utf-8").split("\n")
+        return VocabTokenizer([t for t in tokens if t], length, config["lowercase"])
+    raise CorruptedModelPackageError(
+        f"{ctx.model_id!r} has no tokenizer: expected tokenizer.json or vocab.json + merges.txt (CLIP's byte-level "
+        "BPE) or vocab.txt (a word vocabulary). Fix: copy the tokenizer files of the checkpoint next to the model, "
+        "or pass tokenizer= (a callable texts -> (ids, mask))."
+    )

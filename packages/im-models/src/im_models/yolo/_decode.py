@@ -23,7 +23,15 @@ import numpy as np
 from im_core.errors import ModelRuntimeError
 from im_models.common import DetectionParams, array_ops, best_class, filter_candidates, suppress, xywh_to_xyxy
 
-__all__ = ["Candidates", "decode_anchor_free", "decode_fused", "decode_yolov5", "warn_fused_nms_params"]
+__all__ = [
+    "Candidates",
+    "anchor_free_candidates",
+    "decode_anchor_free",
+    "decode_fused",
+    "decode_yolov5",
+    "fused_layout",
+    "warn_fused_nms_params",
+]
 
 #: call parameters that only steer the NMS im runs; a graph with NMS inside ignores them
 _NMS_ONLY = ("iou_threshold", "class_agnostic", "class_agnostic_nms", "pre_nms_top_k")
@@ -100,6 +108,33 @@ def _check_probabilities(scores: Any, ops: Any) -> None:
         )
 
 
+def anchor_free_candidates(pred: Any, num_classes: int, params: DetectionParams) -> Candidates:
+    """The candidates of one image of an anchor-free head before NMS: best class, thresholds, class filter and
+    pre-NMS top-k, run where ``pred`` lives (numpy, or a torch tensor on its device); only the survivors are copied
+    to the CPU. ``xyxy`` of the result holds the head's raw ``cx, cy, w, h`` (not yet converted), in candidate
+    order (not sorted by score).
+
+    Args:
+        pred: (4 + C + E, N) raw output for one image (numpy array or torch tensor).
+        num_classes: C.
+        params: thresholds and limits.
+    """
+    ops = array_ops(pred)
+    extra = pred.shape[0] - 4 - num_classes
+    cand, best, cls = best_class(pred[4 : 4 + num_classes], 0, params.min_threshold, ops)
+    _check_probabilities(best, ops)
+    keep = filter_candidates(best, cls, params, ops)
+    if len(keep) == 0 or params.max_detections == 0:
+        return _empty(extra)
+    sel = cand[keep]
+    return Candidates(
+        ops.numpy(pred[:4, sel].T),
+        ops.numpy(best[keep]),
+        ops.numpy(cls[keep], np.int64),
+        ops.numpy(pred[4 + num_classes :, sel].T),
+    )
+
+
 def decode_anchor_free(pred: Any, num_classes: int, params: DetectionParams) -> Candidates:
     """Decode one image of an anchor-free head.
 
@@ -111,17 +146,27 @@ def decode_anchor_free(pred: Any, num_classes: int, params: DetectionParams) -> 
         num_classes: C.
         params: thresholds, NMS and limits.
     """
-    ops = array_ops(pred)
-    extra = pred.shape[0] - 4 - num_classes
-    cand, best, cls = best_class(pred[4 : 4 + num_classes], 0, params.min_threshold, ops)
-    _check_probabilities(best, ops)
-    keep = filter_candidates(best, cls, params, ops)
-    if len(keep) == 0 or params.max_detections == 0:
-        return _empty(extra)
-    sel = cand[keep]
-    boxes = xywh_to_xyxy(ops.numpy(pred[:4, sel].T))
-    extras = ops.numpy(pred[4 + num_classes :, sel].T)
-    return _finish(boxes, ops.numpy(best[keep]), ops.numpy(cls[keep], np.int64), extras, params)
+    c = anchor_free_candidates(pred, num_classes, params)
+    if len(c.scores) == 0:
+        return c
+    return _finish(xywh_to_xyxy(c.xyxy), c.scores, c.class_ids, c.extras, params)
+
+
+def fused_layout(shape: tuple[Any, ...], extra: int | None, hint: bool) -> bool:
+    """Whether a 3-D head output is laid out as rows ``(B, N, 6 + E)`` (NMS in the graph, or an end-to-end head)
+    rather than anchor-free columns ``(B, 4 + C + E, N)``: the layout decides, not the architecture's name (a YOLO26
+    export with its one-to-many head has columns, an ``nms=True`` YOLOv8 export has rows).
+
+    Args:
+        shape: the output's shape (ints; other entries are unknown dims).
+        extra: E, the values per detection beyond box, score and class (0 for boxes, 1 for an oriented box's angle,
+            P mask coefficients, K·D keypoint values), or ``None`` when unknown.
+        hint: what the metadata says (end-to-end or NMS-fused), used when the shape cannot tell.
+    """
+    last = shape[2] if len(shape) == 3 and isinstance(shape[2], int) else None
+    if last is None or extra is None:
+        return hint
+    return last == 6 + extra
 
 
 def decode_fused(pred: Any, params: DetectionParams, num_classes: int) -> Candidates:

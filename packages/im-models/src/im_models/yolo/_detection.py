@@ -20,7 +20,13 @@ from im_models.common import (
     run_session,
     static_dim,
 )
-from im_models.yolo._decode import Candidates, decode_anchor_free, decode_fused, warn_fused_nms_params
+from im_models.yolo._decode import (
+    Candidates,
+    decode_anchor_free,
+    decode_fused,
+    fused_layout,
+    warn_fused_nms_params,
+)
 
 __all__ = ["YOLODetection", "to_detections"]
 
@@ -35,7 +41,8 @@ class YOLODetection(ObjectDetectionModel):
     """Boxes from an Ultralytics-layout detector.
 
     Outputs handled: (B, 4 + C, N) anchor-free (decoded here, with NMS), or (B, N, 6) when the export has NMS in
-    the graph or is end-to-end (YOLOv10, YOLO26): ``x1 y1 x2 y2 score class``, no NMS here.
+    the graph or is end-to-end (YOLOv10, YOLO26): ``x1 y1 x2 y2 score class``, no NMS here. The output's layout
+    decides which, not the architecture name (a YOLO26 export with its one-to-many head is decoded with NMS).
 
     Call parameters: ``confidence`` (float, or ``{class: threshold}``), ``iou_threshold``, ``max_detections``,
     ``class_agnostic``, ``class_filter`` (names or ids), ``pre_nms_top_k``, ``image_size``.
@@ -56,7 +63,7 @@ class YOLODetection(ObjectDetectionModel):
     def from_package(cls, ctx: PackageContext) -> YOLODetection:
         package = load_detector_package(ctx)
         shape = package.session.outputs[0].shape if package.session.outputs else ()
-        fused = package.fused_nms or cls.end_to_end
+        fused = fused_layout(shape, 0, package.fused_nms or cls.end_to_end)
         channels = None if fused else static_dim(shape, 1)
         num = None if channels is None else channels - 4
         names = resolve_class_names(list(ctx.class_names(package.session, count=num)), num, "detection", shape)
@@ -80,11 +87,12 @@ class YOLODetection(ObjectDetectionModel):
             raise CorruptedModelPackageError(
                 f"Expected a (B, 4 + C, N) or (B, N, 6) detection output, got {tuple(out.shape)}."
             )
-        if self.fused:
+        fused = fused_layout(tuple(out.shape), 0, self.fused)  # the layout decides, not the architecture name
+        if fused:
             warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         results = []
         for i in range(len(prepared.transforms)):
-            if self.fused:
+            if fused:
                 if out.shape[2] < 6:
                     raise CorruptedModelPackageError(
                         f"An NMS-fused output needs (B, N, 6) rows, got {tuple(out.shape)}."

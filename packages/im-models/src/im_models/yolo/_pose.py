@@ -22,7 +22,7 @@ from im_models.common import (
     run_session,
     static_dim,
 )
-from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
+from im_models.yolo._decode import decode_anchor_free, decode_fused, fused_layout, warn_fused_nms_params
 
 __all__ = ["YOLOPose"]
 
@@ -64,7 +64,8 @@ class YOLOPose(KeypointDetectionModel):
                 kpt = [max(len(c["keypoint_names"]) for c in extra["class_keypoints"]), 3]
         kpt_shape = (int(kpt[0]), int(kpt[1])) if kpt else None
         shape = package.session.outputs[0].shape if package.session.outputs else ()
-        ch = None if package.fused_nms else static_dim(shape, 1)
+        fused = fused_layout(shape, kpt_shape[0] * kpt_shape[1] if kpt_shape else None, package.fused_nms)
+        ch = None if fused else static_dim(shape, 1)
         num = None
         if ch is not None and kpt_shape:
             num = ch - 4 - kpt_shape[0] * kpt_shape[1]
@@ -89,9 +90,11 @@ class YOLOPose(KeypointDetectionModel):
         out = raw[0]
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
-        if self.fused:
+        kd = self.kpt_shape[0] * self.kpt_shape[1] if self.kpt_shape else None
+        fused = fused_layout(tuple(out.shape), kd, self.fused)  # the layout decides, not the architecture name
+        if fused:
             warn_fused_nms_params(params, self.package.features.get("nms_fused"))
-        width = (out.shape[2] - 6) if self.fused else (out.shape[1] - 4 - len(names))
+        width = (out.shape[2] - 6) if fused else (out.shape[1] - 4 - len(names))
         k, d = self.kpt_shape if self.kpt_shape else (width // 3, 3)
         if k * d != width or d not in (2, 3):
             raise CorruptedModelPackageError(
@@ -107,7 +110,7 @@ class YOLOPose(KeypointDetectionModel):
             skeleton = ()
         results = []
         for i, t in enumerate(prepared.transforms):
-            cands = decode_fused(out[i], p, len(names)) if self.fused else decode_anchor_free(out[i], len(names), p)
+            cands = decode_fused(out[i], p, len(names)) if fused else decode_anchor_free(out[i], len(names), p)
             kp = cands.extras.reshape(-1, k, d)
             xy = t.points_to_original(kp[:, :, :2], clip=self.package.layout == "ultralytics")
             conf = kp[:, :, 2] if d == 3 else np.ones(kp.shape[:2], np.float32)

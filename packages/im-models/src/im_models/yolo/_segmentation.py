@@ -24,7 +24,7 @@ from im_models.common import (
     static_dim,
     to_numpy,
 )
-from im_models.yolo._decode import decode_anchor_free, decode_fused, warn_fused_nms_params
+from im_models.yolo._decode import decode_anchor_free, decode_fused, fused_layout, warn_fused_nms_params
 
 __all__ = ["YOLOSegmentation", "split_segmentation_outputs"]
 
@@ -70,7 +70,9 @@ class YOLOSegmentation(InstanceSegmentationModel):
         det = next((o for o in outs if len(o.shape) == 3), None)
         proto = next((o for o in outs if len(o.shape) == 4), None)
         num = None
-        if det is not None and proto is not None and not package.fused_nms:
+        p_count = static_dim(proto.shape, 1) if proto is not None else None
+        fused = fused_layout(det.shape if det is not None else (), p_count, package.fused_nms)
+        if det is not None and proto is not None and not fused:
             ch, p = static_dim(det.shape, 1), static_dim(proto.shape, 1)
             num = None if ch is None or p is None else ch - 4 - p
         found = list(ctx.class_names(package.session, count=num))
@@ -93,13 +95,14 @@ class YOLOSegmentation(InstanceSegmentationModel):
         dets, protos = split_segmentation_outputs(raw)
         names = list(self.class_names)
         p = resolve_detection_params(params, names, len(names), recommended=self.package.recommended)
-        if self.fused:
+        n_proto = protos.shape[1]
+        fused = fused_layout(tuple(dets.shape), n_proto, self.fused)  # the layout decides, not the name
+        if fused:
             warn_fused_nms_params(params, self.package.features.get("nms_fused"))
         fmt = params.get("mask_format", "dense")
-        n_proto = protos.shape[1]
         results = []
         for i, t in enumerate(prepared.transforms):
-            if self.fused:
+            if fused:
                 cands = decode_fused(dets[i], p, len(names))
             else:
                 if dets.shape[1] != 4 + len(names) + n_proto:

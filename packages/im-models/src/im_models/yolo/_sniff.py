@@ -22,8 +22,7 @@ _TASKS = {
     "segment": "instance-segmentation",
     "pose": "keypoint-detection",
     "classify": "classification",
-    # no family decodes oriented boxes yet: naming the task makes loading say so, instead of asking for a task
-    # (and the suggested object-detection would read the angle channel as a class)
+    # rotated boxes: im_models.yolo._obb (decoded as object-detection, the angle channel would be read as a class)
     "obb": "oriented-object-detection",
 }
 

@@ -1,0 +1,1 @@
+"""Promptable segmentation families: SAM (``embed`` once, ``segment`` per prompt)."""
