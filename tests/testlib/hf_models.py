@@ -661,3 +661,39 @@ def tiny_smolvlm(folder: Path, *, seed: int = 0, image_size: int = 32) -> Path:
         chat_template=_IDEFICS3_CHAT_TEMPLATE,
     ).save_pretrained(str(folder))
     return folder
+
+
+def tiny_segformer(folder: Path, *, seed: int = 0, size: int = 64, labels: tuple[str, ...] | None = None) -> Path:
+    """A SegFormer (4 stages of one block, 8-16 wide) with a 5-class head named like ADE20K classes (no background
+    class) and its image processor (``size`` × ``size``, Pillow bilinear, ImageNet mean/std), saved to ``folder``."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    try:
+        from transformers import SegformerImageProcessorPil as Processor
+    except ImportError:  # pragma: no cover - older transformers: one (PIL) processor
+        from transformers import SegformerImageProcessor as Processor
+
+    names = labels or ("wall", "building", "sky", "floor", "tree")
+    torch.manual_seed(seed)
+    config = SegformerConfig(
+        num_encoder_blocks=4,
+        depths=[1, 1, 1, 1],
+        sr_ratios=[8, 4, 2, 1],
+        hidden_sizes=[8, 8, 16, 16],
+        num_attention_heads=[1, 1, 2, 2],
+        decoder_hidden_size=16,
+        image_size=size,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
+        initializer_range=0.2,  # a random head with the default 0.02 gives near-uniform logits
+    )
+    SegformerForSemanticSegmentation(config).eval().save_pretrained(str(folder))
+    Processor(
+        size={"height": size, "width": size},
+        resample=2,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(str(folder))
+    return folder

@@ -70,6 +70,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "idefics3": Recipe("transformers:Idefics3ForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
     "smolvlm": Recipe("transformers:SmolVLMForConditionalGeneration", "im_backend_transformers._generation:no_parts"),
+    "segformer": Recipe(
+        "transformers:SegformerForSemanticSegmentation", "im_backend_transformers._segformer:segformer_parts"
+    ),
 }
 
 

@@ -129,6 +129,7 @@ ENTRIES = (
         "depth-estimation",
         "im_models.depth._depth_anything:DepthAnything",
     ),
+    ModelEntry(("segformer",), "semantic-segmentation", "im_models.segmentation._segformer:SegFormerSegmentation"),
     # The same families under the architecture and task names of Roboflow's registry (inference-models): the
     # results are im's own (Detections with data["polygon"], TextRecognition, Gaze), the task name is theirs.
     ModelEntry(("pp-ocrv6-det",), "object-detection", "im_models.ocr._detection:DBTextDetector"),

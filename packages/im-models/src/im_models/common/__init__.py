@@ -34,7 +34,9 @@ Resizing
 Crops
     :func:`crop_boxes` (boxes widened by a margin, e.g. faces), :func:`crop_quads`, :func:`order_quads`.
 Hugging Face parity
-    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`.
+    :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`;
+    :func:`resize_like_torch` (maps resized as ``torch.nn.functional.interpolate``, bilinear or bicubic,
+    ``align_corners=False``: the processors' post-processing).
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`; :func:`full_masks` (per-detection mask logits over the
@@ -97,6 +99,7 @@ from im_models.common._preprocess import (
     target_size,
 )
 from im_models.common._rotated import probiou, rotated_nms, xywhr_to_corners
+from im_models.common._torch_resize import TorchResizeMode, resize_like_torch
 
 __all__ = [
     "DETECTION_PARAMS",
@@ -110,6 +113,7 @@ __all__ = [
     "Prepared",
     "RESIZE_MODES",
     "StaticCrop",
+    "TorchResizeMode",
     "adjust_images",
     "array_ops",
     "as_probabilities",
@@ -142,6 +146,7 @@ __all__ = [
     "resolve_class_names",
     "resolve_detection_params",
     "resize_like_pil",
+    "resize_like_torch",
     "rle_from_box_mask",
     "rotated_nms",
     "run_session",

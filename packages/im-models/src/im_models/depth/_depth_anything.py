@@ -20,7 +20,7 @@ import numpy as np
 from im_core import DepthEstimationModel, DepthMap, Image, LoadedModelInfo, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError
 from im_core.sdk import check_names
-from im_models.common import resize_like_pil, to_numpy
+from im_models.common import resize_like_pil, resize_like_torch, to_numpy
 
 __all__ = ["DepthAnything"]
 
@@ -92,7 +92,7 @@ class DepthAnything(DepthEstimationModel):
     def post_process(self, raw: np.ndarray, prepared: Any, **params: Any) -> list[DepthMap]:
         sizes = prepared[1]
         maps = raw.reshape(len(sizes), raw.shape[-2], raw.shape[-1]).astype(np.float32)
-        return [DepthMap(resize_bicubic_like_torch(d, size), kind=self.kind) for d, size in zip(maps, sizes)]
+        return [DepthMap(resize_like_torch(d, size, "bicubic"), kind=self.kind) for d, size in zip(maps, sizes)]
 
 
 def _processor(data: Any) -> dict[str, Any]:
@@ -114,33 +114,3 @@ def _processor(data: Any) -> dict[str, Any]:
         "image_mean": data.get("image_mean", _IMAGENET_MEAN),
         "image_std": data.get("image_std", _IMAGENET_STD),
     }
-
-
-def _cubic_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (out, 4) and weights (out, 4) of PyTorch's bicubic interpolation (``align_corners=False``,
-    a = -0.75, border indices clamped), along one axis."""
-    a = -0.75
-    scale = in_size / out_size
-    src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
-    base = np.floor(src)
-    t = src - base
-    offsets = np.arange(-1, 3)
-    idx = np.clip(base[:, None].astype(np.int64) + offsets, 0, in_size - 1)
-    d = np.abs(t[:, None] - offsets)  # distance of each tap
-    near = ((a + 2) * d - (a + 3)) * d * d + 1
-    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
-    w = np.where(d <= 1, near, np.where(d < 2, far, 0.0))
-    return idx, w
-
-
-def resize_bicubic_like_torch(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w) float32 → (H, W) float32 as ``torch.nn.functional.interpolate(mode="bicubic",
-    align_corners=False)`` computes it (separable, two matrix products)."""
-    height, width = size
-    rows_idx, rows_w = _cubic_weights(array.shape[0], height)
-    cols_idx, cols_w = _cubic_weights(array.shape[1], width)
-    rows = np.zeros((height, array.shape[0]), np.float64)
-    np.add.at(rows, (np.arange(height)[:, None], rows_idx), rows_w)
-    cols = np.zeros((width, array.shape[1]), np.float64)
-    np.add.at(cols, (np.arange(width)[:, None], cols_idx), cols_w)
-    return (rows @ array.astype(np.float64) @ cols.T).astype(np.float32)

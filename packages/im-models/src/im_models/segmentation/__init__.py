@@ -1,1 +1,1 @@
-"""Semantic segmentation (DeepLabV3+, RF-DETR) and YOLACT instance segmentation."""
+"""Semantic segmentation (DeepLabV3+, RF-DETR, YOLO26, SegFormer) and YOLACT instance segmentation."""

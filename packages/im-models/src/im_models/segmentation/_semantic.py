@@ -17,6 +17,7 @@ Pixels outside the visible region (static crop) are background.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -56,8 +57,9 @@ def decode_semantic(
     *,
     activation: Activation,
     num_classes: int,
-    background_class_id: int,
-    thresholds: np.ndarray,
+    background_class_id: int | None,
+    thresholds: np.ndarray | None,
+    resize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image: float (K, h, w) logits → ``(class_map int64 (H, W), confidence float32 (H, W))``.
 
@@ -67,25 +69,49 @@ def decode_semantic(
         t: the image's transform (original pixels → network pixels).
         activation: ``"softmax"`` (confidence = softmax maximum) or ``"sigmoid"`` (sigmoid of the largest logit).
         num_classes: the number of class names (background included).
-        background_class_id: the class of pixels below their threshold (and outside the visible region).
-        thresholds: float32 (num_classes,) per-class confidence thresholds (a pixel needs confidence ≥ it).
+        background_class_id: the class of pixels below their threshold (and outside the visible region); ``None``
+            for a model without a background class (SegFormer on ADE20K): every pixel keeps its best class, no
+            threshold applies, and the whole image must be visible (``t.region`` the full image).
+        thresholds: float32 (num_classes,) per-class confidence thresholds (a pixel needs confidence ≥ it);
+            ignored without a background class.
+        resize: maps float32 (k ≤ 4, h, w) → (k, H, W) at the original pixels; default :func:`maps_to_original`
+            (one bilinear ``cv2.warpAffine`` through ``t``). SegFormer passes PyTorch's bilinear kernel
+            (:func:`~im_models.common.resize_like_torch`) to equal ``post_process_semantic_segmentation``.
     """
     logits = np.asarray(logits, np.float32)
     k = logits.shape[0]
     h, w = t.original_height, t.original_width
+    to_original = resize or (lambda maps: maps_to_original(maps, t))
     best = np.full((h, w), -np.inf, np.float32)
     arg = np.zeros((h, w), np.int64)
     norm = np.zeros((h, w), np.float32)  # softmax: sum of exp(logit - best), rescaled as best grows
+    # plane by plane into preallocated buffers: numpy's axis-0 reductions (max, argmax, sum) over a few large planes,
+    # and a fresh (H, W) temporary per step, cost 3-10x more than these in-place updates
+    better, total, tmp = np.empty((h, w), bool), np.empty((h, w), np.float32), np.empty((h, w), np.float32)
     for start in range(0, k, 4):  # ≤ 4 channels per warp (OpenCV's limit): a running argmax and log-sum-exp
-        chunk = maps_to_original(logits[start : start + 4], t)
-        c_best = chunk.max(axis=0)
+        chunk = to_original(logits[start : start + 4])
         if activation == "softmax":
-            new_best = np.maximum(best, c_best)
-            norm = norm * np.exp(best - new_best) + np.exp(chunk - new_best[None]).sum(axis=0)
-        better = c_best > best  # strict: the first channel reaching the maximum wins, as argmax does
-        best = np.where(better, c_best, best)
-        arg = np.where(better, chunk.argmax(axis=0) + start, arg)
+            new_best = np.maximum(best, chunk[0])
+            for plane in chunk[1:]:
+                np.maximum(new_best, plane, out=new_best)
+            np.exp(np.subtract(chunk[0], new_best, out=total), out=total)
+            for plane in chunk[1:]:
+                total += np.exp(np.subtract(plane, new_best, out=tmp), out=tmp)
+            norm *= np.exp(np.subtract(best, new_best, out=tmp), out=tmp)
+            norm += total
+        for j, plane in enumerate(chunk):  # strict: the first channel reaching the maximum wins, as argmax does
+            np.greater(plane, best, out=better)
+            np.copyto(best, plane, where=better)
+            np.copyto(arg, start + j, where=better)
     conf = 1.0 / norm if activation == "softmax" and k > 1 else 1.0 / (1.0 + np.exp(-best))
+    conf = conf.astype(np.float32)
+    if background_class_id is None:
+        if k != num_classes:
+            raise CorruptedModelPackageError(
+                f"The network gives {k} class channels for {num_classes} class names; without a background class "
+                "they must be equal. Fix the class names (config.json id2label)."
+            )
+        return arg, conf
     if k == 1:  # binary head: the lone channel is the foreground class
         arg = np.zeros((h, w), np.int64)
     foreground = np.array([i for i in range(num_classes) if i != background_class_id], np.int64)
@@ -98,8 +124,7 @@ def decode_semantic(
             f"The network gives {k} class channels for {num_classes} class names (expected {num_classes}, or "
             f"{num_classes - 1} without a background channel). Fix class_names.txt (background first)."
         )
-    conf = conf.astype(np.float32)
-    below = conf < thresholds[arg]
+    below = conf < (np.zeros(num_classes, np.float32) if thresholds is None else thresholds)[arg]
     x0, y0, x1, y1 = t.region
     outside = np.ones((h, w), bool)
     outside[y0:y1, x0:x1] = False
