@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from im_core import ImageEmbedding, PackageContext, Prompts, PromptSegmentation, RLEMask
+from im_core import ImageEmbedding, LoadedModelInfo, PackageContext, Prompts, PromptSegmentation, RLEMask, Session
 from im_core.errors import CorruptedModelPackageError
 from im_core.sdk import check_names
 from im_models.common import resize_like_pil, resize_like_torch, to_numpy
@@ -70,9 +70,20 @@ class SAM2Model(SAMModel):
     Load option ``embedding_cache_size`` (default 8): image embeddings kept (LRU, keyed by the image's pixels).
     """
 
-    dynamic: bool = True
-    stability_delta: float = 0.05
-    stability_thresh: float = 0.98
+    def __init__(
+        self,
+        encoder: Session,
+        decoder: Session,
+        info: LoadedModelInfo,
+        pre: Sam2Preprocessing,
+        cache_size: int = 8,
+    ) -> None:
+        super().__init__(encoder, decoder, info, pre, cache_size)  # type: ignore[arg-type]
+        self.square: Sam2Preprocessing = pre
+        meta = decoder.metadata or {}
+        self.dynamic = str(meta.get("dynamic_multimask_via_stability", "true")).lower() == "true"
+        self.stability_delta = float(meta.get("dynamic_multimask_stability_delta", 0.05))
+        self.stability_thresh = float(meta.get("dynamic_multimask_stability_thresh", 0.98))
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> SAM2Model:
@@ -80,19 +91,14 @@ class SAM2Model(SAMModel):
         check_names(options, cls.LOAD_OPTIONS, "SAM2Model takes no load option(s)")
         name = next((n for n in ("preprocessor_config.json", "processor_config.json") if ctx.has(n)), None)
         pre = Sam2Preprocessing.from_json(ctx.read_json(name)) if name else Sam2Preprocessing()
-        decoder = ctx.load_part("prompt_decoder")
-        model = cls(ctx.load_part("image_encoder"), decoder, ctx.info(), pre, int(options.get("embedding_cache_size", 8)))  # type: ignore[arg-type]
-        meta = decoder.metadata or {}
-        model.dynamic = str(meta.get("dynamic_multimask_via_stability", "true")).lower() == "true"
-        model.stability_delta = float(meta.get("dynamic_multimask_stability_delta", 0.05))
-        model.stability_thresh = float(meta.get("dynamic_multimask_stability_thresh", 0.98))
-        return model
+        encoder, decoder = ctx.load_part("image_encoder"), ctx.load_part("prompt_decoder")
+        return cls(encoder, decoder, ctx.info(), pre, int(options.get("embedding_cache_size", 8)))
 
     # -- image encoder --------------------------------------------------------------------------------------------
 
     def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """(1, 3, H, W) float32 network input of an RGB uint8 image (the processor's square size) and (H, W)."""
-        pre: Sam2Preprocessing = self.pre  # type: ignore[assignment]
+        pre = self.square
         resized = resize_like_pil(rgb, (pre.width, pre.height), resample=2)  # Pillow bilinear
         x = (resized.astype(np.float64) * pre.rescale_factor).astype(np.float32)
         if pre.do_normalize:
