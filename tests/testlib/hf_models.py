@@ -336,6 +336,77 @@ def tiny_sam(folder: Path, *, seed: int = 0, image_size: int = 128) -> Path:
     return folder
 
 
+def tiny_sam2(folder: Path, *, seed: int = 1, image_size: int = 128) -> Path:
+    """A SAM 2 with a 5-block, 4-stage Hiera backbone (widths 16-128, one global-attention block), a 32-wide FPN
+    and a 2-layer mask decoder, saved to ``folder`` with the ``preprocessor_config.json`` of a ``Sam2ImageProcessor``
+    (written as JSON: that processor needs torchvision, which is not installed here).
+
+    Weights are drawn again (fan-in scaled normal, seeded) after construction, as for :func:`tiny_sam`; with seed 0
+    the single-mask token answers every prompt with an all-foreground mask, seed 1 gives varied masks.
+    """
+    import json
+    import math
+
+    import torch
+    from transformers import Sam2Config, Sam2Model
+
+    torch.manual_seed(seed)
+    s = image_size
+    config = Sam2Config(
+        vision_config={
+            "backbone_config": {
+                "model_type": "sam2_hiera_det_model",
+                "hidden_size": 16,
+                "num_attention_heads": 1,
+                "image_size": [s, s],
+                "blocks_per_stage": [1, 1, 2, 1],
+                "embed_dim_per_stage": [16, 32, 64, 128],
+                "num_attention_heads_per_stage": [1, 1, 1, 1],
+                "window_size_per_stage": [4, 4, 2, 2],
+                "global_attention_blocks": [3],
+                "window_positional_embedding_background_size": [4, 4],
+            },
+            "backbone_channel_list": [128, 64, 32, 16],
+            "backbone_feature_sizes": [[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
+            "fpn_hidden_size": 32,
+        },
+        prompt_encoder_config={"hidden_size": 32, "image_size": s, "patch_size": 16, "mask_input_channels": 8},
+        mask_decoder_config={
+            "hidden_size": 32,
+            "mlp_dim": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "iou_head_hidden_dim": 32,
+        },
+    )
+    model = Sam2Model(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or "positional_embedding" in name:
+                continue
+            if param.dim() > 1:
+                param.normal_(0, 1.0 / math.sqrt(param[0].numel()))
+            elif name.endswith("bias") or "no_memory" in name:
+                param.normal_(0, 0.1)
+    model.save_pretrained(str(folder))
+    processor = {
+        "image_processor_type": "Sam2ImageProcessor",
+        "processor_class": "Sam2Processor",
+        "do_resize": True,
+        "size": {"height": s, "width": s},
+        "mask_size": {"height": s // 4, "width": s // 4},
+        "resample": 2,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
+        "do_convert_rgb": True,
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return folder
+
+
 #: words the tiny CLIP-style BPE vocabularies merge into whole tokens (every other word falls back to bytes)
 _BPE_WORDS = ("a", "cat", "photo", "of", "the", "remote", "control", "person", "dog", "face")
 

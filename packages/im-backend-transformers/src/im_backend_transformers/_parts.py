@@ -59,6 +59,7 @@ RECIPES: dict[str, Recipe] = {
         "transformers:DepthAnythingForDepthEstimation", "im_backend_transformers._depth:depth_anything_parts"
     ),
     "sam": Recipe("transformers:SamModel", "im_backend_transformers._sam:sam_parts"),
+    "sam2": Recipe("transformers:Sam2Model", "im_backend_transformers._sam2:sam2_parts"),
     "grounding-dino": Recipe(
         "transformers:GroundingDinoForObjectDetection", "im_backend_transformers._grounding_dino:grounding_dino_parts"
     ),

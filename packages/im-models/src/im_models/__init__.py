@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from im_models.open_vocab._grounding_dino import GroundingDINODetector
     from im_models.open_vocab._owlv2 import OWLv2Detector
     from im_models.segment_anything._sam import SAMModel
+    from im_models.segment_anything._sam2 import SAM2Model
     from im_models.segmentation._segformer import SegFormerSegmentation
     from im_models.segmentation._semantic import (
         DeepLabV3PlusSegmentation,

@@ -109,6 +109,7 @@ ENTRIES = (
     ),
     ModelEntry(("clip",), "embedding", "im_models.embeddings._clip:CLIPModel"),
     ModelEntry(("sam",), "promptable-segmentation", "im_models.segment_anything._sam:SAMModel"),
+    ModelEntry(("sam2",), "promptable-segmentation", "im_models.segment_anything._sam2:SAM2Model"),
     ModelEntry(("owlv2",), "open-vocabulary-object-detection", "im_models.open_vocab._owlv2:OWLv2Detector"),
     ModelEntry(
         ("grounding-dino",),
