@@ -36,7 +36,8 @@ Crops
 Hugging Face parity
     :func:`resize_like_pil` (resize as transformers' image processors do: Pillow, antialiased), :data:`PIL_RESAMPLE`;
     :func:`resize_like_torch` (maps resized as ``torch.nn.functional.interpolate``, bilinear or bicubic,
-    ``align_corners=False``: the processors' post-processing).
+    ``align_corners=False``: the processors' post-processing); :func:`hf_image_processor_config` (a folder's
+    image-processor settings, in either file layout).
 Masks
     :func:`instance_masks` (prototypes × coefficients, only inside each box, dense or RLE),
     :func:`rle_from_box_mask`, :func:`box_pixel_bounds`; :func:`full_masks` (per-detection mask logits over the
@@ -70,6 +71,7 @@ from im_models.common._detector_package import (
     static_dim,
     substitute_fit_longer_edge,
 )
+from im_models.common._hf_config import hf_image_processor_config
 from im_models.common._masks import (
     MaskFormat,
     box_pixel_bounds,
@@ -131,6 +133,7 @@ __all__ = [
     "filter_candidates",
     "input_spatial_dynamic",
     "full_masks",
+    "hf_image_processor_config",
     "instance_masks",
     "is_torch_tensor",
     "load_detector_package",

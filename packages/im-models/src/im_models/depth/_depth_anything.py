@@ -20,7 +20,7 @@ import numpy as np
 from im_core import DepthEstimationModel, DepthMap, Image, LoadedModelInfo, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError
 from im_core.sdk import check_names
-from im_models.common import resize_like_pil, resize_like_torch, to_numpy
+from im_models.common import hf_image_processor_config, resize_like_pil, resize_like_torch, to_numpy
 
 __all__ = ["DepthAnything"]
 
@@ -58,7 +58,7 @@ class DepthAnything(DepthEstimationModel):
     def from_package(cls, ctx: PackageContext) -> DepthAnything:
         check_names(dict(ctx.options), (), "DepthAnything takes no load option(s)")
         config = ctx.read_json("config.json") if ctx.has("config.json") else {}
-        processor = _processor(ctx.read_json("preprocessor_config.json") if ctx.has("preprocessor_config.json") else {})
+        processor = _processor(hf_image_processor_config(ctx))
         kind = str((config or {}).get("depth_estimation_type") or "relative")
         if kind not in ("relative", "metric"):
             raise CorruptedModelPackageError(f"config.json: depth_estimation_type {kind!r} is not relative/metric.")

@@ -27,8 +27,8 @@ import numpy as np
 from im_core import Classification, EmbeddingModel, Embeddings, Image, LoadedModelInfo, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import check_names, is_batch
-from im_models.common import softmax, to_numpy
-from im_models.embeddings._hf_image import HFImageProcessor, image_processor_config
+from im_models.common import hf_image_processor_config, softmax, to_numpy
+from im_models.embeddings._hf_image import HFImageProcessor
 from im_models.embeddings._pooling import l2_normalize, pool_features
 from im_models.embeddings._tokenizer import VocabTokenizer
 
@@ -91,7 +91,7 @@ class CLIPModel(EmbeddingModel):
             if not isinstance(data, dict):
                 raise CorruptedModelPackageError("clip_config.json must hold a JSON object.")
             config.update({k: v for k, v in data.items() if k in _DEFAULTS})
-        hf_processor = image_processor_config(ctx)  # a Hugging Face folder (or a package exported from one)
+        hf_processor = hf_image_processor_config(ctx)  # a Hugging Face folder (or a package exported from one)
         hf_config = ctx.read_json("config.json") if ctx.has("config.json") else None
         if isinstance(hf_config, dict) and isinstance(hf_config.get("text_config"), dict):
             text_config = hf_config["text_config"]
@@ -108,7 +108,7 @@ class CLIPModel(EmbeddingModel):
         if "logit_scale" in image.metadata and "logit_scale" not in options:  # learned: it lives in the weights
             config["logit_scale"] = float(image.metadata["logit_scale"])
         processor = None
-        if hf_processor is not None and not {"image_size", "mean", "std"} & set(options):
+        if hf_processor and not {"image_size", "mean", "std"} & set(options):
             processor = HFImageProcessor.from_config(hf_processor, mean=config["mean"], std=config["std"])
         side = image.inputs[0].shape[-1] if image.inputs and len(image.inputs[0].shape) == 4 else None
         if isinstance(side, int) and "image_size" not in options:  # a fixed-size tower says its own size

@@ -36,8 +36,8 @@ from im_core import (
     Session,
 )
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
-from im_models.common import softmax, to_numpy
-from im_models.embeddings._hf_image import HFImageProcessor, image_processor_config
+from im_models.common import hf_image_processor_config, softmax, to_numpy
+from im_models.embeddings._hf_image import HFImageProcessor
 from im_models.embeddings._pooling import l2_normalize
 
 __all__ = ["DINOPOOLING", "DINOv2Embedder", "DINOv2Probe", "DINOv2ProbeMultiLabel", "pool_tokens"]
@@ -75,7 +75,7 @@ class _Backbone:
 
     @staticmethod
     def _load(ctx: PackageContext) -> tuple[Session, HFImageProcessor, int]:
-        data = image_processor_config(ctx) or _DEFAULT_PROCESSOR
+        data = hf_image_processor_config(ctx) or _DEFAULT_PROCESSOR
         processor = HFImageProcessor.from_config(data, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         session = ctx.load_part("backbone", names=("backbone.onnx",))
         registers = int(session.metadata.get("num_register_tokens", 0) or 0)

@@ -27,7 +27,7 @@ from im_core import Image
 from im_core.errors import CorruptedModelPackageError
 from im_models.embeddings._resample import PIL_FILTERS, float_resize, pil_resize
 
-__all__ = ["FLOAT_RESIZE_PROCESSORS", "HFImageProcessor", "image_processor_config"]
+__all__ = ["FLOAT_RESIZE_PROCESSORS", "HFImageProcessor"]
 
 #: ``image_processor_type`` values whose transformers class resizes rescaled floats (no Pillow backend)
 FLOAT_RESIZE_PROCESSORS = frozenset({"DINOv3ViTImageProcessor", "DINOv3ViTImageProcessorFast"})
@@ -156,21 +156,3 @@ def _center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         pixels, h, w = padded, new_h, new_w
     top, left = (h - height) // 2, (w - width) // 2
     return pixels[top : top + height, left : left + width]
-
-
-def image_processor_config(ctx: Any) -> dict[str, Any] | None:
-    """The image processor's settings of a package (a :class:`~im_core.PackageContext`): ``preprocessor_config.json``
-    (transformers 4 layout), else ``processor_config.json``'s ``image_processor`` (transformers 5 ``save_pretrained``
-    of a processor); ``None`` when neither exists."""
-    if ctx.has("preprocessor_config.json"):
-        data = ctx.read_json("preprocessor_config.json")
-    elif ctx.has("processor_config.json"):
-        data = ctx.read_json("processor_config.json")
-        data = data.get("image_processor") if isinstance(data, dict) else None
-        if data is None:
-            return None
-    else:
-        return None
-    if not isinstance(data, dict):
-        raise CorruptedModelPackageError("The image processor's config must be a JSON object.")
-    return data

@@ -29,8 +29,8 @@ import numpy as np
 from im_core import Detections, Image, OpenVocabularyDetectionModel, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import LoadedModelInfo
-from im_models.common import nms, resize_like_pil, sigmoid, to_numpy, xywh_to_xyxy
-from im_models.open_vocab._text import load_tokenizer, processor_config, query_list
+from im_models.common import hf_image_processor_config, nms, resize_like_pil, sigmoid, to_numpy, xywh_to_xyxy
+from im_models.open_vocab._text import load_tokenizer, query_list
 
 __all__ = ["GroundingDINODetector", "resized_size"]
 
@@ -110,7 +110,7 @@ class GroundingDINODetector(OpenVocabularyDetectionModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> GroundingDINODetector:
-        proc = processor_config(ctx)
+        proc = hf_image_processor_config(ctx)
         hf = ctx.read_json("config.json") if ctx.has("config.json") else {}
         tokenizer, _ = load_tokenizer(ctx, vocab_txt=True)
         session = ctx.load_part("detector")

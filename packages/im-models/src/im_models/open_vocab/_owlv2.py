@@ -25,9 +25,9 @@ import numpy as np
 from im_core import Detections, Image, OpenVocabularyDetectionModel, PackageContext, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import LoadedModelInfo
-from im_models.common import nms, sigmoid, to_numpy, xywh_to_xyxy
+from im_models.common import hf_image_processor_config, nms, sigmoid, to_numpy, xywh_to_xyxy
 from im_models.open_vocab._resize import antialiased_linear_resize
-from im_models.open_vocab._text import QueryCache, load_tokenizer, processor_config, query_list, token_id
+from im_models.open_vocab._text import QueryCache, load_tokenizer, query_list, token_id
 
 __all__ = ["OWLv2Detector"]
 
@@ -87,7 +87,7 @@ class OWLv2Detector(OpenVocabularyDetectionModel):
 
     @classmethod
     def from_package(cls, ctx: PackageContext) -> OWLv2Detector:
-        proc = processor_config(ctx)
+        proc = hf_image_processor_config(ctx)
         hf = ctx.read_json("config.json") if ctx.has("config.json") else {}
         text_cfg = hf.get("text_config", {}) if isinstance(hf, dict) else {}
         vision_cfg = hf.get("vision_config", {}) if isinstance(hf, dict) else {}

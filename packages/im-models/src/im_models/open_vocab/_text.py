@@ -17,7 +17,7 @@ import numpy as np
 from im_core import PackageContext
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError, MissingDependencyError
 
-__all__ = ["QueryCache", "load_tokenizer", "processor_config", "query_list", "token_id"]
+__all__ = ["QueryCache", "load_tokenizer", "query_list", "token_id"]
 
 _HINT = 'Pass classes=["a cat", "remote control"]: one text query per kind of object to find.'
 
@@ -37,21 +37,6 @@ def query_list(classes: Any) -> tuple[str, ...]:
     if bad:
         raise InvalidParameterError(f"classes must hold non-blank strings; these are not: {bad!r}. {_HINT}")
     return tuple(items)
-
-
-def processor_config(ctx: PackageContext) -> dict[str, Any]:
-    """The image processor's settings: ``preprocessor_config.json`` (the hub layout) or the ``image_processor``
-    object of ``processor_config.json`` (what ``transformers`` 5 ``save_pretrained`` writes); ``{}`` if neither."""
-    if ctx.has("preprocessor_config.json"):
-        data = ctx.read_json("preprocessor_config.json")
-    elif ctx.has("processor_config.json"):
-        data = ctx.read_json("processor_config.json")
-        data = data.get("image_processor", {}) if isinstance(data, dict) else data
-    else:
-        return {}
-    if not isinstance(data, dict):
-        raise CorruptedModelPackageError("The image processor config must be a JSON object.")
-    return data
 
 
 def _special(config: dict[str, Any], key: str) -> str | None:

@@ -32,7 +32,7 @@ from im_core import (
 )
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import check_names
-from im_models.common import resize_like_pil, to_numpy
+from im_models.common import hf_image_processor_config, resize_like_pil, to_numpy
 
 __all__ = ["SAMModel"]
 
@@ -57,9 +57,7 @@ class SamPreprocessing:
 
     @classmethod
     def from_json(cls, data: Any) -> SamPreprocessing:
-        """From a ``preprocessor_config.json`` (flat) or ``processor_config.json`` (``{"image_processor": {...}}``)."""
-        if isinstance(data, dict) and isinstance(data.get("image_processor"), dict):
-            data = data["image_processor"]
+        """From the image-processor settings (:func:`~im_models.common.hf_image_processor_config`)."""
         if not isinstance(data, dict):
             raise CorruptedModelPackageError("preprocessor_config.json must hold a JSON object.")
         size, pad = data.get("size") or {}, data.get("pad_size") or {}
@@ -113,8 +111,8 @@ class SAMModel(PromptableSegmentationModel):
     def from_package(cls, ctx: PackageContext) -> SAMModel:
         options = dict(ctx.options)
         check_names(options, cls.LOAD_OPTIONS, "SAMModel takes no load option(s)")
-        name = next((n for n in ("preprocessor_config.json", "processor_config.json") if ctx.has(n)), None)
-        pre = SamPreprocessing.from_json(ctx.read_json(name)) if name else SamPreprocessing()
+        settings = hf_image_processor_config(ctx)
+        pre = SamPreprocessing.from_json(settings) if settings else SamPreprocessing()
         encoder = ctx.load_part("image_encoder")
         decoder = ctx.load_part("prompt_decoder")
         return cls(encoder, decoder, ctx.info(), pre, int(options.get("embedding_cache_size", 8)))

@@ -24,7 +24,7 @@ import numpy as np
 from im_core import ImageEmbedding, LoadedModelInfo, PackageContext, Prompts, PromptSegmentation, RLEMask, Session
 from im_core.errors import CorruptedModelPackageError
 from im_core.sdk import check_names
-from im_models.common import resize_like_pil, resize_like_torch, to_numpy
+from im_models.common import hf_image_processor_config, resize_like_pil, resize_like_torch, to_numpy
 from im_models.segment_anything._sam import _IMAGENET_MEAN, _IMAGENET_STD, SAMModel
 
 __all__ = ["SAM2Model"]
@@ -46,9 +46,7 @@ class Sam2Preprocessing:
 
     @classmethod
     def from_json(cls, data: Any) -> Sam2Preprocessing:
-        """From a ``preprocessor_config.json`` (flat) or ``processor_config.json`` (``{"image_processor": {...}}``)."""
-        if isinstance(data, dict) and isinstance(data.get("image_processor"), dict):
-            data = data["image_processor"]
+        """From the image-processor settings (:func:`~im_models.common.hf_image_processor_config`)."""
         if not isinstance(data, dict):
             raise CorruptedModelPackageError("preprocessor_config.json must hold a JSON object.")
         size = data.get("size") or {}
@@ -89,8 +87,8 @@ class SAM2Model(SAMModel):
     def from_package(cls, ctx: PackageContext) -> SAM2Model:
         options = dict(ctx.options)
         check_names(options, cls.LOAD_OPTIONS, "SAM2Model takes no load option(s)")
-        name = next((n for n in ("preprocessor_config.json", "processor_config.json") if ctx.has(n)), None)
-        pre = Sam2Preprocessing.from_json(ctx.read_json(name)) if name else Sam2Preprocessing()
+        settings = hf_image_processor_config(ctx)
+        pre = Sam2Preprocessing.from_json(settings) if settings else Sam2Preprocessing()
         encoder, decoder = ctx.load_part("image_encoder"), ctx.load_part("prompt_decoder")
         return cls(encoder, decoder, ctx.info(), pre, int(options.get("embedding_cache_size", 8)))
 

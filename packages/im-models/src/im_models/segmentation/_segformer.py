@@ -29,7 +29,14 @@ import numpy as np
 from im_core import Image, LoadedModelInfo, PackageContext, SemanticSegmentation, SemanticSegmentationModel, Session
 from im_core.errors import CorruptedModelPackageError, InvalidParameterError
 from im_core.sdk import check_names
-from im_models.common import ImageTransform, resize_like_pil, resize_like_torch, resolve_detection_params, to_numpy
+from im_models.common import (
+    ImageTransform,
+    hf_image_processor_config,
+    resize_like_pil,
+    resize_like_torch,
+    resolve_detection_params,
+    to_numpy,
+)
 from im_models.segmentation._semantic import decode_semantic
 
 __all__ = ["SegFormerSegmentation"]
@@ -68,7 +75,7 @@ class SegFormerSegmentation(SemanticSegmentationModel):
         check_names(dict(ctx.options), (), "SegFormerSegmentation takes no load option(s)")
         config = ctx.read_json("config.json") if ctx.has("config.json") else None
         names = _class_names(config)
-        processor = _processor(ctx.read_json("preprocessor_config.json") if ctx.has("preprocessor_config.json") else {})
+        processor = _processor(hf_image_processor_config(ctx))
         session = ctx.load_part("segment")
         lowered = [n.lower() for n in names]
         background = lowered.index("background") if "background" in lowered else None
